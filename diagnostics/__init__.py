@@ -1,0 +1,47 @@
+"""smtpcheck's diagnosis engine: why can't Outlook send, and what would work.
+
+    >>> report = await diagnose(CheckRequest(target="smtp.office365.com:587", security="starttls"))
+
+Never imports Slack: the CLI and the bot are front ends on this package.
+"""
+
+from diagnostics._config import EngineConfig, Timeouts
+from diagnostics._errors import (
+    ConfigError,
+    InputError,
+    KnowledgeError,
+    SmtpcheckError,
+    TargetRefused,
+)
+from diagnostics._models import (
+    REPORT_SCHEMA,
+    CheckRequest,
+    Endpoint,
+    Finding,
+    Fix,
+    OutlookClient,
+    Report,
+    Security,
+    Severity,
+    Verdict,
+)
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "CheckRequest",
+    "ConfigError",
+    "Endpoint",
+    "EngineConfig",
+    "Finding",
+    "Fix",
+    "InputError",
+    "KnowledgeError",
+    "OutlookClient",
+    "Report",
+    "Security",
+    "Severity",
+    "SmtpcheckError",
+    "TargetRefused",
+    "Timeouts",
+    "Verdict",
+]
