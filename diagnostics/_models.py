@@ -488,3 +488,14 @@ class ProbeResult:
     def works(self) -> bool:
         """Usable for submission as Outlook would use it: TLS up (or plain by choice)."""
         return self.outcome is ProbeOutcome.OK
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Progress:
+    """A step of a running diagnosis, for front ends that show progress (Slack, the CLI)."""
+
+    step: str  # "dns", "sender", or a probe label such as "587/starttls"
+    label: str  # human words: "Looking up smtp.example.com"
+    state: Literal["running", "done", "failed", "skipped"]
+    elapsed_ms: float = 0.0
+    note: str = ""  # short outcome: "TLS 1.3, AUTH PLAIN LOGIN", "connection refused"
