@@ -450,11 +450,13 @@ class ProbePlan:
 
     port: int
     security: Security  # never AUTO here
-    role: Literal["entered", "alternative", "mode_check"] = "entered"
+    role: Literal["entered", "alternative", "mode_check", "provider", "credentials"] = "entered"
+    host: str | None = None  # None: the host entered; else e.g. the provider's documented host
 
     @property
     def label(self) -> str:
-        return f"{self.port}/{self.security}"
+        prefix = f"{self.host}:" if self.host else ""
+        return f"{prefix}{self.port}/{self.security}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
