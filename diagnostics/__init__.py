@@ -26,6 +26,16 @@ from diagnostics._models import (
     Verdict,
 )
 
+
+def __getattr__(name: str):
+    # Lazy, so that `import diagnostics` (and the CLI's --help) stays fast.
+    if name == "diagnose":
+        from diagnostics._engine import diagnose
+
+        return diagnose
+    raise AttributeError(f"module 'diagnostics' has no attribute {name!r}")
+
+
 __all__ = [
     "REPORT_SCHEMA",
     "CheckRequest",
@@ -44,4 +54,5 @@ __all__ = [
     "TargetRefused",
     "Timeouts",
     "Verdict",
+    "diagnose",
 ]

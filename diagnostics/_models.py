@@ -270,6 +270,7 @@ class ProbeSummary(_Frozen):
     greeting: str | None = None
     certificate: dict[str, Any] | None = None
     steps_ms: dict[str, float] = Field(default_factory=dict)
+    host: str | None = None  # set when the probe went to another host (provider's endpoint)
 
 
 class TranscriptLine(_Frozen):

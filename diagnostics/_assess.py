@@ -1,0 +1,585 @@
+"""Turn probe results into findings, and pick the setting that was seen to work.
+
+Pure functions over `ProbeResult`s: no I/O, so every rule is testable on its own. Titles
+and details are written for the person who typed the settings, not for a mail admin; the
+fix steps come later from the knowledge base.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from diagnostics._models import (
+    CertInfo,
+    CertProblem,
+    Endpoint,
+    Finding,
+    ProbeOutcome,
+    ProbeResult,
+    Reply,
+    Security,
+    Severity,
+)
+
+EXPIRY_WARNING_DAYS = 14
+LEGACY_TLS = frozenset({"TLSv1", "TLSv1.1", "SSLv3"})
+OAUTH_MECHANISMS = frozenset({"XOAUTH2", "OAUTHBEARER"})
+PASSWORD_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutcomeRule:
+    finding_id: str
+    severity: Severity
+    title: str  # may use {host} {port} {security} {seconds}
+    detail: str
+
+
+# One rule per way a probe can end early. The two mode mismatches are decided in
+# `entered_probe_findings`, because they need the other probe of the same port.
+OUTCOME_RULES: dict[ProbeOutcome, OutcomeRule] = {
+    ProbeOutcome.REFUSED: OutcomeRule(
+        "tcp.refused",
+        Severity.ERROR,
+        "Port {port} on {host} is closed",
+        "The server actively refused the connection: nothing listens on port {port}, or a "
+        "firewall rejects it. The port number is probably wrong for this server.",
+    ),
+    ProbeOutcome.CONNECT_TIMEOUT: OutcomeRule(
+        "tcp.timeout",
+        Severity.ERROR,
+        "No answer from {host} on port {port}",
+        "The connection attempt got no answer within {seconds} s. The port is filtered by a "
+        "firewall, blocked on the way, or the server is down.",
+    ),
+    ProbeOutcome.UNREACHABLE: OutcomeRule(
+        "tcp.unreachable",
+        Severity.ERROR,
+        "{host} cannot be reached",
+        "The network reported that the server's address cannot be reached from here.",
+    ),
+    ProbeOutcome.BANNER_TIMEOUT: OutcomeRule(
+        "smtp.banner.timeout",
+        Severity.ERROR,
+        "{host} accepted the connection on port {port} but never greeted",
+        "A mail server says hello (a 220 greeting) right after connecting. None came within "
+        "{seconds} s: the server is overloaded or deliberately slow (a tarpit), or the port "
+        "expects encryption from the first byte.",
+    ),
+    ProbeOutcome.BANNER_REJECTED: OutcomeRule(
+        "smtp.banner.rejected",
+        Severity.ERROR,
+        "{host} refused the session at the greeting",
+        "The server answered the connection with an error instead of a welcome.",
+    ),
+    ProbeOutcome.EHLO_TIMEOUT: OutcomeRule(
+        "smtp.ehlo.timeout",
+        Severity.ERROR,
+        "{host} did not answer EHLO on port {port}",
+        "The server greeted, then went silent when the client introduced itself (EHLO).",
+    ),
+    ProbeOutcome.EHLO_REJECTED: OutcomeRule(
+        "smtp.ehlo.rejected",
+        Severity.ERROR,
+        "{host} rejected EHLO on port {port}",
+        "The server refused the client's introduction (EHLO), so no session can start.",
+    ),
+    ProbeOutcome.REPLY_TOO_LONG: OutcomeRule(
+        "smtp.reply.too_long",
+        Severity.ERROR,
+        "{host} sent an oversized reply on port {port}",
+        "A reply went past the SMTP line or size limit, so the check stopped reading. "
+        "Outlook would give up too. This points to a broken server or something in the "
+        "path that is not a mail server.",
+    ),
+    ProbeOutcome.DROPPED: OutcomeRule(
+        "smtp.connection.dropped",
+        Severity.ERROR,
+        "{host} closed the connection mid-dialogue on port {port}",
+        "The server (or something in between) hung up before the session finished.",
+    ),
+    ProbeOutcome.STARTTLS_NOT_OFFERED: OutcomeRule(
+        "tls.starttls.not_offered",
+        Severity.ERROR,
+        "{host} does not offer STARTTLS on port {port}",
+        "The server's EHLO reply does not list STARTTLS, so a client set to STARTTLS cannot "
+        "encrypt the connection and will refuse to send.",
+    ),
+    ProbeOutcome.STARTTLS_REJECTED: OutcomeRule(
+        "tls.starttls.rejected",
+        Severity.ERROR,
+        "{host} refused to start TLS on port {port}",
+        "The server listed STARTTLS but answered the STARTTLS command with an error.",
+    ),
+    ProbeOutcome.TLS_FAILED: OutcomeRule(
+        "tls.handshake.failed",
+        Severity.ERROR,
+        "The encrypted connection to {host} on port {port} failed",
+        "The TLS handshake did not complete.",
+    ),
+    ProbeOutcome.TLS_TIMEOUT: OutcomeRule(
+        "tls.handshake.timeout",
+        Severity.ERROR,
+        "The TLS handshake with {host} on port {port} timed out",
+        "The server did not complete the encryption handshake within {seconds} s.",
+    ),
+    ProbeOutcome.BUDGET_EXHAUSTED: OutcomeRule(
+        "probe.budget_exhausted",
+        Severity.ERROR,
+        "The check of {host} on port {port} ran out of time",
+        "The whole diagnosis has a time budget; this server was too slow to finish within it.",
+    ),
+    ProbeOutcome.ERROR: OutcomeRule(
+        "probe.error",
+        Severity.ERROR,
+        "The check of {host} on port {port} failed unexpectedly",
+        "Something unexpected happened while talking to the server.",
+    ),
+}
+
+CERT_RULES: dict[CertProblem, OutcomeRule] = {
+    CertProblem.EXPIRED: OutcomeRule(
+        "tls.cert.expired",
+        Severity.ERROR,
+        "The server's certificate expired on {not_after}",
+        "{host} presents a certificate that is no longer valid. Outlook refuses it (or warns "
+        "on every send) until the server's administrator renews it.",
+    ),
+    CertProblem.NOT_YET_VALID: OutcomeRule(
+        "tls.cert.not_yet_valid",
+        Severity.ERROR,
+        "The server's certificate is not valid until {not_before}",
+        "{host} presents a certificate whose start date is in the future: a clock or "
+        "deployment problem on the server.",
+    ),
+    CertProblem.HOSTNAME_MISMATCH: OutcomeRule(
+        "tls.cert.hostname_mismatch",
+        Severity.ERROR,
+        "The certificate does not name {host}",
+        "The server's certificate is valid for {names}, not for {host}. Outlook warns that "
+        'the certificate cannot be verified ("The target principal name is incorrect"). '
+        "Use one of the names the certificate holds as the outgoing server.",
+    ),
+    CertProblem.SELF_SIGNED: OutcomeRule(
+        "tls.cert.self_signed",
+        Severity.ERROR,
+        "The server's certificate is self-signed",
+        "{host} presents a certificate it signed itself, which no computer trusts by default.",
+    ),
+    CertProblem.UNTRUSTED: OutcomeRule(
+        "tls.cert.untrusted",
+        Severity.ERROR,
+        "The server's certificate comes from an untrusted authority",
+        "{host}'s certificate chain ends at {issuer}, which is not a trusted certificate "
+        "authority (a private CA, or an interception proxy).",
+    ),
+    CertProblem.CHAIN_INCOMPLETE: OutcomeRule(
+        "tls.cert.chain_incomplete",
+        Severity.ERROR,
+        "The server does not send its full certificate chain",
+        "{host} sends its certificate without the intermediate certificate that links it to "
+        "a trusted authority ({issuer}). Some computers fill the gap themselves, many do not: "
+        "the server's administrator must install the chain file.",
+    ),
+}
+
+
+def finding_from_rule(rule: OutcomeRule, **values: object) -> Finding:
+    """Build a finding from a rule, filling its templates with `values`."""
+    text = {k: ("" if v is None else v) for k, v in values.items()}
+    evidence = {k: v for k, v in values.items() if k not in {"host", "seconds"}}
+    return Finding(
+        id=rule.finding_id,
+        severity=rule.severity,
+        title=rule.title.format_map(_Defaults(text)),
+        detail=rule.detail.format_map(_Defaults(text)),
+        evidence={k: v for k, v in evidence.items() if v is not None},
+    )
+
+
+class _Defaults(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _reply_text(reply: Reply | None) -> str | None:
+    return str(reply) if reply else None
+
+
+def _step_seconds(result: ProbeResult, timeouts: dict[str, float]) -> float:
+    step = {
+        ProbeOutcome.CONNECT_TIMEOUT: "connect",
+        ProbeOutcome.BANNER_TIMEOUT: "greeting",
+        ProbeOutcome.EHLO_TIMEOUT: "command",
+        ProbeOutcome.TLS_TIMEOUT: "tls",
+    }.get(result.outcome, "command")
+    return timeouts.get(step, 0.0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Context:
+    """What the assessment needs besides the probe results."""
+
+    host: str
+    requires_auth: bool
+    has_password: bool
+    now: dt.datetime
+    timeouts: dict[str, float]
+
+
+def entered_probe_findings(
+    entered: ProbeResult, mode_check: ProbeResult | None, ctx: Context
+) -> list[Finding]:
+    """Findings about the setting as entered (the probe that matters most)."""
+    plan = entered.plan
+    host = plan.host or ctx.host
+    base = {
+        "host": host,
+        "port": plan.port,
+        "security": str(plan.security),
+        "address": entered.address,
+    }
+    # The two classic Outlook traps: SSL/TLS on a STARTTLS port, STARTTLS on an SSL port.
+    if plan.security is Security.SSL and (
+        entered.outcome is ProbeOutcome.PLAINTEXT_ON_TLS
+        or (
+            entered.outcome in {ProbeOutcome.TLS_FAILED, ProbeOutcome.TLS_TIMEOUT}
+            and mode_check is not None
+            and mode_check.greeting is not None
+        )
+    ):
+        return [
+            Finding(
+                id="tls.mode.ssl_on_starttls_port",
+                severity=Severity.ERROR,
+                title=f"Port {plan.port} expects STARTTLS, but SSL/TLS was chosen",
+                detail=(
+                    f"{host} speaks plain SMTP on port {plan.port} and upgrades with STARTTLS. "
+                    "With SSL/TLS selected, Outlook starts encrypting at once, the server "
+                    "answers in plain text, and the connection fails."
+                ),
+                evidence={**base, "server_greeting": _reply_text(_greeting(mode_check))},
+            )
+        ]
+    if (
+        plan.security in {Security.STARTTLS, Security.NONE}
+        and entered.outcome in {ProbeOutcome.BANNER_TIMEOUT, ProbeOutcome.DROPPED}
+        and mode_check is not None
+        and mode_check.plan.security is Security.SSL
+        and mode_check.tls is not None
+    ):
+        return [
+            Finding(
+                id="tls.mode.starttls_on_ssl_port",
+                severity=Severity.ERROR,
+                title=f"Port {plan.port} expects SSL/TLS, but {_label(plan.security)} was chosen",
+                detail=(
+                    f"{host} encrypts port {plan.port} from the first byte (implicit TLS). "
+                    "Outlook, set to STARTTLS, waits for a plain-text greeting that never comes "
+                    "and times out."
+                ),
+                evidence={**base, "tls_version": mode_check.tls.version},
+            )
+        ]
+    rule = OUTCOME_RULES.get(entered.outcome)
+    if rule is not None:
+        extra: dict[str, object] = {}
+        if entered.failed_reply is not None:
+            extra["reply"] = str(entered.failed_reply)
+        if entered.error:
+            extra["error"] = entered.error
+        finding = finding_from_rule(
+            rule, **base, seconds=_step_seconds(entered, ctx.timeouts), **extra
+        )
+        if entered.outcome is ProbeOutcome.STARTTLS_NOT_OFFERED:
+            finding = _with_evidence(finding, extensions=list(entered.extensions_before))
+        findings = [finding]
+        if entered.outcome is ProbeOutcome.STARTTLS_NOT_OFFERED:
+            findings += _auth_findings(entered, ctx, base)
+        return findings
+    if entered.outcome is not ProbeOutcome.OK:
+        return []
+    return _healthy_session_findings(entered, ctx, base)
+
+
+def _healthy_session_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding]:
+    findings: list[Finding] = []
+    plan = result.plan
+    host = base["host"]
+    if plan.security is Security.NONE:
+        if result.starttls_offered:
+            severity = Severity.ERROR if ctx.requires_auth else Severity.WARN
+            findings.append(
+                Finding(
+                    id="tls.none.selected",
+                    severity=severity,
+                    title="Encryption is set to None although the server offers STARTTLS",
+                    detail=(
+                        "Outlook would send the user name and password, and every message, "
+                        f"unencrypted. {host} supports STARTTLS on port {plan.port}: use it."
+                    ),
+                    evidence=base,
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    id="tls.starttls.not_offered",
+                    severity=Severity.WARN,
+                    title=f"{host} offers no encryption on port {plan.port}",
+                    detail="Passwords and messages would cross the network in clear text.",
+                    evidence={**base, "extensions": list(result.extensions_before)},
+                )
+            )
+    if result.tls is not None:
+        findings += _tls_findings(result, ctx, base)
+    findings += _auth_findings(result, ctx, base)
+    if result.relay_reply is not None:
+        findings += _relay_findings(result.relay_reply, ctx, base)
+    return findings
+
+
+def _tls_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding]:
+    tls = result.tls
+    assert tls is not None
+    findings: list[Finding] = []
+    host = base["host"]
+    if tls.version in LEGACY_TLS:
+        findings.append(
+            Finding(
+                id="tls.version.legacy",
+                severity=Severity.ERROR,
+                title=f"{host} only speaks {tls.version}",
+                detail=(
+                    "TLS 1.0 and 1.1 are switched off in current Windows, macOS and Outlook "
+                    "builds, so the connection fails on the user's side. The server needs "
+                    "TLS 1.2 or newer."
+                ),
+                evidence={**base, "tls_version": tls.version, "cipher": tls.cipher},
+            )
+        )
+    cert = tls.cert
+    if cert is None:
+        return findings
+    findings += cert_findings(cert, host=host, now=ctx.now, base=base)
+    if not findings:
+        findings.append(
+            Finding(
+                id="tls.ok",
+                severity=Severity.INFO,
+                title=f"{tls.version} with a valid certificate for {host}",
+                detail=(
+                    f"Certificate issued by {cert.issuer}, valid until {cert.not_after:%Y-%m-%d}."
+                ),
+                evidence={**base, "tls_version": tls.version, "cipher": tls.cipher},
+            )
+        )
+    return findings
+
+
+def cert_findings(cert: CertInfo, *, host: str, now: dt.datetime, base: dict) -> list[Finding]:
+    """One finding per certificate problem, plus the expiry warning."""
+    evidence = {**base, "certificate": cert.as_evidence()}
+    findings = [
+        finding_from_rule(
+            CERT_RULES[problem],
+            host=host,
+            names=", ".join(cert.names) or "no names",
+            issuer=cert.issuer,
+            not_after=f"{cert.not_after:%Y-%m-%d}",
+            not_before=f"{cert.not_before:%Y-%m-%d}",
+        ).model_copy(update={"evidence": evidence})
+        for problem in cert.problems
+    ]
+    days_left = cert.days_left(now)
+    if CertProblem.EXPIRED not in cert.problems and 0 <= days_left < EXPIRY_WARNING_DAYS:
+        findings.append(
+            Finding(
+                id="tls.cert.expiring_soon",
+                severity=Severity.WARN,
+                title=f"The server's certificate expires in {int(days_left)} days",
+                detail=(
+                    f"{host}'s certificate is valid until {cert.not_after:%Y-%m-%d %H:%M} UTC. "
+                    "After that Outlook refuses it; the server's administrator should renew "
+                    "it now."
+                ),
+                evidence=evidence,
+            )
+        )
+    return findings
+
+
+def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding]:
+    findings: list[Finding] = []
+    encrypted = result.tls is not None
+    before, after = set(result.auth_before_tls), set(result.auth_after_tls)
+    host = base["host"]
+    if before and result.plan.security is not Security.SSL and result.starttls_offered:
+        findings.append(
+            Finding(
+                id="auth.offered_before_tls",
+                severity=Severity.WARN,
+                title="The server accepts a password before encryption starts",
+                detail=(
+                    f"{host} lists AUTH ({', '.join(sorted(before))}) on the unencrypted "
+                    "connection. A client set to None would send the password in clear text; "
+                    "the server should offer AUTH only after STARTTLS."
+                ),
+                evidence={**base, "mechanisms": sorted(before)},
+            )
+        )
+    offered = after if encrypted else before
+    if not offered:
+        if ctx.requires_auth and (encrypted or result.plan.security is Security.NONE):
+            findings.append(
+                Finding(
+                    id="auth.not_offered",
+                    severity=Severity.ERROR,
+                    title=f"{host} does not accept a login on port {result.plan.port}",
+                    detail=(
+                        "The EHLO reply lists no AUTH mechanism, so Outlook's "
+                        '"My outgoing server (SMTP) requires authentication" cannot work '
+                        "here. This port is for server-to-server mail or IP-based relay, not "
+                        "for a mail client."
+                    ),
+                    evidence={
+                        **base,
+                        "extensions": list(result.extensions_after or result.extensions_before),
+                    },
+                )
+            )
+        return findings
+    if offered <= OAUTH_MECHANISMS:
+        findings.append(
+            Finding(
+                id="auth.oauth_only",
+                severity=Severity.WARN if not ctx.has_password else Severity.ERROR,
+                title="The server only accepts modern sign-in (OAuth)",
+                detail=(
+                    f"{host} offers only {', '.join(sorted(offered))}: a user name and password "
+                    "will not work. Outlook must sign in with the provider's own sign-in "
+                    "window, or use an app password where the provider allows one."
+                ),
+                evidence={**base, "mechanisms": sorted(offered)},
+            )
+        )
+    if result.auth is not None and result.auth.error != "oauth only":
+        findings += _auth_attempt_findings(result, base)
+    return findings
+
+
+def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
+    attempt = result.auth
+    assert attempt is not None
+    evidence = {**base, "mechanism": attempt.mechanism, "reply": _reply_text(attempt.reply)}
+    if attempt.ok:
+        return [
+            Finding(
+                id="auth.ok",
+                severity=Severity.INFO,
+                title="The user name and password were accepted",
+                detail=f"AUTH {attempt.mechanism} succeeded; nothing was sent.",
+                evidence=evidence,
+            )
+        ]
+    # The reply's meaning (5.7.139, 5.7.9 ...) is knowledge; the engine maps it afterwards.
+    return [
+        Finding(
+            id="auth.failed",
+            severity=Severity.ERROR,
+            title="The server rejected the login",
+            detail=(
+                f"AUTH {attempt.mechanism} was refused: {_reply_text(attempt.reply)}"
+                if attempt.reply
+                else f"AUTH {attempt.mechanism} failed: {attempt.error}"
+            ),
+            evidence={**evidence, "stage": "auth"},
+        )
+    ]
+
+
+def _relay_findings(reply: Reply, ctx: Context, base: dict) -> list[Finding]:
+    evidence = {**base, "reply": str(reply), "stage": "rcpt"}
+    if 200 <= reply.code < 300:
+        return [
+            Finding(
+                id="smtp.relay.open",
+                severity=Severity.WARN,
+                title="The server accepts mail for other domains without a login",
+                detail=(
+                    "A test recipient at another domain was accepted without authentication "
+                    "(no message was sent). That works for sending, but it is an open relay "
+                    "unless the server trusts this network on purpose."
+                ),
+                evidence=evidence,
+            )
+        ]
+    return [
+        Finding(
+            id="smtp.relay.refused",  # mapped to its precise meaning by the knowledge base
+            severity=Severity.ERROR,
+            title="The server refused to send without a login",
+            detail=f"Without authentication the server answered: {reply}",
+            evidence=evidence,
+        )
+    ]
+
+
+def _greeting(result: ProbeResult | None) -> Reply | None:
+    return result.greeting if result else None
+
+
+def _label(security: Security) -> str:
+    return {Security.STARTTLS: "STARTTLS", Security.SSL: "SSL/TLS", Security.NONE: "None"}.get(
+        security, str(security)
+    )
+
+
+def _with_evidence(finding: Finding, **evidence: object) -> Finding:
+    return finding.model_copy(update={"evidence": {**finding.evidence, **evidence}})
+
+
+def usable(result: ProbeResult, *, now: dt.datetime, requires_auth: bool) -> bool:
+    """Would Outlook send through this endpoint (encrypted, trusted, with a login if needed)?"""
+    if not result.works or result.tls is None:
+        return False
+    if result.tls.version in LEGACY_TLS:
+        return False
+    cert = result.tls.cert
+    if cert is not None and cert.problems:
+        return False
+    if requires_auth and not set(result.auth_after_tls) & (PASSWORD_MECHANISMS | OAUTH_MECHANISMS):
+        return False
+    return not (result.auth is not None and not result.auth.ok and result.auth.reply is not None)
+
+
+def pick_recommended(
+    results: Sequence[ProbeResult],
+    *,
+    entered: ProbeResult,
+    host: str,
+    now: dt.datetime,
+    requires_auth: bool,
+    preferred: Iterable[tuple[str | None, int, Security]] = (),
+) -> Endpoint | None:
+    """The setting seen to work, when the one entered does not; provider's order first."""
+    if usable(entered, now=now, requires_auth=requires_auth):
+        return None
+    candidates = [
+        r for r in results if r is not entered and usable(r, now=now, requires_auth=requires_auth)
+    ]
+    if not candidates:
+        return None
+    order = [*preferred, (None, 587, Security.STARTTLS), (None, 465, Security.SSL)]
+
+    def rank(result: ProbeResult) -> tuple[int, int]:
+        key = (result.plan.host, result.plan.port, result.plan.security)
+        for index, (pref_host, port, security) in enumerate(order):
+            if (pref_host in {None, result.plan.host}) and (port, security) == key[1:]:
+                return (index, 0)
+        return (len(order), result.plan.port)
+
+    best = min(candidates, key=rank)
+    return Endpoint(host=best.plan.host or host, port=best.plan.port, security=best.plan.security)

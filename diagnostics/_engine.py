@@ -1,0 +1,851 @@
+"""`diagnose()`: from the settings a user typed into Outlook to a frozen report.
+
+The order of work, and why:
+1. Validate ports and resolve the server name ONCE; the address that passes the target
+   policy is pinned and every probe connects to it (no second lookup, no DNS rebinding).
+2. Probe the setting as entered and, at the same time, the alternatives that tell the user
+   what would work (587 STARTTLS, 465 SSL/TLS, the other mode on the same port, the
+   provider's documented endpoint). Sender-domain DNS checks run alongside.
+3. When the entered setting works, alternatives still running get a short grace period and
+   are then cancelled: the user does not wait for a filtered port they never asked about.
+4. Findings from the results, then meaning from the knowledge base (reply codes, provider
+   policy, fix steps for the user's Outlook).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
+
+from diagnostics import _assess, _dns, _policy, _sender
+from diagnostics._config import EngineConfig
+from diagnostics._errors import InputError, TargetRefused
+from diagnostics._models import (
+    DEFAULT_SECURITY_FOR_PORT,
+    CheckRequest,
+    Credentials,
+    Endpoint,
+    ErrorTextCause,
+    Finding,
+    ProbeOutcome,
+    ProbePlan,
+    ProbeResult,
+    ProbeSummary,
+    Progress,
+    ProviderRef,
+    Report,
+    ReportInput,
+    Security,
+    Severity,
+    verdict_for,
+)
+
+log = logging.getLogger("smtpcheck.engine")
+
+ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+
+# Once the entered setting works, how long alternatives may keep running (seconds).
+ALTERNATIVE_GRACE = 1.0
+SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
+IMPLICIT_TLS_PORTS = frozenset({465, 2465})
+_SOURCE_WORDS = {"mx": "domain's MX records", "host": "server name"}
+
+
+async def diagnose(
+    request: CheckRequest,
+    config: EngineConfig | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    today: dt.date | None = None,
+) -> Report:
+    """Diagnose the outgoing-mail settings in `request`; raise InputError for bad input."""
+    run = _Diagnosis(request, config or EngineConfig(), on_progress, today)
+    return await run.run()
+
+
+class _Diagnosis:
+    def __init__(
+        self,
+        request: CheckRequest,
+        config: EngineConfig,
+        on_progress: ProgressCallback | None,
+        today: dt.date | None,
+    ) -> None:
+        from diagnostics.knowledge import load_knowledge
+
+        self.request = request
+        self.config = config
+        self.on_progress = on_progress
+        self.kb = load_knowledge()
+        self.policy = _policy.TargetPolicy.from_config(config)
+        self.now = dt.datetime.now(dt.UTC)
+        self.today = today or self.now.date()
+        self.loop = asyncio.get_running_loop()
+        self.t0 = self.loop.time()
+        self.deadline = self.t0 + config.budget
+        self.findings: list[Finding] = []
+        self.timings: dict[str, float] = {}
+        self.provider = None
+        self.provider_ref: ProviderRef | None = None
+        self.mx: _dns.MxResult | None = None
+        self.host: str = ""
+        self.port: int = 0
+        self.security: Security = Security.STARTTLS
+        self.resolver = _dns.build_resolver(
+            config.nameservers,
+            timeout=config.timeouts.dns,
+            lifetime=min(config.timeouts.dns * 2, config.budget),
+        )
+
+    # ------------------------------------------------------------------ orchestration
+
+    async def run(self) -> Report:
+        request = self.request
+        results: list[ProbeResult] = []
+        if request.port is not None:
+            self.policy.check_port(request.port)
+        started = time.perf_counter()
+        dns_ok = await self._resolve_target()
+        if dns_ok is not None:
+            address, addresses = dns_ok
+            sender_task = self._start_sender_checks(address)
+            results = await self._probe_all(address, addresses)
+            self.findings += await sender_task
+        self._provider_findings(results)
+        self._error_text_findings(results)
+        recommended = self._recommended(results)
+        findings = self._finalize(recommended, results)
+        self.timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+        return Report(
+            input=ReportInput(
+                target=request.target,
+                host=self.host or request.host,
+                port=self.port or request.port,
+                security=self.security,
+                email=request.email,
+                user=request.user,
+                client=request.client,
+                requires_auth=request.requires_auth,
+                error_text=request.error_text,
+                connect=request.connect,
+            ),
+            verdict=verdict_for(findings),
+            provider=self.provider_ref,
+            recommended=recommended,
+            findings=tuple(findings),
+            probes=tuple(self._summary(r) for r in results),
+            transcript=tuple(
+                sorted((line for r in results for line in r.transcript), key=lambda x: x.t_ms)
+            ),
+            timings_ms=self.timings,
+            started_at=self.now,
+            error_text_causes=tuple(self.error_causes),
+            tool_version=_version(),
+        )
+
+    async def _progress(self, step: str, label: str, state: str, note: str = "") -> None:
+        if self.on_progress is None:
+            return
+        event = Progress(
+            step=step,
+            label=label,
+            state=state,  # type: ignore[arg-type]
+            elapsed_ms=round((self.loop.time() - self.t0) * 1000, 1),
+            note=note,
+        )
+        try:
+            result = self.on_progress(event)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # a front end's progress display must never break a diagnosis
+            log.warning("progress callback failed", exc_info=True)
+
+    def _remaining(self) -> float:
+        return max(0.0, self.deadline - self.loop.time())
+
+    # ------------------------------------------------------------------ target and DNS
+
+    async def _resolve_target(self) -> tuple[str, tuple[str, ...]] | None:
+        """Work out host/port/security; resolve and pin the address (None: DNS failed)."""
+        request = self.request
+        domain = request.sender_domain
+        started = self.loop.time()
+        await self._progress("dns", "Looking up the server", "running")
+        if domain:
+            self.mx = await self._lookup_mx(domain)
+        if request.host:
+            self.host = request.host
+            self.provider = self.kb.provider_by_host(request.host)
+            if self.provider is not None:
+                self.provider_ref = ProviderRef(
+                    name=self.provider.name, source="host", key=self.provider.key
+                )
+        if self.provider is None and self.mx is not None and self.mx.hosts:
+            self.provider = self.kb.provider_by_mx(self.mx.hosts)
+            if self.provider is not None:
+                self.provider_ref = ProviderRef(
+                    name=self.provider.name, source="mx", key=self.provider.key
+                )
+        documented = self._documented_endpoints()
+        if not self.host:
+            if documented:
+                self.host = documented[0].host
+            else:
+                self.host = await self._guess_host(domain or "")
+        self.port = request.port or (documented[0].port if documented else 587)
+        self.policy.check_port(self.port)
+        self.security = self._entered_security(documented)
+        target = request.connect or self.host
+        try:
+            literal = _policy.literal_address(target)
+            if literal is not None:
+                addresses: tuple[str, ...] = (str(literal),)
+            else:
+                addresses = await _dns.resolve_host(self.resolver, target)
+        except _dns.DnsError as exc:
+            self.findings.append(self._dns_finding(exc, target))
+            self.timings["dns"] = _ms(self.loop.time() - started)
+            await self._progress("dns", f"Looking up {target}", "failed", str(exc))
+            return None
+        allowed, refused = self.policy.filter_addresses(addresses)
+        if not allowed:
+            raise TargetRefused(refused[0] if refused else f"{target} cannot be probed")
+        self.timings["dns"] = _ms(self.loop.time() - started)
+        await self._progress("dns", f"Looking up {target}", "done", ", ".join(addresses[:4]))
+        return allowed[0], addresses
+
+    async def _lookup_mx(self, domain: str) -> _dns.MxResult | None:
+        try:
+            return await _dns.lookup_mx(self.resolver, domain)
+        except _dns.DnsError as exc:
+            log.info("MX lookup for %s failed: %s", domain, exc)
+            return None
+
+    async def _guess_host(self, domain: str) -> str:
+        """No known provider: try the names hosting companies use for submission."""
+        candidates = [f"smtp.{domain}", f"mail.{domain}"]
+        if self.mx is not None:
+            candidates += list(self.mx.hosts[:1])
+        for name in candidates:
+            try:
+                await _dns.resolve_host(self.resolver, name)
+            except _dns.DnsError:
+                continue
+            self.findings.append(
+                Finding(
+                    id="provider.unknown",
+                    severity=Severity.INFO,
+                    title=f"Provider of {domain} not recognised; checked {name}",
+                    detail=(
+                        f"The mail provider of {domain} is not one smtpcheck knows, so it "
+                        f"checked {name}, the usual name for an outgoing server. Ask the "
+                        "provider for its documented SMTP settings if this is not it."
+                    ),
+                    evidence={"domain": domain, "candidates": candidates, "checked": name},
+                )
+            )
+            return name
+        raise InputError(
+            f"could not find an outgoing server for {domain}: give the server name "
+            f"(e.g. smtp.{domain}:587)"
+        )
+
+    def _documented_endpoints(self) -> list[Endpoint]:
+        if self.provider is None:
+            return []
+        return [
+            Endpoint(host=spec.host, port=spec.port, security=spec.security)
+            for spec in self.provider.submission
+            if "<" not in spec.host and "{" not in spec.host  # templated hosts (SES regions)
+        ]
+
+    def _entered_security(self, documented: list[Endpoint]) -> Security:
+        security = self.request.security
+        if security is None:
+            for endpoint in documented:
+                if endpoint.port == self.port:
+                    return endpoint.security
+            return DEFAULT_SECURITY_FOR_PORT.get(self.port, Security.STARTTLS)
+        return security
+
+    def _dns_finding(self, exc: _dns.DnsError, name: str) -> Finding:
+        if isinstance(exc, _dns.HostNotFound):
+            return Finding(
+                id="dns.host.nxdomain",
+                severity=Severity.ERROR,
+                title=f"The server name {name} does not exist",
+                detail=(
+                    "DNS says there is no such name. Check the spelling of the outgoing server "
+                    "against the provider's documentation."
+                ),
+                evidence={"host": name, "error": str(exc)},
+            )
+        if isinstance(exc, _dns.NoAddress):
+            return Finding(
+                id="dns.host.no_address",
+                severity=Severity.ERROR,
+                title=f"{name} exists but has no address",
+                detail=(
+                    "The name is registered in DNS but points to no server (no A or AAAA "
+                    "record). It is probably not the outgoing mail server's name."
+                ),
+                evidence={"host": name, "error": str(exc)},
+            )
+        return Finding(
+            id="dns.timeout",
+            severity=Severity.ERROR,
+            title=f"DNS did not answer for {name}",
+            detail=(
+                "The DNS servers did not answer in time, so the server's address is unknown. "
+                "This is usually a network problem on the checking side; try again."
+            ),
+            evidence={"host": name, "error": str(exc)},
+        )
+
+    def _start_sender_checks(self, address: str) -> asyncio.Task[list[Finding]]:
+        return asyncio.create_task(self._sender_checks(address))
+
+    async def _sender_checks(self, address: str) -> list[Finding]:
+        started = self.loop.time()
+        findings: list[Finding] = []
+        domain = self.request.sender_domain
+        jobs: list[Awaitable[list[Finding]]] = [
+            _sender.check_ptr(self.resolver, address, host=self.host)
+        ]
+        if domain:
+            await self._progress("sender", f"Checking DNS of {domain}", "running")
+            jobs.append(_sender.check_sender_domain(self.resolver, domain, mx=self.mx))
+        try:
+            async with asyncio.timeout(max(0.1, self._remaining())):
+                for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+                    if isinstance(outcome, BaseException):
+                        log.info("sender-domain check failed: %r", outcome)
+                        continue
+                    findings += outcome
+        except TimeoutError:
+            log.info("sender-domain checks ran out of budget")
+        self.timings["sender_dns"] = _ms(self.loop.time() - started)
+        if domain:
+            await self._progress("sender", f"Checking DNS of {domain}", "done")
+        return findings
+
+    # ------------------------------------------------------------------ probes
+
+    def _plans(self) -> list[ProbePlan]:
+        entered_security = self.security
+        if entered_security is Security.AUTO:
+            # What Outlook's "Auto" ends up doing: implicit TLS on 465, STARTTLS elsewhere.
+            entered_security = (
+                Security.SSL if self.port in IMPLICIT_TLS_PORTS else Security.STARTTLS
+            )
+        plans = [ProbePlan(self.port, entered_security, "entered")]
+        if entered_security is Security.SSL:
+            plans.append(ProbePlan(self.port, Security.STARTTLS, "mode_check"))
+        elif entered_security is Security.STARTTLS or entered_security is Security.NONE:
+            plans.append(ProbePlan(self.port, Security.SSL, "mode_check"))
+        for port, security in ((587, Security.STARTTLS), (465, Security.SSL)):
+            plans.append(ProbePlan(port, security, "alternative"))
+        for endpoint in self._documented_endpoints():
+            host = None if endpoint.host == self.host else endpoint.host
+            plans.append(ProbePlan(endpoint.port, endpoint.security, "provider", host))
+        unique: dict[tuple[str | None, int, Security], ProbePlan] = {}
+        for plan in plans:
+            if plan.port not in self.config.allowed_ports and plan.role != "entered":
+                continue
+            unique.setdefault((plan.host, plan.port, plan.security), plan)
+        return list(unique.values())
+
+    async def _probe_all(self, address: str, addresses: Sequence[str]) -> list[ProbeResult]:
+        from diagnostics import _smtp_probe, _tls
+
+        trust = _tls.TrustStore.load(self.config.ca_bundle)
+        credentials = None
+        if self.request.password is not None and self.request.user:
+            credentials = Credentials(user=self.request.user, password=self.request.password)
+        relay_test = not self.request.requires_auth or self.port == 25
+        other_hosts = await self._resolve_other_hosts(self._plans())
+        tasks: dict[ProbePlan, asyncio.Task[ProbeResult]] = {}
+        for plan in self._plans():
+            plan_address = address if plan.host is None else other_hosts.get(plan.host)
+            if plan_address is None:
+                continue
+            is_entered = plan.role == "entered"
+            coro = self._one_probe(
+                _smtp_probe.run_probe,
+                plan,
+                address=plan_address,
+                server_name=plan.host or self.host,
+                trust=trust,
+                credentials=credentials if is_entered else None,
+                sender=self.request.email,
+                relay_test=relay_test and is_entered,
+            )
+            tasks[plan] = asyncio.create_task(coro, name=f"probe {plan.label}")
+        entered_plan = next(iter(tasks))
+        results = await self._gather_with_grace(tasks, entered_plan)
+        # One credential test only; if the entered setting never reached a login, try the
+        # login once on the setting that works, so the user learns about the password too.
+        entered = results[entered_plan]
+        if credentials is not None and entered.auth is None:
+            target = self._credential_retry_plan(results)
+            if target is not None:
+                retry = await self._one_probe(
+                    _smtp_probe.run_probe,
+                    ProbePlan(
+                        target.plan.port, target.plan.security, "credentials", target.plan.host
+                    ),
+                    address=target.address or address,
+                    server_name=target.plan.host or self.host,
+                    trust=trust,
+                    credentials=credentials,
+                    sender=self.request.email,
+                    relay_test=False,
+                )
+                results[retry.plan] = retry
+        return list(results.values())
+
+    def _credential_retry_plan(self, results: dict[ProbePlan, ProbeResult]) -> ProbeResult | None:
+        if self._remaining() < self.config.timeouts.connect:
+            return None
+        for result in results.values():
+            if _assess.usable(result, now=self.now, requires_auth=True):
+                return result
+        return None
+
+    async def _resolve_other_hosts(self, plans: list[ProbePlan]) -> dict[str, str]:
+        """Addresses for the provider's documented host, under the same policy."""
+        resolved: dict[str, str] = {}
+        for host in {p.host for p in plans if p.host}:
+            try:
+                literal = _policy.literal_address(host)
+                addresses = (
+                    (str(literal),) if literal else await _dns.resolve_host(self.resolver, host)
+                )
+            except _dns.DnsError:
+                continue
+            allowed, _refused = self.policy.filter_addresses(addresses)
+            if allowed:
+                resolved[host] = allowed[0]
+        return resolved
+
+    async def _one_probe(self, run_probe, plan: ProbePlan, **kwargs) -> ProbeResult:
+        what = f"{plan.host or self.host} port {plan.port} ({_security_label(plan.security)})"
+        await self._progress(plan.label, f"Connecting to {what}", "running")
+        result = await run_probe(
+            plan,
+            config=self.config,
+            deadline=self.deadline,
+            t0=self.t0,
+            **kwargs,
+        )
+        state = "done" if result.outcome is ProbeOutcome.OK else "failed"
+        await self._progress(plan.label, f"Connecting to {what}", state, _probe_note(result))
+        self.timings[f"probe {plan.label}"] = round(result.elapsed_ms, 1)
+        return result
+
+    async def _gather_with_grace(
+        self, tasks: dict[ProbePlan, asyncio.Task[ProbeResult]], entered_plan: ProbePlan
+    ) -> dict[ProbePlan, ProbeResult]:
+        entered_task = tasks[entered_plan]
+        # A safety net above the probes' own deadline handling.
+        hard_stop = self._remaining() + 1.0
+        try:
+            await asyncio.wait_for(asyncio.shield(entered_task), timeout=hard_stop)
+        except TimeoutError:
+            pass
+        pending = [t for t in tasks.values() if not t.done()]
+        if pending:
+            entered_ok = (
+                entered_task.done()
+                and not entered_task.cancelled()
+                and entered_task.exception() is None
+                and _assess.usable(
+                    entered_task.result(), now=self.now, requires_auth=self.request.requires_auth
+                )
+            )
+            wait = min(ALTERNATIVE_GRACE, self._remaining()) if entered_ok else self._remaining()
+            await asyncio.wait(pending, timeout=wait + (0 if entered_ok else 1.0))
+        results: dict[ProbePlan, ProbeResult] = {}
+        for plan, task in tasks.items():
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                if plan is entered_plan or plan.role != "alternative":
+                    results[plan] = _not_finished(plan, ProbeOutcome.BUDGET_EXHAUSTED, self)
+                continue
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None:
+                log.error("probe %s crashed", plan.label, exc_info=exc)
+                results[plan] = _not_finished(plan, ProbeOutcome.ERROR, self, type(exc).__name__)
+                continue
+            results[plan] = task.result()
+        return results
+
+    # ------------------------------------------------------------------ findings
+
+    def _context(self) -> _assess.Context:
+        timeouts = self.config.timeouts
+        return _assess.Context(
+            host=self.host,
+            requires_auth=self.request.requires_auth,
+            has_password=self.request.password is not None,
+            now=self.now,
+            timeouts={
+                "connect": timeouts.connect,
+                "greeting": timeouts.greeting,
+                "command": timeouts.command,
+                "tls": timeouts.tls,
+            },
+        )
+
+    def _recommended(self, results: list[ProbeResult]) -> Endpoint | None:
+        self.entered = next((r for r in results if r.plan.role == "entered"), None)
+        if self.entered is None:
+            return None
+        mode_check = next((r for r in results if r.plan.role == "mode_check"), None)
+        self.findings += _assess.entered_probe_findings(self.entered, mode_check, self._context())
+        preferred = [
+            (e.host if e.host != self.host else None, e.port, e.security)
+            for e in self._documented_endpoints()
+        ]
+        recommended = _assess.pick_recommended(
+            results,
+            entered=self.entered,
+            host=self.host,
+            now=self.now,
+            requires_auth=self.request.requires_auth,
+            preferred=preferred,
+        )
+        if self.port == 25 and self.request.requires_auth:
+            works_587 = any(
+                r.plan.port == 587 and _assess.usable(r, now=self.now, requires_auth=True)
+                for r in results
+            )
+            if works_587:
+                self.findings.append(
+                    Finding(
+                        id="settings.port25_blocked_likely",
+                        severity=Severity.WARN,
+                        title="Port 25 is often blocked for mail clients",
+                        detail=(
+                            "Many internet providers and office networks block port 25 so "
+                            "that infected computers cannot send spam. It may work from here "
+                            "and still fail from the user's network. Port 587 with STARTTLS "
+                            f"works on {self.host}: use that."
+                        ),
+                        evidence={"host": self.host, "port": 25},
+                    )
+                )
+                if recommended is None:
+                    recommended = Endpoint(host=self.host, port=587, security=Security.STARTTLS)
+        return recommended
+
+    def _provider_findings(self, results: list[ProbeResult]) -> None:
+        provider = self.provider
+        if provider is None:
+            return
+        documented = self._documented_endpoints()
+        self.findings.append(
+            Finding(
+                id="provider.detected",
+                severity=Severity.INFO,
+                title=f"Provider: {provider.name}",
+                detail=(
+                    f"Recognised from the {_SOURCE_WORDS[self.provider_ref.source]}. "
+                    + (
+                        "Documented settings: "
+                        + "; ".join(
+                            f"{e.host} port {e.port} {_security_label(e.security)}"
+                            for e in documented
+                        )
+                        if documented
+                        else ""
+                    )
+                ),
+                evidence={
+                    "provider": provider.key,
+                    "documented": [e.model_dump(mode="json") for e in documented],
+                    "source": self.provider_ref.source,
+                },
+            )
+        )
+        entered = (self.host, self.port, self.security)
+        if documented and not any(
+            (e.host, e.port) == entered[:2] and (self.security in {Security.AUTO, e.security})
+            for e in documented
+        ):
+            best = documented[0]
+            self.findings.append(
+                Finding(
+                    id="settings.differ_from_provider",
+                    severity=Severity.WARN,
+                    title=f"The settings differ from what {provider.name} documents",
+                    detail=(
+                        f"Entered: {self.host} port {self.port} {_security_label(self.security)}."
+                        f" {provider.name} documents {best.host} port {best.port} "
+                        f"{_security_label(best.security)}."
+                    ),
+                    evidence={
+                        "entered": {
+                            "host": self.host,
+                            "port": self.port,
+                            "security": str(self.security),
+                        },
+                        "documented": [e.model_dump(mode="json") for e in documented],
+                    },
+                )
+            )
+        self.findings += self.kb.policy_findings(
+            provider.key, today=self.today, uses_password=self.request.requires_auth
+        )
+        if provider.key == "microsoft365" and self.request.client == "classic":
+            self.findings.append(
+                Finding(
+                    id="provider.microsoft365.classic_uses_exchange",
+                    severity=Severity.INFO,
+                    title="Classic Outlook does not use SMTP for a Microsoft 365 mailbox",
+                    detail=(
+                        "Added as a Microsoft 365 (Exchange) account, classic Outlook sends "
+                        "through Exchange and ignores these SMTP settings. They only matter if "
+                        "the mailbox was added as IMAP or POP."
+                    ),
+                    evidence={"provider": provider.key, "client": "classic"},
+                )
+            )
+
+    def _error_text_findings(self, results: list[ProbeResult]) -> None:
+        self.error_causes: list[ErrorTextCause] = []
+        if not self.request.error_text:
+            return
+        self.pending_error_matches = self.kb.parse_error_text(self.request.error_text)
+
+    def _finalize(self, recommended: Endpoint | None, results: list[ProbeResult]) -> list[Finding]:
+        findings = [self._interpret(f) for f in self.findings]
+        ids = {f.id for f in findings}
+        entered_done = self.entered is not None and self.entered.outcome not in {
+            ProbeOutcome.BUDGET_EXHAUSTED,
+            ProbeOutcome.ERROR,
+        }
+        for match in getattr(self, "pending_error_matches", []):
+            confirming = tuple(match.finding_ids)
+            confirmed = bool(ids & set(confirming)) if entered_done else None
+            if confirmed is False and not confirming:
+                confirmed = None
+            cause = ErrorTextCause(
+                code=match.code, cause=match.cause, confirmed=confirmed, finding_ids=confirming
+            )
+            self.error_causes.append(cause)
+            findings.append(
+                Finding(
+                    id="input.error_text.cause",
+                    severity=Severity.INFO,
+                    title=(
+                        f"The error {match.code or 'text'}: "
+                        + (
+                            "confirmed by the checks"
+                            if confirmed
+                            else "not seen from here"
+                            if confirmed is False
+                            else "could not be checked"
+                        )
+                    ),
+                    detail=match.cause,
+                    evidence={
+                        "code": match.code,
+                        "confirmed": confirmed,
+                        "findings": list(confirming),
+                    },
+                )
+            )
+        findings = self._client_side_hint(findings, results)
+        if not any(f.severity is not Severity.INFO for f in findings) and self.entered is not None:
+            if self.entered.outcome is ProbeOutcome.OK:
+                findings.append(
+                    Finding(
+                        id="settings.ok",
+                        severity=Severity.INFO,
+                        title="These settings work",
+                        detail=(
+                            f"{self.host} port {self.port} with "
+                            f"{_security_label(self.security)} accepts connections and "
+                            "offers a login over encryption."
+                        ),
+                        evidence={"host": self.host, "port": self.port},
+                    )
+                )
+        findings = _dedupe(findings)
+        findings.sort(key=lambda f: SEVERITY_ORDER[f.severity])
+        return [self._with_fix(f, recommended) for f in findings]
+
+    def _client_side_hint(
+        self, findings: list[Finding], results: list[ProbeResult]
+    ) -> list[Finding]:
+        """Server fine from here, user reports a connection problem: the path is at fault."""
+        try:
+            from diagnostics.client_check import server_ok_but_user_fails
+        except ImportError:
+            return findings
+        draft = Report(
+            input=ReportInput(
+                target=self.request.target,
+                host=self.host,
+                port=self.port,
+                security=self.security,
+                email=self.request.email,
+                user=self.request.user,
+                client=self.request.client,
+                error_text=self.request.error_text,
+            ),
+            verdict=verdict_for(findings),
+            findings=tuple(findings),
+            probes=tuple(self._summary(r) for r in results),
+            error_text_causes=tuple(self.error_causes),
+        )
+        hint = server_ok_but_user_fails(draft)
+        return [*findings, hint] if hint is not None else findings
+
+    def _interpret(self, finding: Finding) -> Finding:
+        """Give replies their precise meaning (5.7.139, 5.7.9 ...) from the knowledge base."""
+        reply = finding.evidence.get("reply")
+        stage = finding.evidence.get("stage")
+        if not reply or finding.id not in {
+            "auth.failed",
+            "smtp.relay.refused",
+            "smtp.banner.rejected",
+        }:
+            return finding
+        code_text, _, message = str(reply).partition(" ")
+        try:
+            code = int(code_text)
+        except ValueError:
+            return finding
+        meaning = self.kb.classify_reply(
+            code,
+            message,
+            stage=stage or ("greeting" if finding.id == "smtp.banner.rejected" else "auth"),
+            provider_key=self.provider.key if self.provider else None,
+        )
+        if meaning is None:
+            fallback = {
+                "auth.failed": "auth.failed.credentials",
+                "smtp.relay.refused": "smtp.relay.denied",
+            }.get(finding.id, finding.id)
+            return finding.model_copy(update={"id": fallback})
+        new_id = meaning.finding_id or finding.id
+        if finding.id == "smtp.banner.rejected":
+            new_id = finding.id  # the contract's ID stays; the meaning goes in the detail
+        if finding.id == "auth.failed" and new_id == "auth.failed":
+            new_id = "auth.failed.credentials"
+        if finding.id == "smtp.relay.refused" and new_id == "smtp.relay.refused":
+            new_id = "smtp.relay.denied"
+        detail = f"{finding.detail} {meaning.meaning}".strip()
+        return finding.model_copy(
+            update={
+                "id": new_id,
+                "detail": detail,
+                "evidence": {**finding.evidence, "meaning": meaning.meaning},
+            }
+        )
+
+    def _with_fix(self, finding: Finding, recommended: Endpoint | None) -> Finding:
+        from diagnostics.knowledge import FixContext
+
+        context = FixContext(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            recommended=recommended,
+            provider=self.provider,
+            user=self.request.user,
+            email=self.request.email,
+            evidence=finding.evidence,
+        )
+        try:
+            fix = self.kb.fix_for(finding.id, self.request.client, context)
+        except Exception:  # a gap in the knowledge base must not lose the diagnosis
+            log.exception("no fix for %s", finding.id)
+            fix = None
+        return finding.model_copy(update={"fix": fix}) if fix is not None else finding
+
+    def _summary(self, result: ProbeResult) -> ProbeSummary:
+        tls = result.tls
+        return ProbeSummary(
+            port=result.plan.port,
+            security=result.plan.security,
+            address=result.address,
+            outcome=str(result.outcome),
+            tls_version=tls.version if tls else None,
+            elapsed_ms=round(result.elapsed_ms, 1),
+            role=result.plan.role,
+            tls_cipher=tls.cipher if tls else None,
+            auth_before_tls=result.auth_before_tls,
+            auth_after_tls=result.auth_after_tls,
+            starttls_offered=result.starttls_offered,
+            greeting=str(result.greeting) if result.greeting else None,
+            certificate=tls.cert.as_evidence() if tls and tls.cert else None,
+            steps_ms=dict(result.steps_ms),
+            host=result.plan.host,
+        )
+
+
+def _not_finished(
+    plan: ProbePlan, outcome: ProbeOutcome, run: _Diagnosis, error: str | None = None
+) -> ProbeResult:
+    return ProbeResult(
+        plan=plan,
+        address=None,
+        outcome=outcome,
+        elapsed_ms=_ms(run.loop.time() - run.t0),
+        error=error,
+    )
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for finding in findings:
+        key = (finding.id, finding.title)
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique
+
+
+def _probe_note(result: ProbeResult) -> str:
+    if result.outcome is ProbeOutcome.OK:
+        parts = []
+        if result.tls:
+            parts.append(result.tls.version or "TLS")
+        if result.auth_after_tls or result.auth_before_tls:
+            parts.append("AUTH " + " ".join(result.auth_after_tls or result.auth_before_tls))
+        return ", ".join(parts) or "ok"
+    return str(result.outcome).replace("_", " ")
+
+
+def _security_label(security: Security) -> str:
+    return {
+        Security.STARTTLS: "STARTTLS",
+        Security.SSL: "SSL/TLS",
+        Security.NONE: "no encryption",
+        Security.AUTO: "Auto",
+    }[security]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _version() -> str | None:
+    try:
+        return metadata.version("smtpcheck")
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,286 @@
+"""`smtpcheck`: the terminal front end (check, compare, demo) and the bot launcher (serve).
+
+Exit status (contract): 0 no error finding, 1 at least one error finding, 2 bad input (one
+line on stderr), 3 internal failure. Slack is imported only by `serve`, so `check` starts fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="smtpcheck",
+    help="Diagnose why Outlook cannot send: SMTP submission checks with Outlook fix steps.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+
+
+class SecurityChoice(enum.StrEnum):
+    starttls = "starttls"
+    ssl = "ssl"
+    none = "none"
+    auto = "auto"
+
+
+class ClientChoice(enum.StrEnum):
+    classic = "classic"
+    new = "new"
+    mac = "mac"
+    ios = "ios"
+    android = "android"
+
+
+class PlatformChoice(enum.StrEnum):
+    windows = "windows"
+    mac = "mac"
+
+
+class BadInput(Exception):
+    """Input the CLI refuses: printed as one line, exit 2."""
+
+
+@app.command()
+def check(
+    target: Annotated[
+        str, typer.Argument(help="host, host:port, [v6addr]:port or an email address")
+    ],
+    port: Annotated[int | None, typer.Option(help="port as entered in Outlook")] = None,
+    security: Annotated[
+        SecurityChoice | None, typer.Option(help="Outlook's encryption choice")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="sender address configured in Outlook")] = None,
+    user: Annotated[str | None, typer.Option(help="user name for the credential test")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    client: Annotated[
+        ClientChoice, typer.Option(help="which Outlook the fix steps are for")
+    ] = ClientChoice.classic,
+    connect: Annotated[
+        str | None, typer.Option(help="connect here instead of resolving TARGET")
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None, typer.Option(help="DNS server IP[:PORT] (repeatable)")
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None, typer.Option(help="extra trusted CA certificates (PEM)")
+    ] = None,
+    allow_private: Annotated[
+        bool, typer.Option("--allow-private", help="permit private and loopback targets")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="budget for the whole diagnosis, seconds (default 20)")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print the JSON report and nothing else")
+    ] = False,
+    error: Annotated[
+        str | None, typer.Option("--error", help="the error text Outlook showed")
+    ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth", help="'My outgoing server requires authentication' is not ticked"
+        ),
+    ] = False,
+    print_client_check: Annotated[
+        PlatformChoice | None,
+        typer.Option(help="also print a read-only check for the user's computer"),
+    ] = None,
+    transcript: Annotated[
+        bool, typer.Option("--transcript", help="show the SMTP transcript and timings")
+    ] = False,
+) -> None:
+    """Run a diagnosis of the outgoing-mail settings and print a report."""
+    from diagnostics import CheckRequest, EngineConfig, InputError
+    from diagnostics._engine import diagnose
+
+    password = _read_password() if password_stdin else None
+    if password_stdin and not user:
+        raise BadInput("--password-stdin needs --user")
+    overrides: dict[str, object] = {}
+    if nameserver:
+        overrides["nameservers"] = ",".join(nameserver)
+    if ca_bundle is not None:
+        overrides["ca_bundle"] = ca_bundle
+    if allow_private:
+        overrides["allow_private"] = True
+    if timeout is not None:
+        overrides["budget"] = timeout
+    try:
+        config = EngineConfig(**overrides)
+    except ValueError as exc:
+        raise BadInput(_first_error(exc)) from None
+    try:
+        request = CheckRequest(
+            target=target,
+            port=port,
+            security=security.value if security else None,
+            email=email,
+            user=user,
+            password=password,
+            requires_auth=not no_auth,
+            client=client.value,
+            error_text=error,
+            connect=connect,
+        )
+    except ValueError as exc:
+        raise BadInput(_first_error(exc)) from None
+
+    from diagnostics import _render
+
+    progress = None if json_output else _render.ProgressDisplay()
+    try:
+        if progress is not None:
+            with progress:
+                report = asyncio.run(diagnose(request, config, on_progress=progress.update))
+        else:
+            report = asyncio.run(diagnose(request, config))
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
+    if json_output:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        _render.print_report(report, transcript=transcript)
+    if print_client_check is not None and not json_output:
+        from diagnostics.client_check import client_check_script
+
+        print(client_check_script(report, print_client_check.value))
+    raise typer.Exit(EXIT_FINDINGS if report.verdict == "fail" else EXIT_OK)
+
+
+@app.command()
+def compare(
+    report_json: Annotated[Path, typer.Argument(help="REPORT.json from smtpcheck check --json")],
+    client_output: Annotated[
+        Path, typer.Argument(help="what the client check printed on the user's computer")
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Compare the bot's view of the server with what the user's computer saw."""
+    import json
+
+    from diagnostics.client_check import (
+        compare as compare_views,
+    )
+    from diagnostics.client_check import (
+        load_report_json,
+        parse_client_output,
+        render_comparison_text,
+    )
+
+    try:
+        report = load_report_json(report_json)
+        text = client_output.read_text(encoding="utf-8", errors="replace")
+    except (OSError, ValueError) as exc:
+        raise BadInput(_first_error(exc)) from None
+    result = compare_views(report, parse_client_output(text))
+    if json_output:
+        payload = {
+            "findings": [f.model_dump(mode="json") for f in result.findings],
+            "recommended": result.recommended.model_dump(mode="json")
+            if result.recommended
+            else None,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        print(render_comparison_text(result))
+    failed = any(f.severity == "error" for f in result.findings)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port for POST /slack/events")] = 3000,
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="connect with Socket Mode (SLACK_APP_TOKEN)")
+    ] = False,
+) -> None:
+    """Run the Slack app (HTTP mode, or Socket Mode)."""
+    from bot.server import serve as serve_bot
+
+    raise typer.Exit(serve_bot(port=port, socket_mode=socket_mode))
+
+
+@app.command()
+def demo(
+    json_output: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
+) -> None:
+    """Check a deliberately misconfigured local server (loopback only; nothing to set up)."""
+    from diagnostics import _demo
+
+    report = asyncio.run(_demo.run_demo())
+    if json_output:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        from diagnostics import _render
+
+        _render.print_report(report)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Password: ")
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def _first_error(exc: BaseException) -> str:
+    """One plain line from a pydantic ValidationError or any other exception."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+        except (IndexError, TypeError):
+            return str(exc).splitlines()[0]
+        message = str(first.get("msg", exc)).removeprefix("Value error, ")
+        location = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+        return f"{location}: {message}" if location and location not in message else message
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; never lets a traceback reach the user."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except BadInput as exc:
+        print(f"smtpcheck: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("smtpcheck: aborted", file=sys.stderr)
+        return EXIT_INPUT
+    except click.UsageError as exc:
+        print(f"smtpcheck: error: {exc.format_message()}", file=sys.stderr)
+        return EXIT_INPUT
+    except click.ClickException as exc:
+        print(f"smtpcheck: error: {exc.format_message()}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the contract's exit 3: our failure, said in one line
+        logging.getLogger("smtpcheck").debug("internal failure", exc_info=True)
+        print(f"smtpcheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
