@@ -1,0 +1,496 @@
+"""TLS for the probes: the permissive client context, the peer chain, certificate analysis.
+
+Handshakes never verify (a broken chain must still be read); what is wrong with the chain
+is decided afterwards by `analyze_chain`, against a `TrustStore` loaded once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import ipaddress
+import os
+import re
+import ssl
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import idna
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, Subject, VerificationError
+
+from diagnostics._errors import ConfigError
+from diagnostics._models import CertInfo, CertProblem
+
+__all__ = ["TimedSSLObject", "TrustStore", "analyze_chain", "peer_chain", "probe_context"]
+
+_MAX_PATH = 10  # certificates followed from the leaf before giving up (loops, junk)
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?"
+    rb"-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
+    re.DOTALL,
+)
+_HASHED_NAME = re.compile(r"^[0-9a-f]{8}\.\d+$")  # OpenSSL c_rehash names in a CA directory
+_SHA256 = hashes.SHA256()
+_ANY_EKU = x509.ObjectIdentifier("2.5.29.37.0")
+_ENCOUNTERED = re.compile(r"\s*\(encountered processing <Certificate.*\)$", re.DOTALL)
+_UTC = dt.UTC
+
+
+class TimedSSLObject(ssl.SSLObject):
+    """An SSLObject that notes when its handshake started and finished (monotonic clock)."""
+
+    handshake_started: float | None = None
+    handshake_done: float | None = None
+
+    def do_handshake(self) -> None:
+        if self.handshake_started is None:
+            self.handshake_started = time.monotonic()
+        super().do_handshake()
+        self.handshake_done = time.monotonic()
+
+
+@functools.cache
+def probe_context() -> ssl.SSLContext:
+    """The client context of every handshake: no verification, TLS 1.0 and up, any cipher."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    # TLS 1.0/1.1-only servers must still handshake so that we can name the problem.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers("ALL:!aNULL:!eNULL:@SECLEVEL=0")
+    context.sslobject_class = TimedSSLObject
+    return context
+
+
+def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> list[bytes]:
+    """The DER certificates exactly as the server sent them, leaf first."""
+    if ssl_object is None:
+        return []
+    getter = getattr(ssl_object, "get_unverified_chain", None)  # public from 3.13
+    if getter is None:
+        inner = getattr(ssl_object, "_sslobj", None)  # 3.11/3.12: private, same object
+        getter = getattr(inner, "get_unverified_chain", None)
+    chain: list[bytes] = []
+    if getter is not None:
+        try:
+            for cert in getter() or ():
+                chain.append(cert if isinstance(cert, bytes) else _cert_der(cert))
+        except (ValueError, ssl.SSLError, AttributeError):
+            chain = []
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        if leaf:
+            chain = [leaf]
+    return chain
+
+
+def _cert_der(cert: object) -> bytes:
+    import _ssl
+
+    return cert.public_bytes(_ssl.ENCODING_DER)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- trust store
+
+
+class TrustStore:
+    """Trust anchors: the system's roots plus an optional extra CA bundle."""
+
+    def __init__(self, anchors: Iterable[x509.Certificate]) -> None:
+        unique: dict[bytes, x509.Certificate] = {}
+        for cert in anchors:
+            unique.setdefault(cert.fingerprint(_SHA256), cert)
+        self.anchors: tuple[x509.Certificate, ...] = tuple(unique.values())
+        self._fingerprints = frozenset(unique)
+        self._by_subject: dict[bytes, list[x509.Certificate]] = {}
+        for cert in self.anchors:
+            self._by_subject.setdefault(cert.subject.public_bytes(), []).append(cert)
+        self._store: Store | None = None
+
+    @classmethod
+    def load(cls, ca_bundle: Path | str | None = None, *, system: bool = True) -> TrustStore:
+        """The store for this bundle (cached: loaded once per bundle file and its version)."""
+        key = None
+        if ca_bundle is not None:
+            path = Path(ca_bundle)
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                raise ConfigError(f"CA bundle {path} cannot be read ({exc.strerror})") from None
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        return _load_cached(key, system)
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> TrustStore:
+        """A store holding only these PEM certificates (tests, embedded CAs)."""
+        return cls(_parse_pem(pem))
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def contains(self, cert: x509.Certificate) -> bool:
+        """Is this certificate itself an anchor (same bytes, or same name and key)?"""
+        if cert.fingerprint(_SHA256) in self._fingerprints:
+            return True
+        key = _spki(cert)
+        return any(_spki(a) == key for a in self._by_subject.get(cert.subject.public_bytes(), ()))
+
+    def issuers_of(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        """Anchors that signed this certificate."""
+        candidates = self._by_subject.get(cert.issuer.public_bytes(), ())
+        return [a for a in candidates if _issued_by(cert, a)]
+
+    @property
+    def verification_store(self) -> Store | None:
+        """The anchors as a `cryptography` verification store (built on first use)."""
+        if self._store is None and self.anchors:
+            self._store = Store(list(self.anchors))
+        return self._store
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(bundle_key: tuple[str, int, int] | None, system: bool) -> TrustStore:
+    anchors: list[x509.Certificate] = []
+    if system:
+        anchors += _system_roots()
+    if bundle_key is not None:
+        path = Path(bundle_key[0])
+        try:
+            extra = _parse_pem(path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"CA bundle {path} cannot be read ({exc.strerror})") from None
+        if not extra:
+            raise ConfigError(f"CA bundle {path} holds no PEM certificate")
+        anchors += extra
+    return TrustStore(anchors)
+
+
+def _system_roots() -> list[x509.Certificate]:
+    paths = ssl.get_default_verify_paths()
+    roots: list[x509.Certificate] = []
+    for cafile in {paths.cafile, paths.openssl_cafile} - {None}:
+        try:
+            roots += _parse_pem(Path(cafile).read_bytes())
+        except OSError:
+            continue
+    capath = paths.capath or paths.openssl_capath
+    if capath and os.path.isdir(capath):
+        for name in sorted(os.listdir(capath)):
+            if not _HASHED_NAME.match(name):
+                continue
+            try:
+                roots += _parse_pem(Path(capath, name).read_bytes())
+            except OSError:
+                continue
+    return roots
+
+
+def _parse_pem(data: bytes) -> list[x509.Certificate]:
+    # Some system roots have a non-positive serial; cryptography warns, they still anchor.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        try:
+            return x509.load_pem_x509_certificates(data)
+        except ValueError:
+            pass
+        # One bad block must not hide the good ones.
+        certs = []
+        for block in _PEM_BLOCK.findall(data):
+            try:
+                certs.append(x509.load_pem_x509_certificate(block))
+            except ValueError:
+                continue
+        return certs
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def analyze_chain(
+    chain: Sequence[bytes], server_name: str, trust: TrustStore, *, now: dt.datetime
+) -> CertInfo:
+    """What the presented chain is, and every problem Outlook would have with it."""
+    if not chain:
+        raise ValueError("analyze_chain needs at least the leaf certificate")
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=_UTC)
+    certs: list[x509.Certificate | None] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        for der in chain:
+            try:
+                certs.append(x509.load_der_x509_certificate(der))
+            except ValueError:
+                certs.append(None)
+    leaf = certs[0]
+    if leaf is None:
+        return _unreadable(chain, certs, now)
+    presented = [c for c in certs[1:] if c is not None]
+
+    problems: set[CertProblem] = set()
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if now > not_after:
+        problems.add(CertProblem.EXPIRED)
+    if now < not_before:
+        problems.add(CertProblem.NOT_YET_VALID)
+    names = _names(leaf)
+    if not _matches_any(server_name, names):
+        problems.add(CertProblem.HOSTNAME_MISMATCH)
+    problems |= _path_problems(leaf, presented, trust)
+
+    verify_error, refused = _verify(leaf, presented, server_name, trust, now)
+    if refused and not problems:
+        problems.add(CertProblem.UNTRUSTED)
+
+    return CertInfo(
+        subject=_name_text(leaf.subject),
+        issuer=_name_text(leaf.issuer),
+        names=tuple(names),
+        not_before=not_before,
+        not_after=not_after,
+        serial=format(leaf.serial_number, "X"),
+        sha256=leaf.fingerprint(_SHA256).hex(),
+        chain_length=len(chain),
+        chain_subjects=tuple(_subject_or_unreadable(c) for c in certs),
+        problems=tuple(p for p in CertProblem if p in problems),
+        verify_error=verify_error,
+        key=_key_text(leaf),
+    )
+
+
+def _path_problems(
+    leaf: x509.Certificate, presented: list[x509.Certificate], trust: TrustStore
+) -> set[CertProblem]:
+    """Walk from the leaf through the presented certificates towards a trust anchor."""
+    current = leaf
+    used = {leaf.fingerprint(_SHA256)}
+    for _ in range(_MAX_PATH):
+        if trust.contains(current):
+            return set()
+        if _self_signed(current):
+            # A lone self-signed leaf is its own problem; a self-signed CA at the end of
+            # the chain is an authority this computer does not know.
+            return {CertProblem.SELF_SIGNED if current is leaf else CertProblem.UNTRUSTED}
+        issuer = next(
+            (c for c in presented if c.fingerprint(_SHA256) not in used and _issued_by(current, c)),
+            None,
+        )
+        if issuer is None:
+            if trust.issuers_of(current):
+                return set()  # the root was not sent, but it is one we trust: fine
+            return {CertProblem.CHAIN_INCOMPLETE}
+        used.add(issuer.fingerprint(_SHA256))
+        current = issuer
+    return {CertProblem.UNTRUSTED}
+
+
+def _verify(
+    leaf: x509.Certificate,
+    presented: list[x509.Certificate],
+    server_name: str,
+    trust: TrustStore,
+    now: dt.datetime,
+) -> tuple[str | None, bool]:
+    """The `cryptography` verifier's words when it refuses the chain, and whether they count.
+
+    Names are matched by `hostname_matches` (Windows still accepts a CN-only certificate,
+    which the Web PKI verifier refuses), so the chain is checked with a client verifier
+    whose end-entity policy demands serverAuth instead of a subjectAltName.
+    """
+    store = trust.verification_store
+    if store is None:
+        return "no trusted root certificates are configured", False
+    policies = _extension_policies()
+    try:
+        builder = PolicyBuilder().store(store).time(now)
+        if policies is None:  # cryptography < 45: the strict Web PKI rules, advisory only
+            try:
+                subject: Subject = x509.IPAddress(ipaddress.ip_address(server_name))
+            except ValueError:
+                subject = x509.DNSName(server_name)
+            builder.build_server_verifier(subject).verify(leaf, presented)
+        else:
+            ca_policy, ee_policy = policies
+            builder = builder.extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+            builder.build_client_verifier().verify(leaf, presented)
+    except VerificationError as exc:
+        return _ENCOUNTERED.sub("", str(exc)), policies is not None
+    except (ValueError, TypeError) as exc:  # a name or certificate the verifier cannot take
+        return f"cannot verify: {exc}", False
+    return None, False
+
+
+@functools.cache
+def _extension_policies() -> tuple[object, object] | None:
+    try:
+        from cryptography.x509.verification import Criticality, ExtensionPolicy
+    except ImportError:
+        return None
+    agnostic = Criticality.AGNOSTIC
+    ee = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(x509.SubjectAlternativeName, agnostic, None)
+        .may_be_present(x509.ExtendedKeyUsage, agnostic, _server_eku)
+        .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
+    )
+    # Private CAs (Active Directory CS, appliances) often lack key identifiers; Windows
+    # builds the path by name and signature all the same.
+    ca = (
+        ExtensionPolicy.webpki_defaults_ca()
+        .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
+        .may_be_present(x509.SubjectKeyIdentifier, agnostic, None)
+    )
+    return ca, ee
+
+
+def _server_eku(
+    _policy: object, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None
+) -> None:
+    if eku is not None and not {ExtendedKeyUsageOID.SERVER_AUTH, _ANY_EKU} & set(eku):
+        raise ValueError("the certificate is not for TLS servers (no serverAuth usage)")
+
+
+def _unreadable(
+    chain: Sequence[bytes], certs: list[x509.Certificate | None], now: dt.datetime
+) -> CertInfo:
+    # Dates are unknown; `now` keeps them harmless rather than inventing an expiry.
+    return CertInfo(
+        subject="(unreadable certificate)",
+        issuer="(unreadable certificate)",
+        names=(),
+        not_before=now,
+        not_after=now,
+        serial="",
+        sha256=hashlib.sha256(chain[0]).hexdigest(),
+        chain_length=len(chain),
+        chain_subjects=tuple(_subject_or_unreadable(c) for c in certs),
+        problems=(CertProblem.UNTRUSTED,),
+        verify_error="the server's certificate could not be parsed",
+        key=None,
+    )
+
+
+def _subject_or_unreadable(cert: x509.Certificate | None) -> str:
+    return "(unreadable certificate)" if cert is None else _name_text(cert.subject)
+
+
+def _name_text(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:
+        return repr(name)
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Does `issuer`'s name match and its key verify `cert`'s signature?"""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:  # name mismatch, bad signature, unsupported algorithm: not its issuer
+        return False
+    return True
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.subject == cert.issuer and _issued_by(cert, cert)
+
+
+def _key_text(cert: x509.Certificate) -> str | None:
+    try:
+        key = cert.public_key()
+    except (ValueError, TypeError):
+        return None
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA {key.key_size}"
+    return type(key).__name__
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _names(cert: x509.Certificate) -> list[str]:
+    """DNS names and IP addresses from the SAN; the subject CN only when there is no SAN."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    except ValueError:  # a malformed extension: treat as absent
+        san = None
+    if san is not None:
+        names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+        return names
+    common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return [str(attr.value) for attr in common]
+
+
+def _matches_any(server_name: str, names: Iterable[str]) -> bool:
+    return any(hostname_matches(server_name, name) for name in names)
+
+
+def hostname_matches(server_name: str, presented: str) -> bool:
+    """RFC 6125 matching of one presented name: IPs exactly, a wildcard for one label."""
+    server_ip = _ip(server_name)
+    presented_ip = _ip(presented)
+    if server_ip is not None or presented_ip is not None:
+        return server_ip is not None and server_ip == presented_ip
+    host = _ascii(server_name)
+    pattern = _ascii(presented)
+    if host is None or pattern is None:
+        return False
+    host_labels, pattern_labels = host.split("."), pattern.split(".")
+    if len(host_labels) != len(pattern_labels):
+        return False
+    first, *rest = pattern_labels
+    if first == "*":
+        # A wildcard stands for exactly one whole label, and never for most of a name
+        # ("*.com"): at least two labels must follow it.
+        return len(rest) >= 2 and "*" not in "".join(rest) and host_labels[1:] == rest
+    return host_labels == pattern_labels
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _ascii(name: str) -> str | None:
+    """Lower-case A-label form ("xn--..."), wildcard kept; None when not a valid name."""
+    name = name.strip().rstrip(".").lower()
+    if not name:
+        return None
+    if name.isascii():
+        return name
+    labels = name.split(".")
+    try:
+        return ".".join(
+            label if label == "*" else idna.encode(label, uts46=True).decode("ascii")
+            for label in labels
+        )
+    except idna.IDNAError:
+        return None
