@@ -187,6 +187,7 @@ make_certs() {
         "authbeforetls=good:authbeforetls.good.test" \
         "noauth=good:noauth.good.test" \
         "ptrmismatch=good:ptrmismatch.good.test" \
+        "sslonly=good:sslonly.good.test" \
         >"$STATE/certs/certs.log" 2>&1 || {
         cat "$STATE/certs/certs.log" >&2
         die "could not write the test certificates"
