@@ -1,0 +1,43 @@
+"""Help and error replies for `/smtpcheck` (ephemeral)."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
+
+from bot.parsing import USAGE_EXAMPLES
+from bot.views.text import clip, clip_escaped, md
+
+HELP_TEXT = (
+    "*smtpcheck* finds out why Outlook cannot send email and tells you what to change.\n"
+    "• `/smtpcheck` opens a form for the settings from Outlook's outgoing server page.\n"
+    "• `/smtpcheck you@contoso.com` checks the provider's settings for that address.\n"
+    "• `/smtpcheck smtp.office365.com:587 starttls` checks a server, port and encryption.\n"
+    "  Add `ssl`, `starttls`, `none` or `auto`, and `classic`, `new`, `mac`, `ios` or"
+    " `android` for fix steps written for your Outlook.\n"
+    "• On a message holding an Outlook error: *More actions → Diagnose mail error*.\n"
+    "• `/smtpcheck history smtp.example.com` (help-desk agents) shows recent checks.\n"
+    "The report comes in a thread, with *Re-run*, *Technical details* and *Escalate*."
+)
+
+
+def help_blocks() -> tuple[str, list[Block]]:
+    blocks: list[Block] = [SectionBlock(text=md(HELP_TEXT))]
+    return "How to use /smtpcheck", blocks
+
+
+def error_blocks(message: str) -> tuple[str, list[Block]]:
+    """A plain error with an example, for text we cannot act on."""
+    examples = "\n".join(f"`{e}`" for e in USAGE_EXAMPLES)
+    blocks: list[Block] = [
+        SectionBlock(text=md(clip(f":warning: {clip_escaped(message, 1500)}", 3000))),
+        ContextBlock(elements=[md(f"For example:\n{examples}")]),
+    ]
+    for block in blocks:
+        block.validate_json()
+    return f"smtpcheck: {clip_escaped(message, 1500)}", blocks
+
+
+def notice_blocks(message: str) -> tuple[str, list[Block]]:
+    """A one-section message with already safe mrkdwn."""
+    blocks: list[Block] = [SectionBlock(text=md(clip(message, 3000)))]
+    return clip(message, 3000), blocks

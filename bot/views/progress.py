@@ -1,0 +1,103 @@
+"""The parent message: a live checklist while a diagnosis runs, then a one-line outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
+
+from bot.views.labels import VERDICT_LINE
+from bot.views.text import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, clip_escaped, escape, md
+from diagnostics import Verdict
+
+STATE_ICON = {
+    "running": ":hourglass_flowing_sand:",
+    "done": ":white_check_mark:",
+    "failed": ":x:",
+    "skipped": ":heavy_minus_sign:",
+}
+Phase = Literal["queued", "running", "finished", "refused", "interrupted", "error"]
+MAX_STEPS_SHOWN = 25
+
+
+@dataclasses.dataclass(slots=True)
+class Step:
+    step: str
+    label: str
+    state: str
+    elapsed_ms: float = 0.0
+    note: str = ""
+
+
+def target_label(fields: dict) -> str:
+    """What was checked, in one line: host:port security, or the address."""
+    host = fields.get("host") or fields.get("target") or "?"
+    parts = [f"{host}:{fields['port']}" if fields.get("port") else str(host)]
+    if fields.get("security"):
+        parts.append(str(fields["security"]))
+    if fields.get("email") and fields.get("email") != host:
+        parts.append(f"({fields['email']})")
+    return " ".join(parts)
+
+
+def progress_message(
+    *,
+    user_id: str,
+    target: str,
+    steps: list[Step],
+    phase: Phase,
+    verdict: Verdict | None = None,
+    message: str = "",
+    total_ms: float | None = None,
+) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) for the parent message in its current phase."""
+    who = f"<@{user_id}>" if user_id else "someone"
+    title = f"*Outlook sending check* for {who}: `{clip_escaped(target, 300)}`"
+    if phase == "queued":
+        status = ":hourglass: Waiting for a free slot…"
+    elif phase == "running":
+        status = ":mag: Checking…"
+    elif phase == "finished" and verdict is not None:
+        seconds = f" in {total_ms / 1000:.1f} s" if total_ms is not None else ""
+        status = f"{VERDICT_LINE[verdict]}{seconds}. Full report in the thread."
+    elif phase == "refused":
+        status = f":no_entry: {clip_escaped(message, 1500)}"
+    elif phase == "interrupted":
+        status = ":warning: The check was interrupted (the bot restarted). Please run it again."
+    else:
+        status = f":warning: {clip_escaped(message or 'The check failed unexpectedly.', 1500)}"
+    blocks: list[Block] = [SectionBlock(text=md(title + "\n" + status))]
+    lines = []
+    shown = steps[-MAX_STEPS_SHOWN:]
+    for step in shown:
+        icon = STATE_ICON.get(step.state, ":grey_question:")
+        timing = f" _{step.elapsed_ms / 1000:.1f} s_" if step.state != "running" else ""
+        note = f" — {escape(step.note)}" if step.note else ""
+        lines.append(f"{icon} {escape(step.label)}{note}{timing}")
+    if lines:
+        text = "\n".join(lines)
+        if len(steps) > len(shown):
+            text = f"_{len(steps) - len(shown)} earlier steps not shown_\n" + text
+        blocks.append(SectionBlock(text=md(_fit(text, SECTION_TEXT_MAX))))
+    if phase in {"queued", "running"}:
+        blocks.append(
+            ContextBlock(
+                elements=[md(_fit("Results will appear in the thread.", CONTEXT_TEXT_MAX))]
+            )
+        )
+    fallback = (
+        f"Outlook sending check: {escape(target)[:200]} — {status.split(':', 2)[-1].strip()[:200]}"
+    )
+    for block in blocks:
+        block.validate_json()
+    return fallback, blocks
+
+
+def _fit(text: str, limit: int) -> str:
+    """Cut an already escaped multi-line text at a line boundary."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 2]
+    newline = cut.rfind("\n")
+    return (cut[:newline] if newline > 0 else cut) + "\n…"

@@ -1,0 +1,247 @@
+"""The threaded report: verdict, findings by severity, fix steps, recommended settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    SectionBlock,
+)
+
+from bot.views.labels import (
+    SEVERITY_ICON,
+    VERDICT_LINE,
+    VERDICT_WORD,
+    client_label,
+    security_label,
+)
+from bot.views.text import (
+    CONTEXT_TEXT_MAX,
+    HEADER_MAX,
+    MESSAGE_BLOCKS_MAX,
+    SECTION_TEXT_MAX,
+    clip,
+    clip_escaped,
+    code,
+    escape,
+    md,
+    one_line,
+    plain,
+)
+from diagnostics import Finding, Report, Severity, Verdict
+
+RERUN_ACTION = "report_rerun"
+DETAILS_ACTION = "report_details"
+ESCALATE_ACTION = "report_escalate"
+SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
+_SAFE_LINK = re.compile(r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]*)?$")
+
+
+def report_message(
+    report: Report,
+    *,
+    diagnosis_id: str,
+    changes: list[str] | None = None,
+    escalation: bool = True,
+) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) of the report posted in the thread."""
+    host = report.input.host or report.input.target
+    head = f"{VERDICT_WORD[report.verdict]}: {one_line(host)}"
+    if report.input.port:
+        head += f":{report.input.port}"
+    top: list[Block] = [
+        HeaderBlock(text=plain(head, HEADER_MAX)),
+        SectionBlock(text=md(clip(_verdict_text(report), SECTION_TEXT_MAX))),
+    ]
+    if report.recommended is not None or report.verdict is not Verdict.PASS:
+        top.append(SectionBlock(text=md(clip(_recommended_text(report), SECTION_TEXT_MAX))))
+    if changes is not None:
+        top.append(SectionBlock(text=md(_changes_text(changes))))
+    if report.error_text_causes:
+        top.append(SectionBlock(text=md(_causes_text(report))))
+    bottom: list[Block] = [
+        ContextBlock(
+            elements=[
+                md(
+                    clip(
+                        f"Fix steps for {escape(client_label(report.input.client))}"
+                        f" · {len(report.probes)} connection tests"
+                        f" · {report.timings_ms.get('total', 0) / 1000:.1f} s"
+                        f" · check {diagnosis_id[:8]}",
+                        CONTEXT_TEXT_MAX,
+                    )
+                )
+            ]
+        ),
+        _buttons(diagnosis_id, escalation=escalation and report.verdict is not Verdict.PASS),
+    ]
+    room = MESSAGE_BLOCKS_MAX - len(top) - len(bottom) - 2  # a divider, an overflow note
+    middle = _finding_blocks(report, room)
+    blocks = [*top, DividerBlock(), *middle, *bottom]
+    for block in blocks:
+        block.validate_json()
+    assert len(blocks) <= MESSAGE_BLOCKS_MAX
+    fallback = f"smtpcheck: {VERDICT_WORD[report.verdict]} for {escape(one_line(host))[:200]}"
+    return fallback, blocks
+
+
+def _verdict_text(report: Report) -> str:
+    line = f"*{VERDICT_LINE[report.verdict]}*"
+    entered = report.input
+    settings = [f"server {code(entered.host or entered.target)}"]
+    if entered.port:
+        settings.append(f"port {code(entered.port)}")
+    if entered.security:
+        settings.append(f"encryption {code(security_label(entered.security))}")
+    if entered.email:
+        settings.append(f"address {code(entered.email)}")
+    text = f"{line}\nChecked: " + ", ".join(settings)
+    if report.provider is not None:
+        text += f"\nProvider: {escape(report.provider.name)}"
+    return text
+
+
+def _recommended_text(report: Report) -> str:
+    rec = report.recommended
+    if rec is None:
+        if report.verdict is Verdict.PASS:
+            return "*Your settings work.*"
+        return "*Recommended settings:* none of the settings tried worked; see the problems below."
+    return (
+        "*Use these settings in Outlook:*\n"
+        f"• Outgoing server (SMTP): {code(rec.host)}\n"
+        f"• Port: {code(rec.port)}\n"
+        f"• Encryption: {code(security_label(rec.security))}"
+    )
+
+
+def _changes_text(changes: list[str]) -> str:
+    if not changes:
+        return "*Since the last run:* nothing changed."
+    lines = [f"• {escape(c)}" for c in changes[:15]]
+    if len(changes) > 15:
+        lines.append(f"• …and {len(changes) - 15} more")
+    return clip("*Since the last run:*\n" + "\n".join(lines), SECTION_TEXT_MAX)
+
+
+def _causes_text(report: Report) -> str:
+    lines = ["*About the error you pasted:*"]
+    for cause in report.error_text_causes[:10]:
+        mark = {
+            True: "confirmed by the test",
+            False: "not what the test saw",
+            None: "could not tell",
+        }
+        code_part = f"{code(cause.code)} " if cause.code else ""
+        lines.append(f"• {code_part}{escape(cause.cause)} _({mark[cause.confirmed]})_")
+    return clip("\n".join(lines), SECTION_TEXT_MAX)
+
+
+def _finding_blocks(report: Report, room: int) -> list[Block]:
+    findings = sorted(report.findings, key=lambda f: SEVERITY_ORDER[f.severity])
+    serious = [f for f in findings if f.severity is not Severity.INFO]
+    notes = [f for f in findings if f.severity is Severity.INFO]
+    blocks: list[Block] = []
+    budget = room - (1 if notes else 0)
+    shown = serious[: max(0, budget)]
+    blocks += [SectionBlock(text=md(finding_text(f))) for f in shown]
+    if notes:
+        lines = [
+            f"{SEVERITY_ICON[Severity.INFO]} {clip_escaped(one_line(f.title), 300)}" for f in notes
+        ]
+        blocks.append(SectionBlock(text=md(_fit_lines("*Notes*", lines, SECTION_TEXT_MAX))))
+    left = len(serious) - len(shown)
+    if left > 0:
+        blocks.append(
+            ContextBlock(
+                elements=[md(f"{left} more findings: press *Technical details* to see them all.")]
+            )
+        )
+    if not findings:
+        blocks.append(SectionBlock(text=md("No problems found.")))
+    return blocks
+
+
+def finding_text(finding: Finding, *, limit: int = SECTION_TEXT_MAX) -> str:
+    """One finding with its fix, as escaped mrkdwn within `limit` characters."""
+    head = f"{SEVERITY_ICON[finding.severity]} *{clip_escaped(one_line(finding.title), 300)}*"
+    parts = [head]
+    if finding.detail:
+        parts.append(clip_escaped(finding.detail, 900))
+    fix = finding.fix
+    if fix is not None:
+        fix_lines = [f"*Fix:* {clip_escaped(fix.summary, 500)}"]
+        fix_lines += [f"{i}. {clip_escaped(step, 400)}" for i, step in enumerate(fix.steps, 1)]
+        fix_lines += [f"• {escape(k)}: {code(v)}" for k, v in list(fix.values.items())[:8]]
+        if fix.link and _SAFE_LINK.match(fix.link) and "|" not in fix.link and len(fix.link) < 500:
+            fix_lines.append(f"<{fix.link}|More help>")
+        parts.append("\n".join(fix_lines))
+    return _fit_lines("", parts, limit)
+
+
+def _fit_lines(title: str, lines: list[str], limit: int) -> str:
+    """Join lines under a title, dropping whole lines (never half an entity) past `limit`."""
+    out = [title] if title else []
+    size = len(title)
+    for i, line in enumerate(lines):
+        extra = len(line) + 1
+        if size + extra > limit - 40:
+            out.append(f"_…{len(lines) - i} more lines in Technical details_")
+            break
+        out.append(line)
+        size += extra
+    return "\n".join(out)
+
+
+def _buttons(diagnosis_id: str, *, escalation: bool) -> ActionsBlock:
+    elements = [
+        ButtonElement(text=plain("Re-run", 75), action_id=RERUN_ACTION, value=diagnosis_id),
+        ButtonElement(
+            text=plain("Technical details", 75), action_id=DETAILS_ACTION, value=diagnosis_id
+        ),
+    ]
+    if escalation:
+        elements.append(
+            ButtonElement(
+                text=plain("Escalate to the help desk", 75),
+                action_id=ESCALATE_ACTION,
+                value=diagnosis_id,
+                style="danger",
+            )
+        )
+    return ActionsBlock(block_id="report_actions", elements=elements)
+
+
+def changes_between(before: dict[str, Any], after: Report) -> list[str]:
+    """What differs between an earlier report (JSON) and this one, in plain words."""
+    changes: list[str] = []
+    old_verdict = str(before.get("verdict", "")).upper()
+    new_verdict = VERDICT_WORD[after.verdict]
+    if old_verdict and old_verdict != new_verdict:
+        changes.append(f"Verdict: {old_verdict} → {new_verdict}")
+    old = {f.get("id"): f for f in before.get("findings", []) if isinstance(f, dict)}
+    new = {f.id: f for f in after.findings}
+    for finding_id, finding in old.items():
+        if finding_id not in new:
+            changes.append(f"Gone: {one_line(finding.get('title', finding_id))}")
+    for finding_id, finding in new.items():
+        if finding_id not in old:
+            changes.append(f"New: {one_line(finding.title)}")
+    old_rec = before.get("recommended") or None
+    new_rec = after.recommended.model_dump(mode="json") if after.recommended else None
+    if old_rec != new_rec:
+
+        def show(rec: dict | None) -> str:
+            if not rec:
+                return "none"
+            return f"{rec['host']}:{rec['port']} {security_label(rec['security'])}"
+
+        changes.append(f"Recommended settings: {show(old_rec)} → {show(new_rec)}")
+    return changes

@@ -1,0 +1,75 @@
+"""Text safety for Slack: mrkdwn escaping and truncation to Block Kit's limits."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import MarkdownTextObject, PlainTextObject
+
+ELLIPSIS = "…"
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+CONTEXT_TEXT_MAX = 2000
+HEADER_MAX = 150
+BUTTON_TEXT_MAX = 75
+VIEW_TITLE_MAX = 24
+OPTION_TEXT_MAX = 75
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+FALLBACK_TEXT_MAX = 3000
+PRIVATE_METADATA_MAX = 3000
+
+
+def escape(text: object) -> str:
+    """Escape &, < and > so user or server text can never become a mention or a link."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + ELLIPSIS
+
+
+def clip_escaped(text: object, limit: int) -> str:
+    """Escape, then cut without splitting an entity such as &amp;."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: max(0, limit - 1)]
+    amp = cut.rfind("&")
+    if amp >= 0 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + ELLIPSIS
+
+
+def code(text: object) -> str:
+    """Inline code: escaped, and unable to close itself early."""
+    return "`" + escape(text).replace("`", "ˋ") + "`"
+
+
+def code_block(text: str, limit: int) -> str:
+    """A ``` block of escaped text, at most `limit` characters including the fences."""
+    body = escape(text).replace("```", "ˋˋˋ")
+    inner = limit - 8
+    if len(body) > inner:
+        body = body[: max(0, inner - 1)]
+        amp = body.rfind("&")
+        if amp >= 0 and ";" not in body[amp:]:
+            body = body[:amp]
+        body += ELLIPSIS
+    return f"```\n{body}\n```"
+
+
+def md(text: str) -> MarkdownTextObject:
+    """mrkdwn that Slack shows verbatim: no auto-linking, no @here/@channel parsing."""
+    return MarkdownTextObject(text=text or " ", verbatim=True)
+
+
+def plain(text: object, limit: int) -> PlainTextObject:
+    """Plain text (never parsed for links or mentions), cut to `limit`."""
+    return PlainTextObject(text=clip(str(text) or " ", limit), emoji=True)
+
+
+def one_line(text: object) -> str:
+    """Collapse line breaks and runs of blanks (for titles and fallback text)."""
+    return " ".join(str(text).split())
