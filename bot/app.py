@@ -1,0 +1,83 @@
+"""`build_app()`: the Bolt AsyncApp with its Web API client, listeners and dependencies."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deps import Deps
+from bot.listeners import register_listeners
+from bot.runner import Diagnose, Runner
+from bot.settings import BotSettings
+from diagnostics import EngineConfig
+
+log = logging.getLogger("smtpcheck.bot")
+WEB_API_TIMEOUT = 15  # seconds per call; retries come on top
+_DEPS: weakref.WeakKeyDictionary[AsyncApp, Deps] = weakref.WeakKeyDictionary()
+
+
+def build_client(settings: BotSettings) -> AsyncWebClient:
+    """The Web API client: SLACK_API_BASE_URL, and retries for 429 (Retry-After), 5xx, resets."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_base_url,
+        timeout=WEB_API_TIMEOUT,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_app(
+    settings: BotSettings,
+    *,
+    store: Any,
+    engine_config: EngineConfig,
+    diagnose: Diagnose | None = None,
+) -> AsyncApp:
+    """The Slack app. `diagnose` replaces the engine only where a test needs a fake one."""
+    client = build_client(settings)
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret,
+        request_verification_enabled=True,
+        process_before_response=False,  # ack first; the work continues after the response
+        logger=logging.getLogger("smtpcheck.bolt"),
+    )
+    runner = Runner(
+        client=client,
+        store=store,
+        engine_config=engine_config,
+        settings=settings,
+        diagnose=diagnose,
+    )
+    deps = Deps(settings=settings, engine_config=engine_config, store=store, runner=runner)
+    _DEPS[app] = deps
+
+    @app.middleware
+    async def inject_deps(context: Any, next: Any) -> None:
+        context["deps"] = deps
+        await next()
+
+    register_listeners(app)
+    return app
+
+
+def app_deps(app: AsyncApp) -> Deps:
+    """The dependencies `build_app` wired into `app` (runner, store, settings)."""
+    return _DEPS[app]

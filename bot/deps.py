@@ -1,0 +1,22 @@
+"""What listeners need besides the Bolt arguments, injected as context["deps"]."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bot.runner import Runner
+from bot.settings import BotSettings
+from diagnostics import EngineConfig
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Deps:
+    settings: BotSettings
+    engine_config: EngineConfig
+    store: Any  # bot.store.Store
+    runner: Runner
+
+
+def deps_of(context: Any) -> Deps:
+    return context["deps"]

@@ -1,0 +1,18 @@
+import re
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners.actions.escalation_buttons import claim_escalation, resolve_escalation
+from bot.listeners.actions.report_buttons import details, details_page, escalate, rerun
+from bot.views.details import PAGE_ACTION
+from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
+from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
+
+
+def register(app: AsyncApp) -> None:
+    app.action(RERUN_ACTION)(rerun)
+    app.action(DETAILS_ACTION)(details)
+    app.action(re.compile(f"^{PAGE_ACTION}_(prev|next)$"))(details_page)
+    app.action(ESCALATE_ACTION)(escalate)
+    app.action(CLAIM_ACTION)(claim_escalation)
+    app.action(RESOLVE_ACTION)(resolve_escalation)

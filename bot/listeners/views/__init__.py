@@ -1,0 +1,9 @@
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners.views.check_submission import check_submission, credentials_submission
+from bot.views.modal import CHECK_CALLBACK, CREDENTIALS_CALLBACK
+
+
+def register(app: AsyncApp) -> None:
+    app.view_submission(CHECK_CALLBACK)(check_submission)
+    app.view_submission(CREDENTIALS_CALLBACK)(credentials_submission)

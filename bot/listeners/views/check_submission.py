@@ -1,0 +1,99 @@
+"""Form submissions: validate (errors on the right block), ack, hand the job to the runner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.deps import deps_of
+from bot.forms import FieldErrors, build_request, check_policy, read_state
+from bot.runner import Job
+from bot.views import modal as m
+
+
+def _who(body: dict[str, Any]) -> tuple[str, str]:
+    user = body.get("user") or {}
+    team = body.get("team") or {}
+    return str(team.get("id") or user.get("team_id") or ""), str(user.get("id") or "")
+
+
+async def check_submission(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: Any
+) -> None:
+    deps = deps_of(context)
+    fields = read_state((view.get("state") or {}).get("values") or {})
+    channel_id, _ = m.unpack_metadata(view.get("private_metadata"))
+    port_block = m.PORT_OTHER if fields.get("port_choice") == "other" else m.PORT
+    try:
+        request = build_request(fields)
+        check_policy(request, deps.engine_config, port_block=port_block)
+    except FieldErrors as exc:
+        await ack(response_action="errors", errors=exc.errors)
+        return
+    team_id, user_id = _who(body)
+    if deps.settings.credential_test and fields.get("credential_test"):
+        if not request.user and not request.email:
+            await ack(
+                response_action="errors",
+                errors={m.USER: "Enter the user name to test the password with"},
+            )
+            return
+        fields.pop("credential_test", None)
+        await ack(
+            response_action="push", view=m.credentials_modal(fields=fields, channel_id=channel_id)
+        )
+        return
+    await ack()
+    await deps.runner.submit(
+        Job(
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id or user_id,
+            request=request,
+            source="modal",
+        )
+    )
+
+
+async def credentials_submission(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: Any
+) -> None:
+    deps = deps_of(context)
+    if not deps.settings.credential_test:
+        await ack(
+            response_action="errors",
+            errors={m.PASSWORD: "The password test is turned off on this workspace"},
+        )
+        return
+    channel_id, fields = m.unpack_metadata(view.get("private_metadata"))
+    values = (view.get("state") or {}).get("values") or {}
+    password = ((values.get(m.PASSWORD) or {}).get(m.VALUE) or {}).get("value")
+    if not isinstance(password, str) or not password:
+        await ack(response_action="errors", errors={m.PASSWORD: "Enter the password, or go Back"})
+        return
+    try:
+        request = build_request(fields, password=password)
+        check_policy(request, deps.engine_config)
+    except FieldErrors as exc:
+        # The step-one blocks are not on this view: show their message on the password block.
+        await ack(
+            response_action="errors",
+            errors={m.PASSWORD: "Go Back and fix: " + "; ".join(exc.errors.values())},
+        )
+        return
+    finally:
+        password = None  # drop our reference at once; the request holds it as a SecretStr
+    if request.user is None and request.email:
+        request = request.model_copy(update={"user": request.email})
+    team_id, user_id = _who(body)
+    await ack(response_action="clear")
+    await deps.runner.submit(
+        Job(
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id or user_id,
+            request=request,
+            source="modal",
+        )
+    )

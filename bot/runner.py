@@ -1,0 +1,400 @@
+"""Background diagnoses: strong task references, a global cap, per-user rate limits,
+progress in the parent message, the report in its thread, and a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.forms import request_fields
+from bot.settings import BotSettings
+from bot.slack_io import api_error, dict_blocks, post_message, tell_user
+from bot.views.progress import Step, progress_message, target_label
+from bot.views.report import changes_between, report_message
+from diagnostics import CheckRequest, EngineConfig, InputError, Report
+from diagnostics._models import Progress
+
+log = logging.getLogger("smtpcheck.bot")
+
+Diagnose = Callable[..., Awaitable[Report]]
+INTERRUPT_POST_TIMEOUT = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """One diagnosis to run for one user, and where to answer."""
+
+    team_id: str
+    user_id: str
+    channel_id: str
+    request: CheckRequest = dataclasses.field(repr=False)  # may hold a password
+    source: str = "command"  # command | modal | shortcut | rerun
+    thread_ts: str | None = None  # answer inside this thread (re-run)
+    previous_id: str | None = None  # compare with this diagnosis (re-run)
+
+
+class Runner:
+    """Runs diagnoses in the background and delivers their reports."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        store: Any,
+        engine_config: EngineConfig,
+        settings: BotSettings,
+        diagnose: Diagnose | None = None,
+    ) -> None:
+        if diagnose is None:
+            from diagnostics import diagnose as engine_diagnose
+
+            diagnose = engine_diagnose
+        self.client = client
+        self.store = store
+        self.engine_config = engine_config
+        self.settings = settings
+        self._diagnose = diagnose
+        self._semaphore = asyncio.Semaphore(settings.max_concurrent)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._outbox_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def spawn(self, coro: Awaitable[None], *, name: str) -> asyncio.Task[None]:
+        """Run `coro` in the background, keeping a strong reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    def start_outbox(self) -> None:
+        """Retry undelivered messages from the store periodically."""
+        if self._outbox_task is None:
+            self._outbox_task = asyncio.ensure_future(self._outbox_loop())
+
+    async def shutdown(self, *, grace: float | None = None) -> int:
+        """Stop accepting work, let running diagnoses finish within `grace` seconds,
+        report the rest as interrupted; returns how many were interrupted."""
+        self._closing = True
+        grace = self.settings.shutdown_grace if grace is None else grace
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outbox_task
+        pending = set(self._tasks)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=INTERRUPT_POST_TIMEOUT + 2)
+        return len(pending)
+
+    # ------------------------------------------------------------------ diagnoses
+
+    async def submit(self, job: Job) -> None:
+        """Accept a job (after ack); its work happens in the background."""
+        if self._closing:
+            await tell_user(
+                self.client,
+                channel=job.channel_id,
+                user_id=job.user_id,
+                text=":arrows_counterclockwise: smtpcheck is restarting. Please try again in"
+                " a minute.",
+            )
+            return
+        self.spawn(self._run(job), name=f"diagnose:{job.user_id}")
+
+    async def _run(self, job: Job) -> None:
+        limit, window = self.settings.rate_limit
+        allowed = await self.store.rate_limit_hit(
+            f"diagnose:{job.team_id}:{job.user_id}", limit=limit, window_s=window
+        )
+        if not allowed:
+            await self.store.audit(
+                team_id=job.team_id,
+                user_id=job.user_id,
+                action="rate_limited",
+                host=job.request.host,
+                port=job.request.port,
+                address=None,
+            )
+            await tell_user(
+                self.client,
+                channel=job.channel_id,
+                user_id=job.user_id,
+                text=f":hourglass: You have run {limit} checks in the last {window:g} seconds."
+                " Please wait a moment before the next one: the servers you test thank you.",
+            )
+            return
+        fields = request_fields(job.request)
+        board = ProgressBoard(
+            client=self.client,
+            user_id=job.user_id,
+            target=target_label(fields),
+            interval=self.settings.progress_interval,
+        )
+        queued = self._semaphore.locked()
+        try:
+            await board.open(channel=job.channel_id, thread_ts=job.thread_ts, queued=queued)
+        except SlackClientError as exc:
+            log.warning("could not post the progress message: %s", api_error(exc))
+            return
+        try:
+            async with self._semaphore:
+                await board.set_phase("running")
+                await self._diagnose_and_report(job, board, fields)
+        except asyncio.CancelledError:
+            await board.interrupted()
+            raise
+
+    async def _diagnose_and_report(self, job: Job, board: ProgressBoard, fields: dict) -> None:
+        started = time.perf_counter()
+        try:
+            report = await self._diagnose(
+                job.request, self.engine_config, on_progress=board.on_progress
+            )
+        except InputError as exc:  # includes TargetRefused: a plain one-line message
+            await self.store.audit(
+                team_id=job.team_id,
+                user_id=job.user_id,
+                action="refused",
+                host=job.request.host,
+                port=job.request.port,
+                address=None,
+                detail={"reason": str(exc)[:300]},
+            )
+            await board.finish(phase="refused", message=str(exc))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("diagnosis failed unexpectedly")
+            await board.finish(
+                phase="error", message="Something went wrong on our side. Please try again."
+            )
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        diagnosis_id = uuid.uuid4().hex
+        thread_ts = job.thread_ts or board.ts
+        report_json = report.to_json_dict()
+        await self.store.save_diagnosis(
+            team_id=job.team_id,
+            user_id=job.user_id,
+            channel_id=board.channel or job.channel_id,
+            thread_ts=thread_ts,
+            request=fields,
+            report=report_json,
+            diagnosis_id=diagnosis_id,
+        )
+        entered = next((p for p in report.probes if p.role == "entered"), None)
+        await self.store.audit(
+            team_id=job.team_id,
+            user_id=job.user_id,
+            action="diagnose",
+            host=report.input.host,
+            port=report.input.port,
+            address=entered.address if entered else None,
+            detail={
+                "diagnosis_id": diagnosis_id,
+                "verdict": report.verdict.value,
+                "source": job.source,
+                "credential_test": job.request.password is not None,
+            },
+        )
+        changes = None
+        if job.previous_id:
+            previous = await self.store.get_diagnosis(job.previous_id)
+            if previous is not None:
+                changes = changes_between(previous.report, report)
+        text, blocks = report_message(
+            report,
+            diagnosis_id=diagnosis_id,
+            changes=changes,
+            escalation=self.settings.escalation_channel is not None,
+        )
+        await board.finish(phase="finished", verdict=report.verdict, total_ms=elapsed_ms)
+        await self.deliver(
+            team_id=job.team_id,
+            method="chat.postMessage",
+            payload={
+                "channel": board.channel or job.channel_id,
+                "thread_ts": thread_ts,
+                "text": text,
+                "blocks": dict_blocks(blocks),
+                "unfurl_links": False,
+            },
+        )
+
+    # ------------------------------------------------------------------ delivery
+
+    async def deliver(self, *, team_id: str, method: str, payload: dict[str, Any]) -> bool:
+        """Call the Web API (the client retries 429/5xx); park it in the outbox if that fails."""
+        try:
+            await self.client.api_call(method, json=payload)
+            return True
+        except (TimeoutError, SlackClientError, OSError) as exc:
+            log.warning("%s failed (%s); queued for retry", method, api_error(exc))
+            await self.store.enqueue_outbox(team_id=team_id, method=method, payload=payload)
+            return False
+
+    async def flush_outbox(self) -> int:
+        """Send what is waiting in the outbox; returns how many were sent."""
+        sent = 0
+        for row in await self.store.pending_outbox(limit=50):
+            try:
+                await self.client.api_call(row.method, json=row.payload)
+            except (TimeoutError, SlackClientError, OSError) as exc:
+                await self.store.mark_outbox_failed(row.id, error=api_error(exc))
+                continue
+            await self.store.mark_outbox_sent(row.id)
+            sent += 1
+        return sent
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.outbox_interval)
+            try:
+                await self.flush_outbox()
+            except Exception:
+                log.warning("outbox flush failed", exc_info=True)
+
+
+class ProgressBoard:
+    """The parent message's checklist, updated at most once per `interval` seconds."""
+
+    def __init__(
+        self, *, client: AsyncWebClient, user_id: str, target: str, interval: float
+    ) -> None:
+        self.client = client
+        self.user_id = user_id
+        self.target = target
+        self.interval = interval
+        self.channel: str | None = None
+        self.ts: str | None = None
+        self.steps: dict[str, Step] = {}
+        self.phase = "queued"
+        self.updates = 0
+        self._last = 0.0
+        self._dirty = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._finished = False
+
+    async def open(self, *, channel: str, thread_ts: str | None, queued: bool) -> None:
+        self.phase = "queued" if queued else "running"
+        text, blocks = self._render()
+        self.channel, self.ts = await post_message(
+            self.client,
+            channel=channel,
+            user_id=self.user_id,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+        )
+        self._last = time.monotonic()
+
+    def _render(self, **kwargs: Any) -> tuple[str, list]:
+        return progress_message(
+            user_id=self.user_id,
+            target=self.target,
+            steps=list(self.steps.values()),
+            phase=kwargs.pop("phase", self.phase),
+            **kwargs,
+        )
+
+    async def set_phase(self, phase: str) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            self._mark()
+
+    def on_progress(self, event: Progress) -> None:
+        """The engine's callback: record the step, schedule a throttled update."""
+        self.steps[event.step] = Step(
+            step=event.step,
+            label=event.label,
+            state=event.state,
+            elapsed_ms=event.elapsed_ms,
+            note=event.note,
+        )
+        self._mark()
+
+    def _mark(self) -> None:
+        if self._finished or self.ts is None:
+            return
+        self._dirty.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._dirty.is_set() and not self._finished:
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._dirty.clear()
+            await self._update()
+
+    async def _update(self, **kwargs: Any) -> None:
+        text, blocks = self._render(**kwargs)
+        self._last = time.monotonic()
+        self.updates += 1
+        try:
+            await self.client.chat_update(
+                channel=self.channel, ts=self.ts, text=text, blocks=blocks
+            )
+        except SlackClientError as exc:
+            log.info("progress update failed: %s", api_error(exc))
+
+    async def _stop_flusher(self) -> None:
+        self._finished = True
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+    async def finish(self, **kwargs: Any) -> None:
+        """The final state of the parent message (always sent, not throttled)."""
+        await self._stop_flusher()
+        if self.ts is not None:
+            await self._update(**kwargs)
+
+    async def interrupted(self) -> None:
+        """Tell the thread the run was cut short (shutdown); bounded in time."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._interrupted(), INTERRUPT_POST_TIMEOUT)
+
+    async def _interrupted(self) -> None:
+        await self._stop_flusher()
+        if self.ts is None:
+            return
+        await self._update(phase="interrupted")
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_postMessage(
+                channel=self.channel,
+                thread_ts=self.ts,
+                text=":warning: This check was interrupted because smtpcheck restarted."
+                " Please run it again.",
+            )

@@ -1,0 +1,157 @@
+"""Serving the app: aiohttp for HTTP mode (POST /slack/events, GET /health) or Socket Mode,
+and a clean SIGTERM: stop accepting, let diagnoses finish, report the rest as interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import app_deps, build_app
+from bot.runner import Diagnose
+from bot.settings import BotSettings, load_settings
+from diagnostics import ConfigError, EngineConfig
+
+log = logging.getLogger("smtpcheck.bot")
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/health"
+EXIT_OK, EXIT_CONFIG, EXIT_INTERNAL = 0, 2, 3
+MAX_BODY = 1024 * 1024  # Slack payloads are far smaller; refuse floods early
+
+
+def build_web_app(bolt_app: AsyncApp, *, events: bool = True) -> web.Application:
+    """The aiohttp application: Slack's request URL (HTTP mode) and the health check."""
+    runner = app_deps(bolt_app).runner
+    web_app = web.Application(client_max_size=MAX_BODY)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        if runner.closing:
+            # Slack retries; another replica (or this one after restart) will answer.
+            return web.Response(status=503, text="shutting down")
+        bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def health(_: web.Request) -> web.Response:
+        status = 503 if runner.closing else 200
+        return web.json_response(
+            {"ok": status == 200, "active": runner.active, "closing": runner.closing},
+            status=status,
+        )
+
+    if events:
+        web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get(HEALTH_PATH, health)
+    return web_app
+
+
+class BotServer:
+    """The running bot: web server (and Socket Mode connection), runner, graceful stop."""
+
+    def __init__(
+        self,
+        *,
+        settings: BotSettings,
+        engine_config: EngineConfig,
+        store: Any,
+        socket_mode: bool = False,
+        diagnose: Diagnose | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.socket_mode = socket_mode
+        self.app = build_app(settings, store=store, engine_config=engine_config, diagnose=diagnose)
+        self.deps = app_deps(self.app)
+        self._web_runner: web.AppRunner | None = None
+        self._socket_handler: Any = None
+        self.port: int | None = None
+
+    async def start(self, *, host: str = "0.0.0.0", port: int = 3000) -> int:
+        """Listen (HTTP events unless Socket Mode; health always); returns the bound port."""
+        web_app = build_web_app(self.app, events=not self.socket_mode)
+        self._web_runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, host, port, shutdown_timeout=5)
+        await site.start()
+        self.port = int(self._web_runner.addresses[0][1])
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert self.settings.slack_app_token is not None
+            self._socket_handler = AsyncSocketModeHandler(
+                self.app,
+                self.settings.slack_app_token.get_secret_value(),
+                web_client=self.app.client,
+            )
+            await self._socket_handler.connect_async()
+        self.deps.runner.start_outbox()
+        mode = "Socket Mode" if self.socket_mode else f"HTTP on {host}:{self.port}{EVENTS_PATH}"
+        log.info("smtpcheck bot listening (%s)", mode)
+        return self.port
+
+    async def stop(self, *, grace: float | None = None) -> int:
+        """Stop accepting, finish or interrupt running diagnoses; returns the interrupted count."""
+        runner = self.deps.runner
+        interrupted_task = asyncio.ensure_future(runner.shutdown(grace=grace))
+        await asyncio.sleep(0)  # runner.closing is now set: new requests get 503
+        if self._socket_handler is not None:
+            with contextlib.suppress(Exception):
+                await self._socket_handler.close_async()
+        interrupted = await interrupted_task
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+        log.info("smtpcheck bot stopped (%d diagnoses interrupted)", interrupted)
+        return interrupted
+
+
+async def _serve(port: int, socket_mode: bool, *, host: str = "0.0.0.0") -> int:
+    try:
+        settings, engine_config = load_settings(socket_mode=socket_mode)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    from bot.store import Store
+
+    store = await Store.open(settings.database_url)
+    server = BotServer(
+        settings=settings, engine_config=engine_config, store=store, socket_mode=socket_mode
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start(host=host, port=port)
+        await stop.wait()
+        log.info("signal received: stopping")
+        await server.stop()
+    finally:
+        await store.close()
+    return EXIT_OK
+
+
+def serve(port: int, socket_mode: bool) -> int:
+    """`smtpcheck serve`: run until SIGTERM/SIGINT; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return asyncio.run(_serve(port, socket_mode))
+    except OSError as exc:  # e.g. the port is taken
+        print(f"smtpcheck serve: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def run_http(port: int) -> int:
+    """HTTP mode (POST /slack/events, GET /health)."""
+    return serve(port, socket_mode=False)
+
+
+def run_socket_mode(port: int = 3000) -> int:
+    """Socket Mode (needs SLACK_APP_TOKEN), with GET /health on `port`."""
+    return serve(port, socket_mode=True)

@@ -1,0 +1,79 @@
+"""Small Web API helpers shared by the runner and listeners (posting with sane fallbacks)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger("smtpcheck.bot")
+
+# Errors that mean "the bot cannot post in that conversation": fall back to the user's DM.
+NOT_POSTABLE = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
+)
+
+
+def api_error(exc: Exception) -> str:
+    """The Slack error code (or the exception's class) for logs, never a token."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
+
+
+def dict_blocks(blocks: list[Block]) -> list[dict[str, Any]]:
+    """Blocks as dicts (validated by to_dict), e.g. for the outbox."""
+    return [block.to_dict() for block in blocks]
+
+
+async def post_message(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    user_id: str,
+    text: str,
+    blocks: list[Block],
+    thread_ts: str | None = None,
+) -> tuple[str, str]:
+    """Post in `channel`, or in the user's DM with the app when the bot may not post there.
+
+    Returns (channel, ts) of the message actually posted.
+    """
+    try:
+        response = await client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False
+        )
+    except SlackApiError as exc:
+        if api_error(exc) not in NOT_POSTABLE or channel == user_id:
+            raise
+        log.info("cannot post in %s (%s); using the user's DM", channel, api_error(exc))
+        response = await client.chat_postMessage(
+            channel=user_id, text=text, blocks=blocks, unfurl_links=False
+        )
+    return str(response["channel"]), str(response["ts"])
+
+
+async def tell_user(
+    client: AsyncWebClient,
+    *,
+    channel: str | None,
+    user_id: str,
+    text: str,
+    blocks: list[Block] | None = None,
+) -> None:
+    """An ephemeral note to one user (their DM with the app when ephemeral is impossible)."""
+    try:
+        if channel:
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=text, blocks=blocks)
+            return
+    except SlackApiError as exc:
+        if api_error(exc) not in NOT_POSTABLE:
+            log.warning("ephemeral message failed: %s", api_error(exc))
+            return
+    try:
+        await client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
+    except SlackClientError as exc:
+        log.warning("could not reach user %s: %s", user_id, api_error(exc))
