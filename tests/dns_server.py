@@ -557,8 +557,14 @@ def default_zone() -> Zone:
     zone.set(
         "badspf.test", {"MX": ["10 mx1.good.test."], "TXT": ["v=spf1 ip4:192.0.2.300 foo:bar -all"]}
     )
-    zone.set("spf-include-none.test", {"TXT": ["v=spf1 include:nothing-here.test -all"]})
-    zone.set("spf-redirect.test", {"TXT": ["v=spf1 redirect=_spf.good.test"]})
+    zone.set(
+        "spf-include-none.test",
+        {"MX": ["10 mx1.good.test."], "TXT": ["v=spf1 include:nothing-here.test -all"]},
+    )
+    zone.set(
+        "spf-redirect.test",
+        {"MX": ["10 mx1.good.test."], "TXT": ["v=spf1 redirect=_spf.good.test"]},
+    )
     zone.set("passall.test", {"MX": ["10 mx1.good.test."], "TXT": ["v=spf1 +all"]})
     zone.set("longspf.test", {"MX": ["10 mx1.good.test."], "TXT": [LONG_SPF]})
 
