@@ -1,0 +1,483 @@
+"""Put the user's view next to the bot's: blocking, interception, or the same on both sides."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from diagnostics._models import (
+    Endpoint,
+    Finding,
+    ProbeSummary,
+    Report,
+    Security,
+    Severity,
+)
+from diagnostics.client_check._dn import common_name, dn_display, dn_key
+from diagnostics.client_check._model import CertSeen, ClientObservation, ComparisonResult
+from diagnostics.client_check._products import identify
+from diagnostics.client_check._server_ok import SERVER_OK_FROM_HERE
+
+PORT_BLOCKED = "client.port_blocked"
+PORT25_BLOCKED = "client.port25_blocked"
+TLS_INTERCEPTED = "client.tls_intercepted"
+STARTTLS_STRIPPED = "client.starttls_stripped"
+NAME_UNRESOLVED = "client.name_unresolved"
+SAME_AS_SERVER = "client.same_as_server"
+
+FINDING_IDS = (
+    PORT_BLOCKED,
+    PORT25_BLOCKED,
+    TLS_INTERCEPTED,
+    STARTTLS_STRIPPED,
+    NAME_UNRESOLVED,
+    SAME_AS_SERVER,
+    SERVER_OK_FROM_HERE,
+)
+
+# Probe outcomes that prove a TCP connection was made, and those that prove it was not.
+_REACHED = frozenset(
+    {
+        "ok",
+        "banner_timeout",
+        "banner_rejected",
+        "ehlo_timeout",
+        "ehlo_rejected",
+        "reply_too_long",
+        "dropped",
+        "starttls_not_offered",
+        "starttls_rejected",
+        "tls_failed",
+        "tls_timeout",
+        "plaintext_on_tls",
+    }
+)
+_NOT_REACHED = frozenset({"refused", "connect_timeout", "unreachable"})
+# Where Outlook should go instead, best first.
+_PREFERENCE = ((587, Security.STARTTLS), (465, Security.SSL), (2525, Security.STARTTLS))
+_REASON_WORDS = {
+    "timeout": "timed out (the connection attempt went unanswered)",
+    "refused": "was refused",
+    "unreachable": "found no route to the server",
+    "name_unresolved": "could not look up the server name",
+    "failed": "failed",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _BotView:
+    """What the bot saw, per port, from the report."""
+
+    reached: dict[int, bool]  # True: connected; False: refused/timeout; absent: unknown
+    works: dict[int, Security]  # ports that worked end to end, with the security that did
+    certs: dict[int, dict[str, Any]]  # the leaf certificate's evidence per port
+    starttls: dict[int, bool]
+    addresses: dict[int, str]
+    greetings: dict[int, str]
+
+
+def _bot_view(report: Report) -> _BotView:
+    # The provider's documented host is another server; its probes say nothing about this one.
+    probes: list[ProbeSummary] = [p for p in report.probes if p.role != "provider"]
+    reached: dict[int, bool] = {}
+    works: dict[int, Security] = {}
+    certs: dict[int, dict[str, Any]] = {}
+    starttls: dict[int, bool] = {}
+    addresses: dict[int, str] = {}
+    greetings: dict[int, str] = {}
+    for probe in probes:
+        outcome = str(probe.outcome)
+        if outcome in _REACHED:
+            reached[probe.port] = True
+        elif outcome in _NOT_REACHED:
+            reached.setdefault(probe.port, False)
+        if outcome == "ok" and probe.security in (Security.SSL, Security.STARTTLS):
+            works.setdefault(probe.port, probe.security)
+        if probe.certificate and probe.certificate.get("issuer"):
+            certs.setdefault(probe.port, probe.certificate)
+        if probe.starttls_offered is not None and probe.security is Security.STARTTLS:
+            starttls.setdefault(probe.port, probe.starttls_offered)
+        if probe.address and outcome in _REACHED:
+            addresses.setdefault(probe.port, probe.address)
+        if probe.greeting:
+            greetings.setdefault(probe.port, probe.greeting)
+    # Certificate evidence can also sit on findings (tls.cert.*), with or without a port.
+    for finding in report.findings:
+        ev = finding.evidence
+        cert = ev.get("certificate") if isinstance(ev.get("certificate"), dict) else ev
+        if isinstance(cert, dict) and cert.get("issuer") and isinstance(ev.get("port"), int):
+            certs.setdefault(ev["port"], cert)
+    return _BotView(reached, works, certs, starttls, addresses, greetings)
+
+
+def _host(report: Report) -> str | None:
+    return report.input.host or (report.recommended.host if report.recommended else None)
+
+
+def _recommend(
+    report: Report, bot: _BotView, obs: ClientObservation, *, exclude: set[int]
+) -> Endpoint | None:
+    host = _host(report)
+    if not host:
+        return None
+    order = [p for p, _ in _PREFERENCE] + sorted(bot.works)
+    for port in dict.fromkeys(order):
+        if port in exclude or not obs.reachable.get(port) or port not in bot.works:
+            continue
+        return Endpoint(host=host, port=port, security=bot.works[port])
+    return None
+
+
+def _cert_evidence(cert: CertSeen) -> dict[str, Any]:
+    return {
+        "issuer": cert.issuer,
+        "subject": cert.subject,
+        "not_after": cert.not_after.isoformat() if cert.not_after else None,
+        "sha256": cert.sha256,
+    }
+
+
+def _norm_fp(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.replace(":", "").replace(" ", "").upper() or None
+
+
+def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
+    """Findings from the difference between the user's view and the bot's (no fixes yet)."""
+    bot = _bot_view(report)
+    obs = observation
+    findings: list[Finding] = []
+    notes: list[str] = list(obs.notes)
+    host = _host(report)
+    entered = report.input.port
+
+    if obs.empty:
+        return ComparisonResult(
+            verdict_text="Nothing could be read from the pasted text: please paste the whole "
+            "output of the check, from the '== smtpcheck' line to '== end =='.",
+            notes=tuple(notes),
+        )
+    if obs.host and host and obs.host != host.lower():
+        notes.append(
+            f"The pasted output is about {obs.host}, but this diagnosis is about {host}: "
+            "the comparison may not mean much."
+        )
+
+    same: list[str] = []  # what matched, for the "same on both sides" finding
+    differs = False
+
+    # -- the name
+    if obs.name_unresolved:
+        differs = True
+        findings.append(
+            Finding(
+                id=NAME_UNRESOLVED,
+                severity=Severity.ERROR,
+                title=f"Your computer cannot look up {host or 'the server name'}",
+                detail=(
+                    "The bot finds the server, but your computer's DNS does not. Check the "
+                    "spelling in Outlook; on an office network or VPN, the internal DNS or a "
+                    "DNS filter may not know or may block this name."
+                ),
+                evidence={"host": host, "bot_resolved": any(bot.reached.values())},
+            )
+        )
+
+    # -- ports
+    blocked: list[int] = []
+    for port, user_ok in sorted(obs.reachable.items()):
+        bot_ok = bot.reached.get(port)
+        reason = obs.reasons.get(port, "failed")
+        if user_ok is None:
+            notes.append(f"The output does not say whether port {port} could be reached.")
+            continue
+        if user_ok is False and reason == "name_unresolved":
+            continue  # already said once, above
+        if port == 25 and user_ok is False:
+            blocked.append(port)
+            continue
+        if user_ok is False and bot_ok is True:
+            blocked.append(port)
+        elif user_ok is False and bot_ok is False:
+            same.append(f"port {port} is closed from both sides")
+        elif user_ok is True and bot_ok is True:
+            same.append(f"port {port} is reachable from both sides")
+        elif user_ok is True and bot_ok is False:
+            differs = True
+            notes.append(
+                f"Port {port} answers on your computer but not from here: the bot's own "
+                "network may block it, or something on your side (an antivirus or proxy) "
+                "answers in the server's place."
+            )
+        else:
+            notes.append(f"Port {port} was not checked from here, so it cannot be compared.")
+
+    if blocked:
+        differs = True
+    recommended = _recommend(report, bot, obs, exclude=set(blocked)) if blocked else None
+    reachable_instead = sorted(p for p, ok in obs.reachable.items() if ok and p not in blocked)
+    for port in blocked:
+        reason = obs.reasons.get(port, "failed")
+        instead = _instead_text(reachable_instead, bot)
+        evidence = {
+            "port": port,
+            "user_reason": reason,
+            "bot_reached": bot.reached.get(port),
+            "reachable_instead": reachable_instead,
+            "recommended": recommended.model_dump(mode="json") if recommended else None,
+        }
+        if port == 25:
+            findings.append(
+                Finding(
+                    id=PORT25_BLOCKED,
+                    severity=Severity.ERROR if entered == 25 else Severity.INFO,
+                    title="Port 25 is blocked on your network",
+                    detail=(
+                        f"Your computer's connection to port 25 {_REASON_WORDS[reason]}. "
+                        "Most internet providers and many office networks block outgoing "
+                        "port 25 to stop spam from infected computers; it is meant for "
+                        "servers, not for Outlook. Use port 587 with STARTTLS (or 465 with "
+                        f"SSL/TLS) and sign in.{instead}"
+                    ),
+                    evidence=evidence,
+                )
+            )
+            continue
+        important = port == entered or (report.recommended and report.recommended.port == port)
+        findings.append(
+            Finding(
+                id=PORT_BLOCKED,
+                severity=Severity.ERROR if important or entered is None else Severity.WARN,
+                title=f"Port {port} is blocked between your computer and the server",
+                detail=(
+                    f"From here port {port} answers, but from your computer the connection "
+                    f"{_REASON_WORDS[reason]}. A firewall, your internet provider, a VPN or "
+                    f"the security software on your computer blocks it.{instead}"
+                ),
+                evidence=evidence,
+            )
+        )
+
+    # -- certificates
+    intercepted: list[dict[str, Any]] = []
+    for port, cert in sorted(obs.certs.items()):
+        server = bot.certs.get(port) or (next(iter(bot.certs.values())) if bot.certs else None)
+        verdict = _compare_cert(cert, server)
+        if verdict == "same":
+            same.append(f"the certificate on port {port} is the server's own")
+        elif verdict == "other_cert_same_issuer":
+            notes.append(
+                f"On port {port} your computer got a different certificate from the same "
+                "issuer: probably another server behind the same name, or a renewal."
+            )
+        elif verdict == "intercepted":
+            intercepted.append({"port": port, "cert": cert, "server": server})
+        elif verdict == "unknown_server" and identify(cert.issuer):
+            intercepted.append({"port": port, "cert": cert, "server": None})
+        elif verdict == "unknown_server":
+            notes.append(
+                f"The certificate on port {port} cannot be compared: the bot has none from the "
+                "server for it."
+            )
+    for cert in obs.loose_certs:
+        server = next(iter(bot.certs.values()), None)
+        verdict = _compare_cert(cert, server)
+        if verdict == "same":
+            same.append("the certificate is the server's own")
+        elif verdict == "intercepted" or (verdict == "unknown_server" and identify(cert.issuer)):
+            intercepted.append({"port": None, "cert": cert, "server": server})
+    if intercepted:
+        differs = True
+        findings.append(_interception_finding(intercepted, host))
+
+    # -- STARTTLS hidden by a middlebox (e.g. a firewall's "SMTP inspection")
+    stripped = [
+        p
+        for p, offered in sorted(obs.starttls_offered.items())
+        if offered is False and bot.starttls.get(p) is True
+    ]
+    if stripped:
+        differs = True
+        findings.append(
+            Finding(
+                id=STARTTLS_STRIPPED,
+                severity=Severity.ERROR,
+                title="Something on your network hides the server's encryption (STARTTLS)",
+                detail=(
+                    f"From here the server offers STARTTLS on port {_ports(stripped)}; from "
+                    "your computer it does not. A firewall's SMTP inspection or an antivirus "
+                    "removes it, so Outlook cannot encrypt. Use port 465 with SSL/TLS, or ask "
+                    "IT to turn off SMTP inspection for this server."
+                ),
+                evidence={
+                    "ports": stripped,
+                    "user_greeting": {p: obs.greetings.get(p) for p in stripped},
+                    "bot_greeting": {p: bot.greetings.get(p) for p in stripped},
+                },
+            )
+        )
+    for port, error in sorted(obs.tls_errors.items()):
+        if port in bot.works and not any(i["port"] == port for i in intercepted):
+            differs = True
+            notes.append(
+                f"On port {port} the encrypted connection failed on your computer "
+                f"({error[:160]}) but works from here: security software or a firewall "
+                "between you and the server is the likely cause."
+            )
+    for port, greeting in sorted(obs.greetings.items()):
+        theirs = bot.greetings.get(port)
+        if (
+            theirs
+            and _greeting_host(greeting)
+            and _greeting_host(greeting) != _greeting_host(theirs)
+        ):
+            differs = True
+            notes.append(
+                f"On port {port} a different server greets your computer "
+                f"('{greeting[:80]}') than the bot ('{theirs[:80]}'): your network redirects "
+                "mail connections (common for port 25 at some providers)."
+            )
+
+    # -- the same on both sides
+    if not differs and same:
+        findings.append(
+            Finding(
+                id=SAME_AS_SERVER,
+                severity=Severity.INFO,
+                title="Your computer sees the same as the bot",
+                detail=(
+                    "Nothing between your computer and the server changes the picture: "
+                    + "; ".join(same)
+                    + ". The cause is in the settings or on the server: see the other "
+                    "findings of this diagnosis."
+                ),
+                evidence={"matched": same, "server_findings": list(report.finding_ids)},
+            )
+        )
+    return ComparisonResult(
+        findings=tuple(findings),
+        recommended=recommended,
+        verdict_text=_verdict_text(findings, recommended, obs),
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _instead_text(reachable: list[int], bot: _BotView) -> str:
+    ports = [p for p in reachable if p in bot.works] or reachable
+    if not ports:
+        return " None of the other mail ports answered from your computer either."
+    return f" From your computer port {_ports(ports)} does answer."
+
+
+def _ports(ports: list[int]) -> str:
+    text = [str(p) for p in ports]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+
+
+def _compare_cert(cert: CertSeen, server: dict[str, Any] | None) -> str:
+    """same | other_cert_same_issuer | intercepted | unknown_server."""
+    if not server:
+        return "unknown_server"
+    theirs = _norm_fp(server.get("sha256"))
+    if cert.sha256 and theirs and cert.sha256 == theirs:
+        return "same"
+    if not cert.issuer:
+        return "unknown_server"
+    if dn_key(cert.issuer) == dn_key(str(server.get("issuer", ""))):
+        if cert.sha256 and theirs:
+            return "other_cert_same_issuer"
+        return "same"
+    return "intercepted"
+
+
+def _interception_finding(items: list[dict[str, Any]], host: str | None) -> Finding:
+    first: CertSeen = items[0]["cert"]
+    product = identify(first.issuer)
+    server = items[0]["server"]
+    ports = sorted({i["port"] for i in items if i["port"]})
+    issuer_name = common_name(first.issuer) or dn_display(first.issuer)
+    if product and product.kind == "antivirus":
+        who = f"{product.name}, security software on your computer,"
+        title = f"{product.name} intercepts the encrypted connection to the mail server"
+    elif product:
+        who = f"{product.name}, a firewall or web gateway on your network,"
+        title = f"{product.name} intercepts the encrypted connection to the mail server"
+    else:
+        who = "Security software, a firewall or a proxy"
+        title = "Something between your computer and the mail server replaces its certificate"
+    detail = f"Your computer was shown a certificate issued by '{issuer_name}'"
+    if server:
+        theirs = common_name(server.get("issuer")) or dn_display(server.get("issuer"))
+        detail += f", but the server's own is issued by '{theirs}'"
+    where = f" on port {_ports(ports)}" if ports else ""
+    detail += (
+        f". {who} decrypts and re-encrypts the connection{where}. Outlook then warns about "
+        "the certificate or refuses to send."
+    )
+    if not product:
+        detail += (
+            " If no such software or network device is in place, another server answers "
+            f"for {host or 'this name'} on your network (internal DNS)."
+        )
+    return Finding(
+        id=TLS_INTERCEPTED,
+        severity=Severity.ERROR,
+        title=title,
+        detail=detail,
+        evidence={
+            "ports": ports,
+            "product": product.name if product else None,
+            "product_kind": product.kind if product else None,
+            "product_hint": product.hint if product else None,
+            "user_certificate": _cert_evidence(first),
+            "server_issuer": server.get("issuer") if server else None,
+            "server_sha256": server.get("sha256") if server else None,
+        },
+    )
+
+
+def _greeting_host(greeting: str) -> str | None:
+    parts = greeting.split()
+    if len(parts) >= 2 and parts[0][:3].isdigit():
+        name = parts[1].lstrip("-").lower()
+        return name if "." in name else None
+    return None
+
+
+def _verdict_text(
+    findings: list[Finding], recommended: Endpoint | None, obs: ClientObservation
+) -> str:
+    ids = [f.id for f in findings]
+    parts: list[str] = []
+    if NAME_UNRESOLVED in ids:
+        parts.append("Your computer cannot look up the server name.")
+    if TLS_INTERCEPTED in ids:
+        f = findings[ids.index(TLS_INTERCEPTED)]
+        product = f.evidence.get("product")
+        parts.append(
+            f"{product} intercepts the encrypted mail connection on your computer."
+            if product
+            else "Something between your computer and the server replaces its certificate."
+        )
+    if STARTTLS_STRIPPED in ids:
+        parts.append("Your network hides the server's STARTTLS.")
+    blocked = [f.evidence["port"] for f in findings if f.id in (PORT_BLOCKED, PORT25_BLOCKED)]
+    if blocked:
+        parts.append(f"Port {_ports(blocked)} is blocked between your computer and the server.")
+    if recommended:
+        label = "STARTTLS" if recommended.security is Security.STARTTLS else "SSL/TLS"
+        parts.append(
+            f"Use {recommended.host}, port {recommended.port} with {label}: it works from "
+            "your computer and from here."
+        )
+    if SAME_AS_SERVER in ids:
+        parts.append(
+            "Your computer sees the same as the bot, so nothing in between is at fault: "
+            "look at the server-side findings."
+        )
+    if not parts:
+        parts.append(
+            "The output could be read, but there was nothing to compare with what the bot saw."
+        )
+    return " ".join(parts)
