@@ -6,6 +6,8 @@ is decided afterwards by `analyze_chain`, against a `TrustStore` loaded once.
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -29,7 +31,15 @@ from cryptography.x509.verification import PolicyBuilder, Store, Subject, Verifi
 from diagnostics._errors import ConfigError
 from diagnostics._models import CertInfo, CertProblem
 
-__all__ = ["TimedSSLObject", "TrustStore", "analyze_chain", "peer_chain", "probe_context"]
+__all__ = [
+    "HandshakeFacts",
+    "TimedSSLObject",
+    "TrustStore",
+    "analyze_chain",
+    "handshake_sink",
+    "peer_chain",
+    "probe_context",
+]
 
 _MAX_PATH = 10  # certificates followed from the leaf before giving up (loops, junk)
 _PEM_BLOCK = re.compile(
@@ -45,16 +55,47 @@ _UTC = dt.UTC
 
 
 class TimedSSLObject(ssl.SSLObject):
-    """An SSLObject that notes when its handshake started and finished (monotonic clock)."""
+    """An SSLObject that notes its handshake's times and results for the probe that ran it.
 
-    handshake_started: float | None = None
+    The probe cannot reach the SSL object while aiosmtplib is still inside `connect()`
+    (implicit TLS), so a completed handshake reports itself to the running probe through
+    `handshake_sink`; the probe then knows the TLS facts even if the greeting never comes.
+    """
+
+    handshake_started: float | None = None  # time.monotonic()
     handshake_done: float | None = None
+    facts: HandshakeFacts | None = None
 
     def do_handshake(self) -> None:
         if self.handshake_started is None:
             self.handshake_started = time.monotonic()
+            sink = handshake_sink.get()
+            if sink is not None:
+                sink.append(self)
         super().do_handshake()
         self.handshake_done = time.monotonic()
+        cipher = self.cipher()
+        self.facts = HandshakeFacts(
+            version=self.version(),
+            cipher=cipher[0] if cipher else None,
+            chain=tuple(peer_chain(self)),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandshakeFacts:
+    """What a completed handshake established, read while the connection was up."""
+
+    version: str | None  # "TLSv1.3"
+    cipher: str | None
+    chain: tuple[bytes, ...]
+
+
+# Set by a probe to a list that collects the SSL objects of its own handshakes; callbacks
+# run in a copy of the probe task's context, so concurrent probes never see each other's.
+handshake_sink: contextvars.ContextVar[list[TimedSSLObject] | None] = contextvars.ContextVar(
+    "handshake_sink", default=None
+)
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import ssl
 import tempfile
 import warnings
@@ -177,6 +178,12 @@ class CertFactory:
                 serialization.NoEncryption(),
             ),
         )
+
+
+@functools.cache
+def default_factory() -> CertFactory:
+    """The factory shared by the test servers and the fixtures (one root per test run)."""
+    return CertFactory()
 
 
 def _served(leaf: trustme.LeafCert) -> ServerCert:
