@@ -1,0 +1,48 @@
+"""Defence in depth: no secret is ever written to the store, whatever the caller passes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from bot.observability import redact
+
+_log = logging.getLogger(__name__)
+
+# Key names whose values are never stored (case-insensitive, anywhere in the name).
+_SECRET_KEY = re.compile(
+    r"passw(or)?d|passphrase|^pass$|^pwd$|secret|token|credential|api_?key", re.I
+)
+REDACTED = "[redacted]"
+
+
+def is_secret_key(key: object) -> bool:
+    """True for keys such as password, client_secret, bot_token, apiKey."""
+    return isinstance(key, str) and bool(_SECRET_KEY.search(key))
+
+
+def scrub(value: Any, *, where: str) -> Any:
+    """A copy of VALUE without secret-named keys and with token-like strings redacted."""
+    dropped: list[str] = []
+    clean = _scrub(value, dropped)
+    if dropped:
+        # The key names are safe to log, the values never.
+        _log.warning("store: dropped secret-named keys from %s: %s", where, ", ".join(dropped))
+    return clean
+
+
+def _scrub(value: Any, dropped: list[str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if is_secret_key(key):
+                dropped.append(str(key))
+                continue
+            out[key] = _scrub(item, dropped)
+        return out
+    if isinstance(value, list | tuple):
+        return [_scrub(item, dropped) for item in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
