@@ -1,0 +1,259 @@
+"""The loaded knowledge base: providers, fixes, reply meanings, error texts, policies."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+from diagnostics._errors import KnowledgeError
+from diagnostics._models import Endpoint, Finding, Fix, OutlookClient
+from diagnostics.knowledge._errortext import ErrorTextParser
+from diagnostics.knowledge._models import (
+    ClientMap,
+    ClientSpec,
+    ErrorTextMatch,
+    ErrorTextsFile,
+    FindingSpec,
+    FixContext,
+    FixEntry,
+    FixSpec,
+    HostPattern,
+    MxGateway,
+    Policy,
+    Provider,
+    RepliesFile,
+    ReplyMeaning,
+    Stage,
+)
+from diagnostics.knowledge._policy import policy_findings
+from diagnostics.knowledge._render import client_variables, context_variables, render_fix
+from diagnostics.knowledge._replies import ReplyClassifier
+
+_Compiled = tuple[Provider, re.Pattern[str], tuple[int, ...]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderMatch:
+    """A provider recognised from a host name, and the part of the name that identified it."""
+
+    provider: Provider
+    source: str  # "mx" or "host"
+    matched: str  # the host name that matched
+    params: dict[str, str] = dataclasses.field(default_factory=dict)  # {"region": "eu-west-1"}
+
+    @property
+    def region(self) -> str | None:
+        return self.params.get("region")
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """The provider's documented endpoints, regional parts filled from the match."""
+        return self.provider.endpoints(self.params)
+
+
+class Knowledge:
+    """Read-only access to the validated knowledge base; build it with `load_knowledge()`."""
+
+    def __init__(
+        self,
+        *,
+        findings: Sequence[FindingSpec],
+        providers: Sequence[Provider],
+        gateways: Sequence[MxGateway],
+        clients: Sequence[ClientSpec],
+        fixes: Sequence[FixEntry],
+        replies: RepliesFile,
+        error_texts: ErrorTextsFile,
+        policies: Sequence[Policy],
+    ) -> None:
+        self._findings = {f.id: f for f in findings}
+        self._providers = {p.key: p for p in providers}
+        self._gateways = tuple(gateways)
+        self._clients = {OutlookClient(c.key): c for c in clients}
+        self._fixes = {f.finding: f for f in fixes}
+        self._policies = tuple(policies)
+        self._replies = ReplyClassifier(replies)
+        self._errors = ErrorTextParser(
+            error_texts,
+            classify=lambda code, message, stage: self._replies.classify(
+                code, message, stage=stage
+            ),
+            findings=self._findings,
+        )
+
+        # Most specific pattern first, so mxa.eu.mailgun.org is Mailgun EU, not Mailgun US.
+        def ordered(pairs: list[tuple[Provider, HostPattern]]) -> list[_Compiled]:
+            pairs.sort(key=lambda pair: -pair[1].specificity)
+            return [(p, pat.regex(), pat.ports) for p, pat in pairs]
+
+        self._mx = ordered([(p, pat) for p in providers for pat in p.mx_patterns])
+        self._hosts = ordered([(p, pat) for p in providers for pat in p.host_patterns])
+        self._gateway_mx = [(g, pat.regex()) for g in gateways for pat in g.mx_patterns]
+
+    # ----------------------------------------------------------------- catalog
+
+    @property
+    def findings(self) -> tuple[FindingSpec, ...]:
+        """Every finding ID the engine may emit, with default severity and title."""
+        return tuple(self._findings.values())
+
+    @property
+    def finding_ids(self) -> tuple[str, ...]:
+        return tuple(self._findings)
+
+    def finding(self, finding_id: str) -> FindingSpec:
+        try:
+            return self._findings[finding_id]
+        except KeyError:
+            raise KeyError(f"unknown finding ID {finding_id!r}") from None
+
+    def client(self, client: OutlookClient | str) -> ClientSpec:
+        return self._clients[OutlookClient(client)]
+
+    # ----------------------------------------------------------------- providers
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        return tuple(self._providers.values())
+
+    def provider(self, key: str) -> Provider:
+        try:
+            return self._providers[key]
+        except KeyError:
+            raise KeyError(f"unknown provider {key!r}") from None
+
+    def match_mx(self, mx_hosts: Sequence[str]) -> ProviderMatch | None:
+        """The provider of the first MX host (by preference) that matches a known pattern."""
+        for host in mx_hosts:
+            name = _norm(host)
+            for provider, regex, _ports in self._mx:
+                found = regex.match(name)
+                if found:
+                    return ProviderMatch(provider, "mx", name, _params(found))
+        return None
+
+    def provider_by_mx(self, mx_hosts: Sequence[str]) -> Provider | None:
+        match = self.match_mx(mx_hosts)
+        return match.provider if match else None
+
+    def gateway_by_mx(self, mx_hosts: Sequence[str]) -> MxGateway | None:
+        """A filtering gateway (the mailbox provider behind it cannot be seen from MX)."""
+        for host in mx_hosts:
+            name = _norm(host)
+            for gateway, regex in self._gateway_mx:
+                if regex.match(name):
+                    return gateway
+        return None
+
+    def match_host(self, host: str, *, port: int | None = None) -> ProviderMatch | None:
+        """The provider whose submission host this is (port-bound patterns need the port)."""
+        name = _norm(host)
+        for provider, regex, ports in self._hosts:
+            if ports and port not in ports:
+                continue
+            found = regex.match(name)
+            if found:
+                return ProviderMatch(provider, "host", name, _params(found))
+        return None
+
+    def provider_by_host(self, host: str, *, port: int | None = None) -> Provider | None:
+        match = self.match_host(host, port=port)
+        return match.provider if match else None
+
+    # ----------------------------------------------------------------- replies
+
+    def classify_reply(
+        self, code: int, message: str, *, stage: Stage, provider_key: str | None = None
+    ) -> ReplyMeaning | None:
+        """What a 4xx/5xx reply means (None for 2xx/3xx); unknown ones decoded from RFC 3463."""
+        return self._replies.classify(code, message, stage=stage, provider_key=provider_key)
+
+    # ----------------------------------------------------------------- fixes
+
+    def fix_entry(self, finding_id: str) -> FixEntry | None:
+        return self._fixes.get(finding_id)
+
+    def fix_spec(
+        self,
+        finding_id: str,
+        client: OutlookClient,
+        *,
+        provider_key: str | None = None,
+        variant: str | None = None,
+    ) -> FixSpec | None:
+        """The most specific spec: reply variant, then provider, then the client's own."""
+        entry = self._fixes.get(finding_id)
+        if entry is None:
+            return None
+        layers: list[ClientMap] = []
+        if variant and variant in entry.variants:
+            layers.append(entry.variants[variant])
+        if provider_key and provider_key in entry.providers:
+            layers.append(entry.providers[provider_key])
+        layers.append(entry.clients)
+        for layer in layers:
+            spec = layer.get(client.value) or layer.get("all")
+            if spec is not None:
+                return spec
+        return None
+
+    def fix_for(
+        self, finding_id: str, client: OutlookClient | str, ctx: FixContext | None = None
+    ) -> Fix | None:
+        """The filled-in fix for one finding and one Outlook; None for an unknown finding ID."""
+        client = OutlookClient(client)
+        ctx = ctx or FixContext()
+        provider = ctx.provider
+        spec = self.fix_spec(
+            finding_id,
+            client,
+            provider_key=provider.key if provider else None,
+            variant=ctx.variant,
+        )
+        if spec is None:
+            return None
+        client_spec = self._clients[client]
+        variables = {**client_variables(client_spec), **context_variables(ctx, client_spec)}
+        lead: tuple[str, ...] = ()
+        extra: tuple[str, ...] = ()
+        finding = self._findings.get(finding_id)
+        note = provider.client_notes.get(client.value) if provider else None
+        if note and finding and finding.smtp_settings:
+            lead, extra = (note.text,), note.sources
+        return render_fix(spec, client=client, variables=variables, lead_steps=lead,
+                          extra_sources=extra)  # fmt: skip
+
+    # ----------------------------------------------------------------- error texts, policies
+
+    def parse_error_text(self, text: str) -> list[ErrorTextMatch]:
+        """What a pasted Outlook error says: codes, quoted server replies, known sentences."""
+        return self._errors.parse(text)
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        return self._policies
+
+    def policy_findings(
+        self, provider_key: str | None, *, today: dt.date, uses_password: bool
+    ) -> list[Finding]:
+        """Dated policy notes for this provider, worded against `today` (fix=None)."""
+        if provider_key is None or provider_key not in self._providers:
+            return []
+        return policy_findings(
+            self._policies,
+            self._providers[provider_key],
+            today=today,
+            uses_password=uses_password,
+        )
+
+
+def _params(found: re.Match[str]) -> dict[str, str]:
+    return {k: v for k, v in found.groupdict().items() if v}
+
+
+def _norm(host: str) -> str:
+    return host.strip().lower().rstrip(".")
+
+
+__all__ = ["Knowledge", "KnowledgeError", "ProviderMatch"]

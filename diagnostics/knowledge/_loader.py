@@ -1,0 +1,195 @@
+"""Read the YAML data files, validate them, and check that they fit together."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from diagnostics._errors import KnowledgeError
+from diagnostics._models import OutlookClient
+from diagnostics.knowledge._kb import Knowledge
+from diagnostics.knowledge._models import (
+    ClientMap,
+    ClientsFile,
+    ClientSpec,
+    ErrorTextsFile,
+    FindingsFile,
+    FixesFile,
+    FixSpec,
+    PoliciesFile,
+    ProvidersFile,
+    RepliesFile,
+)
+from diagnostics.knowledge._render import (
+    CLIENT_BUILTINS,
+    CONTEXT_VARIABLES,
+    alternatives,
+    placeholders,
+    spec_templates,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def data_dir() -> Path:
+    """The bundled data directory (``diagnostics/knowledge/data``)."""
+    return Path(str(importlib.resources.files("diagnostics.knowledge") / "data"))
+
+
+@functools.cache
+def load_knowledge() -> Knowledge:
+    """The bundled knowledge base, validated once per process."""
+    return load_knowledge_from(data_dir())
+
+
+def load_knowledge_from(directory: Path) -> Knowledge:
+    """Load and validate a knowledge base; raises KnowledgeError naming the file and field."""
+    findings = _read(directory / "findings.yaml", FindingsFile).findings
+    providers = _read(directory / "providers.yaml", ProvidersFile)
+    clients = _read(directory / "clients.yaml", ClientsFile).clients
+    replies = _read(directory / "replies.yaml", RepliesFile)
+    error_texts = _read(directory / "errortexts.yaml", ErrorTextsFile)
+    policies = _read(directory / "policies.yaml", PoliciesFile).policies
+    fix_files = sorted(directory.glob("fixes*.yaml"))
+    if not fix_files:
+        raise KnowledgeError(f"{directory}: no fixes*.yaml file")
+    fixes = [entry for path in fix_files for entry in _read(path, FixesFile).fixes]
+
+    problems: list[str] = []
+    finding_ids = _unique("findings.yaml: finding", (f.id for f in findings), problems)
+    provider_keys = _unique("providers.yaml: provider", (p.key for p in providers.providers),
+                            problems)  # fmt: skip
+    _unique("fixes: entry for finding", (f.finding for f in fixes), problems)
+    _unique("replies.yaml: rule", (r.id for r in replies.rules), problems)
+    _unique("errortexts.yaml: code", (c.code for c in error_texts.codes), problems)
+    _unique("errortexts.yaml: message", (m.id for m in error_texts.messages), problems)
+    client_keys = {c.key for c in clients}
+    for client in OutlookClient:
+        if client.value not in client_keys:
+            problems.append(f"clients.yaml: no entry for client {client.value!r}")
+
+    def need_finding(where: str, finding_id: str) -> None:
+        if finding_id not in finding_ids:
+            problems.append(f"{where}: finding {finding_id!r} is not in findings.yaml")
+
+    variants = {r.variant for r in replies.rules if r.variant}
+    covered = set()
+    for entry in fixes:
+        where = f"fixes: {entry.finding}"
+        need_finding(where, entry.finding)
+        covered.add(entry.finding)
+        for key in entry.providers:
+            if key not in provider_keys:
+                problems.append(f"{where}: unknown provider {key!r}")
+        for name in entry.variants:
+            if name not in variants:
+                problems.append(f"{where}: variant {name!r} is not produced by any reply rule")
+        maps = [("", entry.clients)]
+        maps += [(f" provider {k}", m) for k, m in entry.providers.items()]
+        maps += [(f" variant {k}", m) for k, m in entry.variants.items()]
+        for label, client_map in maps:
+            problems += _check_templates(f"{where}{label}", client_map, clients)
+    for missing in sorted(finding_ids - covered):
+        problems.append(f"fixes: no entry for finding {missing!r}")
+    for rule in replies.rules:
+        need_finding(f"replies.yaml: rule {rule.id}", rule.finding_id)
+        for key in rule.providers:
+            if key not in provider_keys:
+                problems.append(f"replies.yaml: rule {rule.id}: unknown provider {key!r}")
+    for stage, finding_id in replies.stage_findings.items():
+        need_finding(f"replies.yaml: stage_findings.{stage}", finding_id)
+    for code in error_texts.codes:
+        for finding_id in code.finding_ids:
+            need_finding(f"errortexts.yaml: {code.code}", finding_id)
+    for message in error_texts.messages:
+        for finding_id in message.finding_ids:
+            need_finding(f"errortexts.yaml: {message.id}", finding_id)
+    for policy in policies:
+        need_finding(f"policies.yaml: {policy.id}", policy.id)
+        for key in policy.providers:
+            if key not in provider_keys:
+                problems.append(f"policies.yaml: {policy.id}: unknown provider {key!r}")
+    if problems:
+        raise KnowledgeError("knowledge base is inconsistent:\n  " + "\n  ".join(problems))
+    return Knowledge(
+        findings=findings,
+        providers=providers.providers,
+        gateways=providers.gateways,
+        clients=clients,
+        fixes=fixes,
+        replies=replies,
+        error_texts=error_texts,
+        policies=policies,
+    )
+
+
+def _read(path: Path, model: type[M]) -> M:
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KnowledgeError(f"{path.name}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{path.name}: not valid YAML: {exc}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            location = ".".join(str(part) for part in error["loc"])
+            lines.append(f"{path.name}: {location}: {error['msg']}")
+        raise KnowledgeError("\n".join(lines)) from None
+
+
+def _unique(what: str, keys: Iterable[str], problems: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            problems.append(f"{what} {key!r} appears twice")
+        seen.add(key)
+    return seen
+
+
+def _check_templates(where: str, client_map: ClientMap, clients: Iterable[ClientSpec]) -> list[str]:
+    """Unknown variables anywhere; and each template must be fillable with no context."""
+    problems: list[str] = []
+    by_key = {c.key: c for c in clients}
+    for key, spec in client_map.items():
+        targets = list(by_key.values()) if key == "all" else [by_key[key]]
+        for client in targets:
+            problems += _check_spec(f"{where} [{key}->{client.key}]", spec, client)
+    return problems
+
+
+def _check_spec(where: str, spec: FixSpec, client: ClientSpec) -> list[str]:
+    problems = []
+    client_names = set(client.vars) | CLIENT_BUILTINS
+    always = {name for name, value in client.vars.items() if value is not None} | CLIENT_BUILTINS
+    for step in spec_templates(spec):
+        options = alternatives(step)
+        for template in options:
+            try:
+                names = placeholders(template)
+            except ValueError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            unknown = names - client_names - CONTEXT_VARIABLES
+            if unknown:
+                problems.append(f"{where}: unknown variable(s) {sorted(unknown)} in {template!r}")
+        last = options[-1]
+        try:
+            if placeholders(last) - always:
+                problems.append(
+                    f"{where}: {last!r} needs {sorted(placeholders(last) - always)}; add a last "
+                    'alternative that only uses what this client always has (or "")'
+                )
+        except ValueError:
+            pass
+    if not alternatives(spec.summary)[-1]:
+        problems.append(f"{where}: the summary may not be empty")
+    return problems

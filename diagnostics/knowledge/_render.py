@@ -1,0 +1,168 @@
+"""Fill fix templates with the user's settings and turn a FixSpec into a renderer-neutral Fix.
+
+Templates use ``{name}`` placeholders (no attribute access, no format specs). A step may be
+a list of alternatives: the first one whose placeholders are all known wins, and ``""`` as
+the last alternative makes the step optional. The loader checks that every step's last
+alternative only uses variables each client always has, so a rendered fix never shows a
+raw ``{placeholder}``.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+
+from diagnostics._errors import KnowledgeError
+from diagnostics._models import DEFAULT_SECURITY_FOR_PORT, Fix, OutlookClient, Security
+from diagnostics.knowledge._models import ClientSpec, FixContext, FixSpec, Step
+
+# Variables that come from the diagnosis; each may be unknown (None) for a given context.
+CONTEXT_VARIABLES = frozenset(
+    {
+        "host",  # the outgoing server as entered
+        "port",
+        "security",  # the encryption entered, as this Outlook labels it
+        "email",
+        "user",
+        "login",  # the user name to type: the one entered, else the email address
+        "rec_host",  # what would work: the engine's recommendation, else the provider's
+        "rec_port",
+        "rec_security",
+        "port_security",  # the encryption that belongs to the entered port (587 -> STARTTLS)
+        "provider_name",
+        "provider_link",
+        "provider_username",
+        "provider_password",
+        "app_password_link",
+        "cert_names",
+        "reply",
+    }
+)
+# Always known: they describe the client, not the diagnosis.
+CLIENT_BUILTINS = frozenset({"client_name", "label_starttls", "label_ssl", "label_none"})
+
+_FORMATTER = string.Formatter()
+
+
+def placeholders(template: str) -> set[str]:
+    """The variable names a template uses; raises ValueError on anything but ``{name}``."""
+    names: set[str] = set()
+    for _literal, field, spec, conversion in _FORMATTER.parse(template):
+        if field is None:
+            continue
+        if spec or conversion or not field.isidentifier():
+            raise ValueError(f"template {template!r}: only plain {{name}} placeholders allowed")
+        names.add(field)
+    return names
+
+
+def alternatives(step: Step) -> tuple[str, ...]:
+    return (step,) if isinstance(step, str) else step
+
+
+def spec_templates(spec: FixSpec) -> Iterable[Step]:
+    """Every template of a fix spec (summary, steps, link, value labels and values)."""
+    yield spec.summary
+    yield from spec.steps
+    if spec.link is not None:
+        yield spec.link
+    for label, value in spec.values.items():
+        yield label
+        yield value
+
+
+def client_variables(client: ClientSpec) -> dict[str, str | None]:
+    return {
+        **client.vars,
+        "client_name": client.name,
+        "label_starttls": client.security_labels[Security.STARTTLS],
+        "label_ssl": client.security_labels[Security.SSL],
+        "label_none": client.security_labels[Security.NONE],
+    }
+
+
+def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | None]:
+    """The diagnosis-dependent variables for one client (None = unknown)."""
+    labels = client.security_labels
+    provider = ctx.provider
+    rec = ctx.recommended or (provider.recommended(ctx.provider_params) if provider else None)
+    port_security = DEFAULT_SECURITY_FOR_PORT.get(ctx.port) if ctx.port else None
+    auth = provider.auth if provider else None
+    return {
+        "host": ctx.host,
+        "port": str(ctx.port) if ctx.port else None,
+        "security": labels[ctx.security] if ctx.security else None,
+        "email": ctx.email,
+        "user": ctx.user,
+        "login": ctx.user or ctx.email,
+        "rec_host": rec.host if rec else None,
+        "rec_port": str(rec.port) if rec else None,
+        "rec_security": labels[rec.security] if rec else None,
+        "port_security": labels[port_security] if port_security else None,
+        "provider_name": provider.name if provider else None,
+        "provider_link": provider.link if provider else None,
+        "provider_username": auth.username if auth else None,
+        "provider_password": auth.password if auth else None,
+        "app_password_link": auth.app_password_link if auth else None,
+        "cert_names": _cert_names(ctx.evidence),
+        "reply": _text(ctx.evidence.get("reply")),
+    }
+
+
+def _cert_names(evidence: Mapping[str, object]) -> str | None:
+    cert = evidence.get("certificate")
+    names = cert.get("names") if isinstance(cert, Mapping) else evidence.get("names")
+    if isinstance(names, str):
+        return names or None
+    if isinstance(names, list | tuple) and names:
+        return ", ".join(str(n) for n in names)
+    return None
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def fill(step: Step, variables: Mapping[str, str | None]) -> str | None:
+    """The first alternative whose placeholders are all known, filled; None if none is."""
+    for template in alternatives(step):
+        names = placeholders(template)
+        if all(variables.get(name) is not None for name in names):
+            return template.format_map({n: variables[n] for n in names})
+    return None
+
+
+def render_fix(
+    spec: FixSpec,
+    *,
+    client: OutlookClient,
+    variables: Mapping[str, str | None],
+    lead_steps: tuple[str, ...] = (),
+    extra_sources: tuple[str, ...] = (),
+) -> Fix:
+    """Fill one fix spec; raises KnowledgeError if a required template cannot be filled."""
+    summary = fill(spec.summary, variables)
+    if not summary:
+        raise KnowledgeError(f"fix summary {spec.summary!r} cannot be filled for {client}")
+    steps: list[str] = list(lead_steps)
+    for step in spec.steps:
+        text = fill(step, variables)
+        if text is None:
+            raise KnowledgeError(f"fix step {step!r} cannot be filled for {client}")
+        if text:
+            steps.append(text)
+    values: dict[str, str] = {}
+    for label, value in spec.values.items():
+        filled_label, filled_value = fill(label, variables), fill(value, variables)
+        if filled_label and filled_value:
+            values[filled_label] = filled_value
+    link = fill(spec.link, variables) if spec.link is not None else None
+    sources = tuple(dict.fromkeys((*spec.sources, *extra_sources)))
+    return Fix(
+        summary=summary,
+        steps=tuple(steps),
+        values=values,
+        link=link or None,
+        client=client,
+        sources=sources,
+    )
