@@ -75,9 +75,11 @@ class BotServer:
     async def start(self, *, host: str = "0.0.0.0", port: int = 3000) -> int:
         """Listen (HTTP events unless Socket Mode; health always); returns the bound port."""
         web_app = build_web_app(self.app, events=not self.socket_mode)
-        self._web_runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        self._web_runner = web.AppRunner(
+            web_app, access_log=None, handle_signals=False, shutdown_timeout=5
+        )
         await self._web_runner.setup()
-        site = web.TCPSite(self._web_runner, host, port, shutdown_timeout=5)
+        site = web.TCPSite(self._web_runner, host, port)
         await site.start()
         self.port = int(self._web_runner.addresses[0][1])
         if self.socket_mode:
