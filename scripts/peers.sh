@@ -29,6 +29,7 @@ APT_PACKAGES=(postfix dovecot-core knot knot-dnsutils swaks postgresql openssl)
 
 PYTHON=${SMTPCHECK_PEERS_PYTHON:-python3}
 POSTFIX_ETC=$STATE/postfix/etc
+PG_JOB= # the background PostgreSQL start, while it runs
 
 say() { echo "peers.sh: $*" >&2; }
 die() {
@@ -104,8 +105,12 @@ fail_peer() {
             tail -n 40 "$log" >&2
         fi
     done
-    # The PostgreSQL start runs in a background subshell: the main shell stops everything.
-    [[ $BASH_SUBSHELL -gt 0 ]] || cmd_stop >/dev/null 2>&1 || true
+    # The PostgreSQL start runs in a background subshell: the main shell stops everything,
+    # once that subshell has finished (so that nothing starts after the stop).
+    if ((BASH_SUBSHELL == 0)); then
+        [[ -z $PG_JOB ]] || wait "$PG_JOB" 2>/dev/null || true
+        cmd_stop >/dev/null 2>&1 || true
+    fi
     exit 1
 }
 
@@ -158,6 +163,16 @@ ensure_packages() {
     apt-get update -q >&2 || die "apt-get update failed"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
         die "apt-get install ${missing[*]} failed"
+}
+
+# The peers listen on 127.0.20.0/24 (Linux routes all of 127/8 to lo) and on ::1.
+check_loopback() {
+    "$PYTHON" - <<'EOF' || die "cannot bind 127.0.20.1 and ::1 (is IPv6 disabled on lo?)"
+import socket
+for family, address in ((socket.AF_INET, "127.0.20.1"), (socket.AF_INET6, "::1")):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+EOF
 }
 
 # ------------------------------------------------------------------------------ state
@@ -333,12 +348,13 @@ cmd_start() {
     local t0=$SECONDS
     cmd_stop
     ensure_packages
+    check_loopback
     fresh_state
     make_certs
 
     # PostgreSQL's initdb is the slow part: run it alongside the mail peers.
     (start_postgres) >"$STATE/postgres-start.log" 2>&1 &
-    local pg_job=$!
+    PG_JOB=$!
 
     start_knot
     start_dovecot
@@ -350,11 +366,13 @@ cmd_start() {
     wait_for 15 listeners_accept $(postfix_listeners) ||
         fail_peer postfix "not every listener accepts connections" "$STATE/postfix/stderr.log"
 
-    if ! wait "$pg_job"; then
+    if ! wait "$PG_JOB"; then
+        PG_JOB=
         cat "$STATE/postgres-start.log" >&2
         cmd_stop >/dev/null 2>&1 || true
         exit 1
     fi
+    PG_JOB=
 
     local peer
     for peer in "${PEERS[@]}"; do
