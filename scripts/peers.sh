@@ -56,11 +56,16 @@ pid_from() {
     head -n1 "$1" 2>/dev/null | tr -dc '0-9' || true
 }
 
-# Is PID alive and running the program we expect (guards against a recycled PID)?
+# Is PID alive and running the program we expect (guards against a recycled PID)? A zombie
+# counts as stopped: it has exited, only its parent (here: PID 1) has not reaped it yet.
 pid_is() {
-    local pid=$1 comm=$2
-    [[ -n $pid ]] && [[ -r /proc/$pid/comm ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]]
+    local pid=$1 comm=$2 stat
+    [[ -n $pid ]] && stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    [[ $stat =~ ^[0-9]+\ \((.*)\)\ ([A-Za-z]) ]] || return 1
+    [[ ${BASH_REMATCH[1]} == "$comm" && ${BASH_REMATCH[2]} != Z ]]
 }
+
+pid_gone() { ! pid_is "$@"; }
 
 pidfile_of() {
     case $1 in
@@ -284,10 +289,10 @@ signal_and_wait() {
     local peer=$1 pid=$2 signal=$3 comm
     comm=$(comm_of "$peer")
     kill "-$signal" "$pid" 2>/dev/null || true
-    if ! wait_for 15 bash -c "! [[ \$(cat /proc/$pid/comm 2>/dev/null) == $comm ]]"; then
+    if ! wait_for 15 pid_gone "$pid" "$comm"; then
         say "$peer (pid $pid) ignored SIG$signal; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
-        wait_for 5 bash -c "! [[ -e /proc/$pid ]]" || say "$peer (pid $pid) is still there"
+        wait_for 5 pid_gone "$pid" "$comm" || say "$peer (pid $pid) is still there"
     fi
 }
 
