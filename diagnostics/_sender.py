@@ -54,6 +54,8 @@ T = TypeVar("T")
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
 MAX_DMARC_NAMES = 8
 _EVIDENCE_LIST_MAX = 10
+# An MX written as an IP address; a zone file turns "192.0.2.25" into 192.0.2.25.<zone>.
+_LOOKS_LIKE_IP = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}(?:\.|$)")
 
 # --------------------------------------------------------------------------- SPF parsing
 
@@ -855,7 +857,7 @@ async def _mx_findings(
     usable = [r for r in mx.records if r.resolves or r.problem == "not_checked"]
     if broken:
         names = ", ".join(r.name for r in broken)
-        literal = [r.name for r in broken if literal_address(r.name) is not None]
+        literal = [r.name for r in broken if _LOOKS_LIKE_IP.match(r.name)]
         detail = (
             f"{names} "
             + ("does" if len(broken) == 1 else "do")
