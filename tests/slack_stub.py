@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 import urllib.parse
 from typing import Any
@@ -411,3 +412,86 @@ class BotHarness:
         if self.store is not None:
             await self.store.close()
         await self.stub.stop()
+
+
+# --------------------------------------------------------------------------- payload checks
+
+LINK = re.compile(r"<(https?://[^|>]*)(\|[^>]*)?>")
+
+
+def _as_obj(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def validate_blocks(blocks: Any, *, limit: int) -> list[dict[str, Any]]:
+    """Every block through slack_sdk's models (which raise past Block Kit's limits)."""
+    from slack_sdk.models.blocks import Block
+
+    blocks = _as_obj(blocks) or []
+    assert len(blocks) <= limit, f"{len(blocks)} blocks > {limit}"
+    for raw in blocks:
+        block = Block.parse(raw)
+        assert block is not None, f"unknown block {raw.get('type')}"
+        block.to_dict()  # validates the block and, recursively, its elements
+        for element in _walk(raw):
+            if element.get("type") == "button":
+                assert len(element.get("value", "")) <= 255
+                assert len(element.get("action_id", "")) <= 255
+            if element.get("type") == "plain_text":
+                assert len(element["text"]) <= 3000
+    return blocks
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+def validate_view(view: Any) -> dict[str, Any]:
+    from slack_sdk.models.views import View
+
+    view = _as_obj(view)
+    model = View(**view)
+    model.to_dict()  # title <= 24, private_metadata <= 3000, callback_id <= 255 ...
+    validate_blocks(view.get("blocks"), limit=100)
+    assert len(json.dumps(view)) < 250_000
+    return view
+
+
+def validate_call(call: Call) -> None:
+    """Block Kit limits for one recorded Web API call."""
+    args = call.args
+    if call.method.startswith("chat."):
+        if "blocks" in args:
+            validate_blocks(args["blocks"], limit=50)
+        assert len(str(args.get("text", ""))) <= 4000
+    elif call.method.startswith("views.") and "view" in args:
+        validate_view(args["view"])
+
+
+def mrkdwn_texts(payload: Any) -> list[str]:
+    """Every string Slack would parse as mrkdwn in a payload (message text, mrkdwn objects)."""
+    payload = _as_obj(payload)
+    texts = []
+    for node in _walk(payload):
+        if node.get("type") == "mrkdwn":
+            texts.append(node.get("text", ""))
+    if isinstance(payload, dict) and isinstance(payload.get("text"), str):
+        texts.append(payload["text"])
+    return texts
+
+
+def forged(text: str, *, allowed_links: tuple[str, ...] = ()) -> list[str]:
+    """Mentions, broadcasts and links in mrkdwn that the bot did not put there itself."""
+    problems = [m.group(0) for m in re.finditer(r"<!(channel|here|everyone)[^>]*>", text)]
+    for match in LINK.finditer(text):
+        if not match.group(1).startswith(allowed_links):
+            problems.append(match.group(0))
+    return problems

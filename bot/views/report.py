@@ -176,14 +176,21 @@ def finding_text(finding: Finding, *, limit: int = SECTION_TEXT_MAX) -> str:
     if finding.detail:
         parts.append(clip_escaped(finding.detail, 900))
     fix = finding.fix
-    if fix is not None:
-        fix_lines = [f"*Fix:* {clip_escaped(fix.summary, 500)}"]
-        fix_lines += [f"{i}. {clip_escaped(step, 400)}" for i, step in enumerate(fix.steps, 1)]
-        fix_lines += [f"• {escape(k)}: {code(v)}" for k, v in list(fix.values.items())[:8]]
-        if fix.link and _SAFE_LINK.match(fix.link) and "|" not in fix.link and len(fix.link) < 500:
-            fix_lines.append(f"<{fix.link}|More help>")
-        parts.append("\n".join(fix_lines))
-    return _fit_lines("", parts, limit)
+    if fix is None:
+        return _fit_lines("", parts, limit)
+    # The values to enter and the link must survive; long step lists give way first.
+    tail = [
+        f"• {clip_escaped(k, 80)}: {code(clip(v, 200))}" for k, v in list(fix.values.items())[:8]
+    ]
+    if fix.link and _SAFE_LINK.match(fix.link) and "|" not in fix.link and len(fix.link) < 500:
+        tail.append(f"<{fix.link}|More help>")
+    tail_text = clip("\n".join(tail), 1000) if tail else ""
+    parts.append(f"*Fix:* {clip_escaped(fix.summary, 500)}")
+    head_text = "\n".join(parts)
+    steps = [f"{i}. {clip_escaped(step, 400)}" for i, step in enumerate(fix.steps, 1)]
+    room = limit - len(head_text) - len(tail_text) - 2
+    steps_text = _fit_lines("", steps, room) if steps else ""
+    return "\n".join(p for p in (head_text, steps_text, tail_text) if p)
 
 
 def _fit_lines(title: str, lines: list[str], limit: int) -> str:
