@@ -1,0 +1,158 @@
+"""The pure parts of the bot's input handling: command text and form fields."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from bot.forms import (
+    FieldErrors,
+    build_request,
+    check_policy,
+    read_state,
+    request_fields,
+    request_from_fields,
+)
+from bot.parsing import OpenModal, ParseError, RunCheck, ShowHelp, ShowHistory, parse_command
+from bot.views import modal as m
+from diagnostics import EngineConfig, OutlookClient, Security
+
+
+@pytest.mark.parametrize(
+    "text,host,port,security",
+    [
+        ("smtp.office365.com:587 starttls", "smtp.office365.com", 587, Security.STARTTLS),
+        ("host.example 465 ssl", "host.example", 465, Security.SSL),
+        ("mail.example.com 587 TLS", "mail.example.com", 587, Security.STARTTLS),
+        ("[::1]:2525 none", "::1", 2525, Security.NONE),
+        (
+            "<http://smtp.example.com|smtp.example.com> auto",
+            "smtp.example.com",
+            None,
+            Security.AUTO,
+        ),
+    ],
+)
+def test_inline_settings(text: str, host: str, port: int | None, security: Security) -> None:
+    parsed = parse_command(text)
+    assert isinstance(parsed, RunCheck)
+    assert (parsed.request.host, parsed.request.port, parsed.request.security) == (
+        host,
+        port,
+        security,
+    )
+
+
+def test_email_and_other_forms() -> None:
+    parsed = parse_command("<mailto:you@contoso.com|you@contoso.com> mac noauth")
+    assert isinstance(parsed, RunCheck)
+    assert parsed.request.target_email == "you@contoso.com"
+    assert parsed.request.client is OutlookClient.MAC and parsed.request.requires_auth is False
+    assert parse_command("") == OpenModal()
+    assert parse_command("   ") == OpenModal()
+    assert parse_command("HELP") == ShowHelp()
+    assert parse_command("history you@Contoso.com") == ShowHistory(host="contoso.com")
+
+
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("smtp.example.com banana", "banana"),
+        ("smtp.example.com 70000", "out of range"),
+        ("smtp.example.com 587 465", "two ports"),
+        ("smtp.example.com ssl starttls", "one encryption"),
+        ("bad_host!.com", "not a valid server name"),
+        ("history", "history"),
+        ("a@b@c", "not"),
+        ("smtp.example.com:25 587", "two ports"),
+    ],
+)
+def test_errors_are_plain(text: str, words: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_command(text)
+    assert words in str(caught.value)
+    assert "Traceback" not in str(caught.value) and "pydantic" not in str(caught.value)
+
+
+def state(**fields: object) -> dict:
+    values: dict = {}
+    for block, value in fields.items():
+        if block in {m.PORT, m.SECURITY, m.CLIENT}:
+            values[block] = {
+                m.VALUE: {"type": "static_select", "selected_option": {"value": value}}
+            }
+        elif block in {m.AUTH, m.CREDTEST}:
+            values[block] = {
+                m.VALUE: {"type": "checkboxes", "selected_options": [{"value": value}]}
+            }
+        else:
+            values[block] = {m.VALUE: {"type": "plain_text_input", "value": value}}
+    return values
+
+
+def test_form_to_request() -> None:
+    fields = read_state(
+        state(
+            email="you@contoso.com",
+            server="SMTP.Example.com",
+            port="other",
+            port_other="2525",
+            security="ssl",
+            auth=m.AUTH_OPTION,
+            user="you",
+            client="ios",
+            error_text="0x800CCC0F\nline two",
+        )
+    )
+    request = build_request(fields)
+    assert (request.host, request.port, request.security) == (
+        "smtp.example.com",
+        2525,
+        Security.SSL,
+    )
+    assert request.client is OutlookClient.IOS and request.requires_auth
+    assert request.error_text == "0x800CCC0F\nline two"
+    again = request_from_fields(request_fields(request))
+    assert again == request
+    assert "password" not in request_fields(request)
+
+
+@pytest.mark.parametrize(
+    "fields,block",
+    [
+        ({"server": "bad host"}, m.SERVER),
+        ({"server": "ok.example", "email": "nope"}, m.EMAIL),
+        ({"server": "ok.example", "user": "a\r\nMAIL FROM:<x>"}, m.USER),
+        ({"server": "ok.example\r\nRSET"}, m.SERVER),
+        ({"server": "ok.example", "port": "other"}, m.PORT_OTHER),
+        ({"server": "ok.example", "port": "other", "port_other": "99999"}, m.PORT_OTHER),
+        ({"server": "ok.example", "security": "bogus"}, m.SECURITY),
+        ({}, m.SERVER),
+    ],
+)
+def test_form_errors_land_on_the_right_block(fields: dict, block: str) -> None:
+    with pytest.raises(FieldErrors) as caught:
+        build_request(read_state(state(**fields)))
+    assert block in caught.value.errors
+    message = caught.value.errors[block]
+    assert message and "\n" not in message and not message.startswith("Value error")
+
+
+def test_policy_errors_for_literal_addresses_and_ports() -> None:
+    strict = EngineConfig(_env_file=None)
+    with pytest.raises(FieldErrors) as caught:
+        check_policy(build_request({"host": "127.0.0.1"}), strict)
+    assert m.SERVER in caught.value.errors
+    with pytest.raises(FieldErrors) as caught:
+        check_policy(build_request({"host": "0x7f.1"}), strict)  # another spelling of loopback
+    assert m.SERVER in caught.value.errors
+    with pytest.raises(FieldErrors) as caught:
+        check_policy(
+            build_request({"host": "smtp.example.com", "port": "8080"}),
+            strict,
+            port_block=m.PORT_OTHER,
+        )
+    assert m.PORT_OTHER in caught.value.errors
+    relaxed = EngineConfig(_env_file=None, allow_targets=(ipaddress.ip_network("127.0.0.0/8"),))
+    check_policy(build_request({"host": "127.0.0.1"}), relaxed)  # no exception
