@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import dns.asyncresolver
+import dns.exception
+import dns.name
 
 from diagnostics._dns import (
     DnsError,
@@ -46,6 +48,7 @@ from diagnostics._dns import (
     resolve_host,
     reverse_names,
 )
+from diagnostics._errors import InputError
 from diagnostics._models import Finding, Severity
 from diagnostics._policy import literal_address
 
@@ -170,6 +173,11 @@ def _check_domain_spec(value: str | None, *, term: str) -> None:
         raise SpfSyntaxError(f"'{term}' needs a domain after the colon")
     if _check_macro_string(value, what=f"'{term}'"):
         return
+    if "%" not in value:
+        try:
+            dns.name.from_text(value)
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise SpfSyntaxError(f"'{term}': '{value}' is not a valid domain ({exc})") from None
     tail = value.rsplit("}", 1)[-1]  # the literal part after the last macro
     tail = tail[:-1] if tail.endswith(".") else tail
     if "." not in tail or not _TOPLABEL.match(tail.rsplit(".", 1)[1]):
@@ -286,6 +294,7 @@ async def analyze_spf(resolver: dns.asyncresolver.Resolver, domain: str) -> SpfA
 
     Raises DnsError when the domain's own TXT lookup fails.
     """
+    domain = domain.rstrip(".").lower()
     result = SpfAnalysis(domain=domain)
     result.txt = await lookup_txt(resolver, domain)
     result.records = [t for t in result.txt if is_spf(t)]
@@ -321,10 +330,13 @@ async def analyze_spf(resolver: dns.asyncresolver.Resolver, domain: str) -> SpfA
                 result.failed.append(answer)
                 result.complete = False
                 continue
+            where = f"{kind}:{target}" if kind == "include" else f"redirect={target}"
+            if isinstance(answer, InputError):  # a name DNS cannot even ask for
+                result.problems.append({"domain": target, "error": f"{where}: {answer}"})
+                continue
             if isinstance(answer, BaseException):
                 raise answer
             child = [t for t in answer if is_spf(t)]
-            where = f"{kind}:{target}" if kind == "include" else f"redirect={target}"
             if not child:
                 result.problems.append(
                     {"domain": target, "error": f"{where} points at a domain with no SPF record"}
@@ -938,15 +950,18 @@ async def check_sender_domain(
     """
     domain = domain.rstrip(".").lower()
     failed: list[tuple[str, DnsError]] = []
-    async with asyncio.TaskGroup() as group:
-        mx_task = group.create_task(
-            _guard("mx", failed, lookup_mx(resolver, domain)) if mx is None else _done(mx)
-        )
-        spf_task = group.create_task(_guard("spf", failed, analyze_spf(resolver, domain)))
-        dmarc_task = group.create_task(_guard("dmarc", failed, _dmarc_findings(resolver, domain)))
-        sts_task = group.create_task(_guard("mta_sts", failed, _mta_sts_findings(resolver, domain)))
-        rpt_task = group.create_task(_guard("tlsrpt", failed, _tlsrpt_findings(resolver, domain)))
-    mx_result = mx_task.result()
+    results = await asyncio.gather(
+        _guard("mx", failed, lookup_mx(resolver, domain)) if mx is None else _done(mx),
+        _guard("spf", failed, analyze_spf(resolver, domain)),
+        _guard("dmarc", failed, _dmarc_findings(resolver, domain)),
+        _guard("mta_sts", failed, _mta_sts_findings(resolver, domain)),
+        _guard("tlsrpt", failed, _tlsrpt_findings(resolver, domain)),
+        return_exceptions=True,  # let every lookup finish, then report the first bug
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    mx_result, spf, dmarc, sts, rpt = results
     if mx_result is not None and mx_result.nxdomain:
         return [
             Finding(
@@ -966,17 +981,17 @@ async def check_sender_domain(
         mx_findings, mx_errors = await _mx_findings(resolver, mx_result)
         findings += mx_findings
         failed += [("mx", e) for e in mx_errors]
-    spf = spf_task.result()
     if spf is not None:
         findings += _spf_findings(spf)
         failed += [("spf", e) for e in spf.failed]
-    dmarc = dmarc_task.result()
     if dmarc is not None:
         findings += dmarc[0]
         failed += [("dmarc", e) for e in dmarc[1]]
-    findings += sts_task.result() or []
-    findings += rpt_task.result() or []
+    findings += sts or []
+    findings += rpt or []
     if failed:
+        order = ["mx", "spf", "dmarc", "mta_sts", "tlsrpt"]
+        failed.sort(key=lambda item: order.index(item[0]))  # completion order varies
         findings.append(_lookup_failed(domain, failed, severity=Severity.WARN))
     return findings
 

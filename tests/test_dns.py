@@ -420,3 +420,34 @@ def test_dns_errors_are_smtpcheck_errors():
         assert not issubclass(cls, InputError)
     error = DnsTimeout("x", name="a.test", rdtype="A")
     assert (error.name, error.rdtype, error.reason) == ("a.test", "A", "timeout")
+
+
+def test_zone_helpers():
+    zone = Zone({"a.test": {"a": ["127.0.6.1"]}})
+    clone = zone.copy()
+    clone.add("a.test", "A", "127.0.6.2")
+    assert zone.entry("a.test") == {"A": ["127.0.6.1"]}
+    assert clone.entry("A.TEST.") == {"A": ["127.0.6.1", "127.0.6.2"]}
+    zone.host("h.test", "127.0.6.3", "::1", ptr=True)
+    assert zone.entry("3.6.0.127.in-addr.arpa") == {"PTR": ["h.test."]}
+    assert zone.exists("in-addr.arpa") and zone.exists("6.0.127.in-addr.arpa")
+    assert not zone.exists("b.test")
+    zone.set("s.test", DROP)
+    with pytest.raises(ValueError, match="DROP"):
+        zone.add("s.test", "A", "127.0.6.4")
+    assert zone.apex_of("x.y.test") == "test" and zone.apex_of("example.com") is None
+    zone.remove("s.test")
+    assert zone.entry("s.test") is None
+
+
+async def test_server_on_ipv6_loopback():
+    try:
+        server = DnsServer(default_zone(), host="::1").start()
+    except RuntimeError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert server.nameserver.startswith("[::1]:")
+        resolver = build_resolver([server.nameserver], timeout=0.5, lifetime=1)
+        assert await resolve_host(resolver, "smtp.good.test") == ("127.0.1.10",)
+    finally:
+        server.stop()

@@ -400,6 +400,8 @@ def test_parse_spf_accepts_valid_records(record):
         ("v=spf1 include:%example.com", "'%' must start a macro"),
         ("v=spf1 ~~all", "not an SPF mechanism"),
         ("v=spf1 a:exa\u00e9mple.com", "not allowed"),
+        ("v=spf1 include:a..b.example", "label is empty"),
+        ("v=spf1 include:" + "a" * 64 + ".example", "63 octets"),
     ],
 )
 def test_parse_spf_rejects_invalid_records(record, message):
