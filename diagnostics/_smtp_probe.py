@@ -347,17 +347,16 @@ class _Probe:
             self._starttls_timings(start, seen)
             self._event(f"timeout in the TLS handshake after {timeout:.1f} s")
             raise _Stop(self._timeout(ProbeOutcome.TLS_TIMEOUT, limited)) from None
-        except aiosmtplib.SMTPServerDisconnected:
+        except (ssl.SSLError, OSError) as exc:  # SMTPServerDisconnected is an OSError too
             self._starttls_timings(start, seen)
-            self._event("the server closed the connection after STARTTLS")
-            raise _Stop(ProbeOutcome.DROPPED, "connection closed during STARTTLS") from None
-        except (ssl.SSLError, OSError) as exc:
-            self._starttls_timings(start, seen)
-            if isinstance(exc, ssl.SSLEOFError | ConnectionError):
+            record = self.handshakes[-1] if len(self.handshakes) > seen else None
+            # asyncio may report a failed handshake as a reset; OpenSSL knows why.
+            error = record.handshake_error if record and record.handshake_error else exc
+            if isinstance(error, ssl.SSLEOFError | ConnectionError):
                 self._event("the server closed the connection after accepting STARTTLS")
                 raise _Stop(ProbeOutcome.DROPPED, "connection closed during STARTTLS") from None
             self._event("STARTTLS accepted; the TLS handshake failed")
-            raise self._handshake_failure(exc, timeout, limited, implicit=False) from None
+            raise self._handshake_failure(error, timeout, limited, implicit=False) from None
         reply_at = self._starttls_timings(start, seen)
         self._received(self._reply(response.code, response.message), at=reply_at)
         self.transport = self.smtp.transport

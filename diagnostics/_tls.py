@@ -64,6 +64,7 @@ class TimedSSLObject(ssl.SSLObject):
 
     handshake_started: float | None = None  # time.monotonic()
     handshake_done: float | None = None
+    handshake_error: ssl.SSLError | None = None  # asyncio may report only "connection reset"
     facts: HandshakeFacts | None = None
 
     def do_handshake(self) -> None:
@@ -72,7 +73,13 @@ class TimedSSLObject(ssl.SSLObject):
             sink = handshake_sink.get()
             if sink is not None:
                 sink.append(self)
-        super().do_handshake()
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            self.handshake_error = exc
+            raise
         self.handshake_done = time.monotonic()
         cipher = self.cipher()
         self.facts = HandshakeFacts(

@@ -17,6 +17,8 @@ import asyncio
 import errno
 import itertools
 import os
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -58,6 +60,9 @@ BEHAVIOURS = {
     "auth_bad_credentials": REPLY_BAD_CREDENTIALS,
     "legacy_tls": "speaks TLS 1.0/1.1 only",
     "open_relay": "accepts RCPT for any domain without AUTH",
+    "auth_echo": "a hostile AUTH reply that repeats the password it was sent",
+    "long_ehlo": "a legal but long EHLO reply (104 lines, the fifth of 700 characters)",
+    "tls_alert": "answers the ClientHello with a fatal handshake_failure alert",
 }
 _AUTH_REPLIES = {
     "auth_basic_disabled": REPLY_BASIC_AUTH_DISABLED,
@@ -65,6 +70,9 @@ _AUTH_REPLIES = {
     "auth_bad_credentials": REPLY_BAD_CREDENTIALS,
 }
 _RAW = {"tarpit", "greeting_421", "huge_greeting", "endless_line"}
+# A TLS record: alert, TLS 1.2, 2 bytes, fatal, handshake_failure (what a server with no
+# shared cipher sends). asyncio's own server drops its alert when it aborts, so we send it.
+TLS_HANDSHAKE_FAILURE_ALERT = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
 
 _counter = itertools.count()
 _BASE = os.getpid() % 200  # concurrent test processes start in different /24s
@@ -90,6 +98,7 @@ class SmtpTestServer:
         auth: Auth = "tls",
         auth_reply: str | None = None,
         relay: Literal["denied", "open"] = "denied",
+        mechanisms: tuple[str, ...] | None = None,
         user: str = TEST_USER,
         password: str = TEST_PASSWORD,
         hostname: str = SERVER_NAME,
@@ -107,6 +116,7 @@ class SmtpTestServer:
         self.auth = auth
         self.auth_reply = auth_reply or _AUTH_REPLIES.get(behaviour or "")
         self.relay = "open" if behaviour == "open_relay" else relay
+        self.mechanisms = mechanisms  # advertise only these (aiosmtpd implements PLAIN, LOGIN)
         self.user = user
         self.password = password
         self.hostname = hostname
@@ -115,7 +125,7 @@ class SmtpTestServer:
         self.auth_attempts: list[tuple[str, str]] = []  # (mechanism, login)
         self.connections = 0
         self._server: asyncio.AbstractServer | None = None
-        self._protocols: list[asyncio.BaseProtocol] = []
+        self.protocols: list[asyncio.BaseProtocol] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -128,7 +138,8 @@ class SmtpTestServer:
 
     async def start(self) -> SmtpTestServer:
         loop = asyncio.get_running_loop()
-        tls = self._tls_context() if self.mode == "ssl" and self.behaviour != "tarpit" else None
+        raw_tls = self.behaviour in {"tarpit", "tls_alert"}  # these never really handshake
+        tls = self._tls_context() if self.mode == "ssl" and not raw_tls else None
         for _attempt in range(20):
             try:
                 self._server = await loop.create_server(
@@ -149,7 +160,7 @@ class SmtpTestServer:
         if self._server is None:
             return
         self._server.close()
-        for protocol in self._protocols:
+        for protocol in self.protocols:
             for name in ("transport", "_original_transport"):
                 transport = getattr(protocol, name, None)
                 if transport is not None and not transport.is_closing():
@@ -160,15 +171,16 @@ class SmtpTestServer:
 
     # ------------------------------------------------------------------ building
 
-    def _tls_context(self):
+    def _tls_context(self) -> ssl.SSLContext:
         cert = self.cert or default_factory().valid(self.hostname)
-        return cert.server_context(legacy_only=self.behaviour == "legacy_tls")
+        context = cert.server_context(legacy_only=self.behaviour == "legacy_tls")
+        return context
 
     def _factory(self) -> Callable[[], asyncio.BaseProtocol]:
         def make() -> asyncio.BaseProtocol:
             self.connections += 1
             protocol = self._make_protocol()
-            self._protocols.append(protocol)
+            self.protocols.append(protocol)
             return protocol
 
         return make
@@ -182,7 +194,12 @@ class SmtpTestServer:
             return _HugeGreeting()
         if self.behaviour == "endless_line":
             return _EndlessLine()
-        protocol_class = _DropAfterStarttls if self.behaviour == "drop_after_starttls" else _SMTP
+        if self.behaviour == "tls_alert" and self.mode == "ssl":
+            return _AlertOnHello()
+        protocol_class = {
+            "drop_after_starttls": _DropAfterStarttls,
+            "tls_alert": _AlertAfterStarttls,
+        }.get(self.behaviour or "", _SMTP)
         starttls = self.mode == "starttls"
         return protocol_class(
             _Handler(self),
@@ -202,6 +219,10 @@ class SmtpTestServer:
         assert isinstance(data, LoginPassword)
         login = data.login.decode("utf-8", "replace")
         self.auth_attempts.append((mechanism, login))
+        if self.behaviour == "auth_echo":
+            echoed = data.password.decode("utf-8", "replace")
+            reply = f"535 5.7.8 password {echoed} is wrong"
+            return AuthResult(success=False, handled=False, message=reply)
         if self.auth_reply is not None:
             return AuthResult(success=False, handled=False, message=self.auth_reply)
         if login == self.user and data.password == self.password.encode():
@@ -247,6 +268,16 @@ class _DropAfterStarttls(_SMTP):
         self.transport.close()
 
 
+class _AlertAfterStarttls(_SMTP):
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        await self.push("220 Ready to start TLS")
+        await self._reader.read(5)  # the ClientHello's record header
+        self._writer.write(TLS_HANDSHAKE_FAILURE_ALERT)
+        await self._writer.drain()
+        assert self.transport is not None
+        self.transport.close()
+
+
 class _Handler:
     """aiosmtpd hooks: record what the client does, shape the replies."""
 
@@ -264,6 +295,12 @@ class _Handler:
         if behaviour == "huge_ehlo":
             line = "250-X-PADDING-" + "x" * 100
             return [responses[0]] + [line] * (MEGABYTE // len(line)) + ["250 HELP"]
+        if behaviour == "long_ehlo":
+            lines = [f"250-X-LONG-{i:03d}-" + "y" * 234 for i in range(98)]
+            return [*responses[:-1], "250-X-WIDE-" + "w" * 700, *lines, responses[-1]]
+        if self.server.mechanisms is not None:
+            advertised = "250-AUTH " + " ".join(self.server.mechanisms)
+            responses = [advertised if r.startswith("250-AUTH") else r for r in responses]
         if auth == "none":
             responses = [r for r in responses if not r.startswith("250-AUTH")]
         elif auth == "xoauth2":
@@ -305,6 +342,31 @@ class _Handler:
 # ---------------------------------------------------------------------- raw misbehaviour
 
 
+class Blackhole:
+    """A port whose SYNs go unanswered, like a filtered port (a full listen backlog).
+
+    Linux drops SYNs to a listener whose accept queue is full, so connecting times out.
+    """
+
+    def __init__(self, host: str | None = None) -> None:
+        self.host = host or next_loopback()
+        self._listener = socket.socket()
+        self._listener.bind((self.host, 0))
+        self._listener.listen(0)
+        self.port = self._listener.getsockname()[1]
+        self._filler = socket.create_connection((self.host, self.port), timeout=1)
+
+    def close(self) -> None:
+        self._filler.close()
+        self._listener.close()
+
+    def __enter__(self) -> Blackhole:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class _Raw(asyncio.Protocol):
     transport: asyncio.Transport | None = None
 
@@ -325,6 +387,13 @@ class _Greeting421(_Raw):
         assert self.transport is not None
         self.transport.write(b"421 4.3.2 Service not available, closing transmission channel\r\n")
         self.transport.close()
+
+
+class _AlertOnHello(_Raw):
+    def data_received(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(TLS_HANDSHAKE_FAILURE_ALERT)
+            self.transport.close()  # close() still flushes the alert
 
 
 class _HugeGreeting(_Raw):
