@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
 from bot.listeners import register_listeners
+from bot.observability import CountingRetryHandler, InstrumentedAsyncWebClient
 from bot.runner import Diagnose, Runner
 from bot.settings import BotSettings
 from diagnostics import EngineConfig
@@ -28,15 +29,16 @@ _DEPS: weakref.WeakKeyDictionary[AsyncApp, Deps] = weakref.WeakKeyDictionary()
 def build_client(settings: BotSettings) -> AsyncWebClient:
     """The Web API client: SLACK_API_BASE_URL, and retries for 429 (Retry-After), 5xx, resets."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(
+    handlers = [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),  # sleeps for Retry-After
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+    return InstrumentedAsyncWebClient(
         token=token,
         base_url=settings.slack_api_base_url,
         timeout=WEB_API_TIMEOUT,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=[CountingRetryHandler(h) for h in handlers],
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import observability
 from bot.forms import request_fields
 from bot.settings import BotSettings
 from bot.slack_io import api_error, dict_blocks, post_message, tell_user
@@ -66,6 +67,8 @@ class Runner:
         self._semaphore = asyncio.Semaphore(settings.max_concurrent)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._running = 0
+        self._waiting = 0
         self._outbox_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -164,13 +167,29 @@ class Runner:
         except SlackClientError as exc:
             log.warning("could not post the progress message: %s", api_error(exc))
             return
+        acquired = False
+        self._waiting += 1
+        self._publish_depth()
         try:
             async with self._semaphore:
+                acquired = True
+                self._waiting -= 1
+                self._running += 1
+                self._publish_depth()
                 await board.set_phase("running")
                 await self._diagnose_and_report(job, board, fields)
         except asyncio.CancelledError:
             await board.interrupted()
             raise
+        finally:
+            if acquired:
+                self._running -= 1
+            else:
+                self._waiting -= 1
+            self._publish_depth()
+
+    def _publish_depth(self) -> None:
+        observability.set_queue_depth(in_flight=self._running, waiting=self._waiting)
 
     async def _diagnose_and_report(self, job: Job, board: ProgressBoard, fields: dict) -> None:
         started = time.perf_counter()
@@ -199,6 +218,7 @@ class Runner:
             )
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
+        observability.record_report(report)
         diagnosis_id = uuid.uuid4().hex
         thread_ts = job.thread_ts or board.ts
         report_json = report.to_json_dict()

@@ -14,6 +14,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot import observability
 from bot.app import app_deps, build_app
 from bot.runner import Diagnose
 from bot.settings import BotSettings, load_settings
@@ -21,13 +22,14 @@ from diagnostics import ConfigError, EngineConfig
 
 log = logging.getLogger("smtpcheck.bot")
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/health"
 EXIT_OK, EXIT_CONFIG, EXIT_INTERNAL = 0, 2, 3
 MAX_BODY = 1024 * 1024  # Slack payloads are far smaller; refuse floods early
 
 
-def build_web_app(bolt_app: AsyncApp, *, events: bool = True) -> web.Application:
-    """The aiohttp application: Slack's request URL (HTTP mode) and the health check."""
+def build_web_app(
+    bolt_app: AsyncApp, *, health: observability.HealthState, events: bool = True
+) -> web.Application:
+    """The aiohttp application: Slack's request URL (HTTP mode), /health and /metrics."""
     runner = app_deps(bolt_app).runner
     web_app = web.Application(client_max_size=MAX_BODY)
 
@@ -38,16 +40,9 @@ def build_web_app(bolt_app: AsyncApp, *, events: bool = True) -> web.Application
         bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
-    async def health(_: web.Request) -> web.Response:
-        status = 503 if runner.closing else 200
-        return web.json_response(
-            {"ok": status == 200, "active": runner.active, "closing": runner.closing},
-            status=status,
-        )
-
     if events:
         web_app.router.add_post(EVENTS_PATH, slack_events)
-    web_app.router.add_get(HEALTH_PATH, health)
+    observability.add_ops_routes(web_app, health)  # GET /health, GET /metrics
     return web_app
 
 
@@ -71,10 +66,11 @@ class BotServer:
         self._web_runner: web.AppRunner | None = None
         self._socket_handler: Any = None
         self.port: int | None = None
+        self.health = observability.HealthState(mode="socket" if socket_mode else "http")
 
     async def start(self, *, host: str = "0.0.0.0", port: int = 3000) -> int:
         """Listen (HTTP events unless Socket Mode; health always); returns the bound port."""
-        web_app = build_web_app(self.app, events=not self.socket_mode)
+        web_app = build_web_app(self.app, health=self.health, events=not self.socket_mode)
         self._web_runner = web.AppRunner(
             web_app, access_log=None, handle_signals=False, shutdown_timeout=5
         )
@@ -91,8 +87,10 @@ class BotServer:
                 self.settings.slack_app_token.get_secret_value(),
                 web_client=self.app.client,
             )
+            self.health.socket_client = self._socket_handler.client
             await self._socket_handler.connect_async()
         self.deps.runner.start_outbox()
+        self.health.ready = True
         mode = "Socket Mode" if self.socket_mode else f"HTTP on {host}:{self.port}{EVENTS_PATH}"
         log.info("smtpcheck bot listening (%s)", mode)
         return self.port
@@ -100,6 +98,7 @@ class BotServer:
     async def stop(self, *, grace: float | None = None) -> int:
         """Stop accepting, finish or interrupt running diagnoses; returns the interrupted count."""
         runner = self.deps.runner
+        self.health.draining = True
         interrupted_task = asyncio.ensure_future(runner.shutdown(grace=grace))
         await asyncio.sleep(0)  # runner.closing is now set: new requests get 503
         if self._socket_handler is not None:
