@@ -164,7 +164,7 @@ async def _query(
     """One lookup, NODATA as an empty answer; DNS failures as DnsError (NXDOMAIN re-raised)."""
     qname = name if isinstance(name, dns.name.Name) else _absolute(name)
     shown = _text(qname)
-    lifetime = float(resolver.lifetime)
+    lifetime = float(resolver.lifetime or 5.0)
     try:
         async with asyncio.timeout(lifetime + _LIFETIME_SLACK):
             return await resolver.resolve(qname, rdtype, raise_on_no_answer=False, search=False)

@@ -939,6 +939,8 @@ async def _guard(check: str, failed: list[tuple[str, DnsError]], work: Awaitable
     except DnsError as exc:
         failed.append((check, exc))
         return None
+    except InputError:
+        return None  # e.g. "_dmarc." + a 250-character domain is too long to ask for
 
 
 async def check_sender_domain(

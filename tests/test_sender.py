@@ -449,3 +449,10 @@ def test_parse_mta_sts_and_tlsrpt():
         [],
     )
     assert parse_tlsrpt("v=TLSRPTv1; rua=ftp://x")[1]
+
+
+async def test_names_too_long_to_prefix_do_not_break_the_other_checks(resolver, dns_server):  # noqa: F811
+    domain = ".".join(["a" * 60] * 4)[:240].rstrip(".") + ".long.test"  # 250 characters
+    dns_server.zone.set(domain, {"MX": ["10 mx1.good.test."], "TXT": ["v=spf1 -all"]})
+    found = await check(resolver, domain)
+    assert {"dns.mx.ok", "dns.spf.ok"} <= set(found)  # _dmarc.<domain> cannot be asked
