@@ -264,6 +264,21 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "tls_error_ports": {587, 465},
         "certs": {},
     },
+    "mac/m14_script_openssl3_real.txt": {
+        "platform": "mac",
+        "from_script": True,
+        "host": "127.77.6.1",
+        "reachable": {587: True, 465: True, 2525: False},
+        "reasons": {2525: "refused"},
+        "certs": {
+            587: {
+                "sha256": "417D0B667574E63575D1ABDDA3E0FEEFD3F4F5CB2F2A82B0A77225FC927BCF5C",
+                "issuer": "O=trustme v1.2.1, OU=Testing CA #ToSx_DIEnKXA5N0-",
+                "not_after": dt.datetime(3000, 1, 1, tzinfo=UTC),
+            },
+            465: {"sha256": "417D0B667574E63575D1ABDDA3E0FEEFD3F4F5CB2F2A82B0A77225FC927BCF5C"},
+        },
+    },
     "mac/m13_nc_openssl_debian_real.txt": {
         "platform": "mac",
         "host": "127.0.0.88",

@@ -305,7 +305,7 @@ def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
                 severity=Severity.ERROR,
                 title="Something on your network hides the server's encryption (STARTTLS)",
                 detail=(
-                    f"From here the server offers STARTTLS on port {_ports(stripped)}; from "
+                    f"From here the server offers STARTTLS on {_ports(stripped)}; from "
                     "your computer it does not. A firewall's SMTP inspection or an antivirus "
                     "removes it, so Outlook cannot encrypt. Use port 465 with SSL/TLS, or ask "
                     "IT to turn off SMTP inspection for this server."
@@ -367,12 +367,16 @@ def _instead_text(reachable: list[int], bot: _BotView) -> str:
     ports = [p for p in reachable if p in bot.works] or reachable
     if not ports:
         return " None of the other mail ports answered from your computer either."
-    return f" From your computer port {_ports(ports)} does answer."
+    verb = "does" if len(ports) == 1 else "do"
+    return f" From your computer {_ports(ports)} {verb} answer."
 
 
 def _ports(ports: list[int]) -> str:
+    """ "port 587" or "ports 25 and 587"."""
     text = [str(p) for p in ports]
-    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+    if len(text) == 1:
+        return f"port {text[0]}"
+    return "ports " + ", ".join(text[:-1]) + " and " + text[-1]
 
 
 def _compare_cert(cert: CertSeen, server: dict[str, Any] | None) -> str:
@@ -410,7 +414,7 @@ def _interception_finding(items: list[dict[str, Any]], host: str | None) -> Find
     if server:
         theirs = common_name(server.get("issuer")) or dn_display(server.get("issuer"))
         detail += f", but the server's own is issued by '{theirs}'"
-    where = f" on port {_ports(ports)}" if ports else ""
+    where = f" on {_ports(ports)}" if ports else ""
     detail += (
         f". {who} decrypts and re-encrypts the connection{where}. Outlook then warns about "
         "the certificate or refuses to send."
@@ -464,7 +468,11 @@ def _verdict_text(
         parts.append("Your network hides the server's STARTTLS.")
     blocked = [f.evidence["port"] for f in findings if f.id in (PORT_BLOCKED, PORT25_BLOCKED)]
     if blocked:
-        parts.append(f"Port {_ports(blocked)} is blocked between your computer and the server.")
+        verb = "is" if len(blocked) == 1 else "are"
+        what = _ports(blocked)
+        parts.append(
+            f"{what[0].upper()}{what[1:]} {verb} blocked between your computer and the server."
+        )
     if recommended:
         label = "STARTTLS" if recommended.security is Security.STARTTLS else "SSL/TLS"
         parts.append(
