@@ -48,7 +48,7 @@ diagnoses = sa.Table(
     sa.Column("sender_domain", sa.String(255)),
     sa.Column("port", sa.Integer),
     sa.Column("security", sa.String(16)),
-    sa.Column("settings_key", sa.String(600), nullable=False),
+    sa.Column("settings_key", sa.Text, nullable=False),
     sa.Column("verdict", sa.String(8)),
     sa.Column("request", JSONDoc, nullable=False),
     sa.Column("report", JSONDoc, nullable=False),

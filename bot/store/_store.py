@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -50,8 +50,9 @@ class AlreadyClaimed(StoreError):
     """Another agent claimed (or someone resolved) the escalation first."""
 
     def __init__(self, escalation: EscalationRow) -> None:
-        who = escalation.claimed_by or escalation.resolved_by or "someone"
-        super().__init__(f"escalation {escalation.id} is already {escalation.state} by {who}")
+        who = escalation.claimed_by or escalation.resolved_by
+        by = f" by <@{who}>" if who else ""
+        super().__init__(f"This escalation was already {escalation.state}{by}.")
         self.escalation = escalation
         self.claimed_by = escalation.claimed_by
 
@@ -120,20 +121,17 @@ class OutboxRow:
 def settings_key(request: Mapping[str, Any]) -> str:
     """What makes two diagnoses "the same settings" for a re-run diff.
 
-    Target (host or email), port, encryption, sender, user name and --connect, lower-cased.
+    host | sender (target email or --email) | port | encryption | user, lower-cased: the same
+    string as bot.forms.settings_key() gives for the CheckRequest these fields came from.
     """
-    target = request.get("host") or request.get("target_email") or request.get("target") or ""
-    parts = [
-        target,
-        request.get("port") or "",
+    parts = (
+        request.get("host") or "",
+        request.get("target_email") or request.get("email") or "",
+        str(request.get("port") or ""),
         request.get("security") or "",
-        request.get("email") or "",
         request.get("user") or "",
-        request.get("connect") or "",
-    ]
-    key = "|".join(str(part).strip().lower().rstrip(".") for part in parts)
-    # Long user names and addresses: keep the column bounded without collisions.
-    return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    )
+    return "|".join(str(part) for part in parts).lower()
 
 
 def _now() -> dt.datetime:
@@ -216,6 +214,8 @@ class Store:
         engine = _engine_for(parsed)
         store = cls(engine, parsed)
         try:
+            if parsed.drivername.startswith("sqlite") and create:
+                await _sqlite_wal(engine)
             async with engine.begin() as conn:
                 if create:
                     await conn.run_sync(_migrate.upgrade)
@@ -737,10 +737,26 @@ def _engine_for(url: URL) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+async def _sqlite_wal(engine: AsyncEngine, *, patience: float = 30.0) -> None:
+    """Switch the file to WAL once: readers then never block the writer, nor it them.
+
+    The switch needs the file to itself and SQLite does not wait for that, so a replica
+    starting alongside another retries for a while.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL: readers do not block the writer (the bot reads while a diagnosis is saved).
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
