@@ -202,10 +202,10 @@ class _Diagnosis:
         self.policy.check_port(self.port)
         self.security = self._entered_security(documented)
         target = request.connect or self.host
+        literal = self.policy.literal_target(target)  # raises TargetRefused
         try:
-            literal = _policy.literal_address(target)
             if literal is not None:
-                addresses: tuple[str, ...] = (str(literal),)
+                addresses: tuple[str, ...] = (literal,)
             else:
                 addresses = await _dns.resolve_host(self.resolver, target)
         except _dns.DnsError as exc:
@@ -213,12 +213,10 @@ class _Diagnosis:
             self.timings["dns"] = _ms(self.loop.time() - started)
             await self._progress("dns", f"Looking up {target}", "failed", str(exc))
             return None
-        allowed, refused = self.policy.filter_addresses(addresses)
-        if not allowed:
-            raise TargetRefused(refused[0] if refused else f"{target} cannot be probed")
+        address = self.policy.pick_address(target, addresses)  # pinned from here on
         self.timings["dns"] = _ms(self.loop.time() - started)
         await self._progress("dns", f"Looking up {target}", "done", ", ".join(addresses[:4]))
-        return allowed[0], addresses
+        return address, addresses
 
     async def _lookup_mx(self, domain: str) -> _dns.MxResult | None:
         try:
@@ -423,15 +421,11 @@ class _Diagnosis:
         resolved: dict[str, str] = {}
         for host in {p.host for p in plans if p.host}:
             try:
-                literal = _policy.literal_address(host)
-                addresses = (
-                    (str(literal),) if literal else await _dns.resolve_host(self.resolver, host)
-                )
-            except _dns.DnsError:
-                continue
-            allowed, _refused = self.policy.filter_addresses(addresses)
-            if allowed:
-                resolved[host] = allowed[0]
+                literal = self.policy.literal_target(host)
+                addresses = (literal,) if literal else await _dns.resolve_host(self.resolver, host)
+                resolved[host] = self.policy.pick_address(host, addresses)
+            except (_dns.DnsError, TargetRefused) as exc:
+                log.info("provider endpoint %s not probed: %s", host, exc)
         return resolved
 
     async def _one_probe(self, run_probe, plan: ProbePlan, **kwargs) -> ProbeResult:
