@@ -156,7 +156,7 @@ def literal_address(host: str) -> IPAddress | None:
     if text.startswith("[") and text.endswith("]"):
         text = _SMTP_V6_LITERAL.sub("", text[1:-1].strip())  # SMTP's [IPv6:...] form
     # A resolver treats "127.0.0.1." like "127.0.0.1"; so do we.
-    text = text.rstrip(".") if text.rstrip(".") else text
+    text = text.rstrip(".") or text
     if not text:
         return None
     if ":" in text:

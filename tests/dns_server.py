@@ -53,6 +53,7 @@ import pytest
 
 __all__ = [
     "DROP",
+    "LONG_SPF",
     "REFUSED",
     "SERVFAIL",
     "Behaviour",
@@ -63,6 +64,7 @@ __all__ = [
     "Zone",
     "default_zone",
     "dns_server",
+    "running",
 ]
 
 

@@ -310,7 +310,7 @@ _PART = st.one_of(
 
 
 @pytest.mark.skipif(platform.system() != "Linux", reason="glibc's inet_aton is the reference")
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(parts=st.lists(_PART, min_size=1, max_size=5), dot=st.booleans())
 def test_ipv4_parsing_matches_glibc_inet_aton(parts, dot):
     text = ".".join(parts) + ("." if dot else "")
