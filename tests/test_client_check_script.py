@@ -286,3 +286,85 @@ def test_balance_checker_catches_broken_scripts() -> None:
     assert not _balanced("& { 'a }")
     assert not _balanced('"$(x"')
     assert not _balanced("foo)")
+
+
+# --------------------------------------------------------------------------- PowerShell grammar
+
+_PS_COMMANDS = {"New-Object", "rd", "wr", "why", "%"}
+_PS_MEMBERS = {
+    "ReadByte",
+    "ASCII",
+    "GetBytes",
+    "Write",
+    "Length",
+    "Exception",
+    "InnerException",
+    "GetType",
+    "Name",
+    "SocketErrorCode",
+    "Message",
+    "BeginConnect",
+    "AsyncWaitHandle",
+    "WaitOne",
+    "EndConnect",
+    "Client",
+    "RemoteEndPoint",
+    "GetStream",
+    "ReadTimeout",
+    "e",
+    "AuthenticateAsClient",
+    "RemoteCertificate",
+    "SslProtocol",
+    "Subject",
+    "Issuer",
+    "NotAfter",
+    "ToUniversalTime",
+    "ToString",
+    "InvariantCulture",
+    "Create",
+    "ComputeHash",
+    "RawData",
+    "Close",
+}
+
+
+def _ps_tree(script: str):
+    ts = pytest.importorskip("tree_sitter")
+    grammar = pytest.importorskip("tree_sitter_powershell")
+    return ts.Parser(ts.Language(grammar.language())).parse(script.encode())
+
+
+def _nodes(node, kind: str) -> list[str]:
+    found = [node.text.decode()] if node.type == kind else []
+    for child in node.children:
+        found += _nodes(child, kind)
+    return found
+
+
+def _has_error(node) -> bool:
+    return node.type == "ERROR" or node.is_missing or any(_has_error(c) for c in node.children)
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "2001:db8::25", "xn--bcher-kva.example"])
+def test_windows_script_parses_with_the_powershell_grammar(host: str) -> None:
+    script = client_check_script(_report(host=host, port=2525), "windows")
+    tree = _ps_tree(script)
+    assert not _has_error(tree.root_node)
+    # Only the few commands and members the check needs: nothing that downloads, starts a
+    # process, writes a file or evaluates text.
+    assert set(_nodes(tree.root_node, "command_name")) <= _PS_COMMANDS
+    assert set(_nodes(tree.root_node, "member_name")) <= _PS_MEMBERS
+    literals = _nodes(tree.root_node, "verbatim_string_characters")
+    assert [lit for lit in literals if host in lit] == [f"'{host}'"]  # only `$h = '<host>'`
+    # The only bytes ever written go to the plain stream, before TLS: EHLO and STARTTLS.
+    assert re.findall(r"\bwr \$(\w+) '([^']*)'", script) == [
+        ("s", "EHLO smtpcheck.invalid"),
+        ("s", "STARTTLS"),
+    ]
+    assert "$l.Write" not in script and ".Write(" not in script.replace("$s.Write(", "")
+
+
+def test_powershell_grammar_catches_a_broken_script() -> None:
+    script = client_check_script("smtp.example.com", "windows")
+    assert _has_error(_ps_tree(script.replace("$false)", "$false", 1)).root_node)
+    assert _has_error(_ps_tree(script.replace("} finally {", "} finally ", 1)).root_node)
