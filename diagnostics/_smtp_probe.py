@@ -240,10 +240,10 @@ class _Probe:
             )
         except (socket.gaierror, UnicodeError):
             raise _Stop(ProbeOutcome.ERROR, f"{self.address!r} is not an IP address") from None
+        timeout, limited = self._budget(self.timeouts.connect, "connecting")
         family, kind, proto, _name, sockaddr = infos[0]
         self.sock = socket.socket(family, kind, proto)
         self.sock.setblocking(False)
-        timeout, limited = self._budget(self.timeouts.connect, "connecting")
         start = self.loop.time()
         try:
             await asyncio.wait_for(self.loop.sock_connect(self.sock, sockaddr), timeout)
@@ -288,9 +288,14 @@ class _Probe:
             raise _Stop(self._timeout(ProbeOutcome.BANNER_TIMEOUT, limited)) from exc
         except aiosmtplib.SMTPConnectError as exc:
             handshake_done = self._after_handshake(start, implicit_tls)
-            cause = _cause(exc, (ssl.SSLError, ConnectionAbortedError, OSError))
             if implicit_tls and not handshake_done:
-                raise self._handshake_failure(cause or exc, timeout, limited) from None
+                record = self.handshakes[-1] if self.handshakes else None
+                error = (
+                    record.handshake_error  # asyncio may call it a reset; OpenSSL knows why
+                    if record is not None and record.handshake_error is not None
+                    else _cause(exc, (ssl.SSLError, ConnectionAbortedError, OSError)) or exc
+                )
+                raise self._handshake_failure(error, timeout, limited) from None
             self._event("the server closed the connection before its greeting")
             raise _Stop(ProbeOutcome.DROPPED, "connection closed before the greeting") from None
         except aiosmtplib.SMTPResponseException as exc:  # too long, or not SMTP at all
@@ -413,6 +418,10 @@ class _Probe:
                 reply=None,
                 error=f"no mechanism smtpcheck can test (offered: {' '.join(offered)})",
             )
+        try:
+            self._budget(self.timeouts.command, "the login test")
+        except _Stop:
+            return None  # not tried at all: the engine may try it elsewhere
         start = self.loop.time()
         try:
             reply = await self._auth_dialogue(mechanism)

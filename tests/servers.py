@@ -63,6 +63,11 @@ BEHAVIOURS = {
     "auth_echo": "a hostile AUTH reply that repeats the password it was sent",
     "long_ehlo": "a legal but long EHLO reply (104 lines, the fifth of 700 characters)",
     "tls_alert": "answers the ClientHello with a fatal handshake_failure alert",
+    "no_greeting": "completes the TLS handshake (implicit TLS), then never greets",
+    "drop_after_greeting": "greets, then closes the connection when EHLO arrives",
+    "ehlo_rejected": "answers EHLO with 550",
+    "starttls_rejected": "offers STARTTLS, then answers it with 454",
+    "mail_refused": "refuses MAIL FROM without AUTH (530)",
 }
 _AUTH_REPLIES = {
     "auth_basic_disabled": REPLY_BASIC_AUTH_DISABLED,
@@ -186,7 +191,7 @@ class SmtpTestServer:
         return make
 
     def _make_protocol(self) -> asyncio.BaseProtocol:
-        if self.behaviour == "tarpit":
+        if self.behaviour in {"tarpit", "no_greeting"}:
             return _Tarpit()
         if self.behaviour == "greeting_421":
             return _Greeting421()
@@ -199,6 +204,7 @@ class SmtpTestServer:
         protocol_class = {
             "drop_after_starttls": _DropAfterStarttls,
             "tls_alert": _AlertAfterStarttls,
+            "starttls_rejected": _RefuseStarttls,
         }.get(self.behaviour or "", _SMTP)
         starttls = self.mode == "starttls"
         return protocol_class(
@@ -268,6 +274,11 @@ class _DropAfterStarttls(_SMTP):
         self.transport.close()
 
 
+class _RefuseStarttls(_SMTP):
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        await self.push("454 4.7.0 TLS not available due to local problem")
+
+
 class _AlertAfterStarttls(_SMTP):
     async def smtp_STARTTLS(self, arg: str) -> None:
         await self.push("220 Ready to start TLS")
@@ -292,6 +303,11 @@ class _Handler:
         behaviour, auth = self.server.behaviour, self.server.auth
         if behaviour == "silent_after_greeting":
             await asyncio.sleep(3600)  # cancelled when the client goes away
+        if behaviour == "drop_after_greeting":
+            server.transport.close()
+            return []
+        if behaviour == "ehlo_rejected":
+            return ["550 5.7.1 Client host rejected: access denied"]
         if behaviour == "huge_ehlo":
             line = "250-X-PADDING-" + "x" * 100
             return [responses[0]] + [line] * (MEGABYTE // len(line)) + ["250 HELP"]
@@ -313,6 +329,8 @@ class _Handler:
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list
     ) -> str:
         self.server.commands.append("MAIL")
+        if self.server.behaviour == "mail_refused" and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Sender OK"

@@ -284,6 +284,42 @@ async def test_silence_after_greeting(trust, smtp_servers):
     assert 0.9 < elapsed < 1.5
 
 
+async def test_no_greeting_after_the_handshake(trust, smtp_servers):
+    server = await smtp_servers.start(mode="ssl", port=465, behaviour="no_greeting")
+    result, elapsed = await probe_server(trust, server, SSL)
+    assert result.outcome is O.BANNER_TIMEOUT
+    # The handshake's facts survive although aiosmtplib gave up inside connect().
+    assert result.tls is not None and result.tls.version == "TLSv1.3"
+    assert result.tls.cert is not None and result.tls.cert.problems == ()
+    assert "tls" in result.steps_ms
+    assert any(line.startswith("timeout waiting for greeting after") for line in lines(result))
+    assert 0.9 < elapsed < 1.5
+
+
+async def test_drop_after_greeting(trust, smtp_servers):
+    server = await smtp_servers.start(behaviour="drop_after_greeting")
+    result, _ = await probe_server(trust, server, STARTTLS)
+    assert result.outcome is O.DROPPED
+    assert result.greeting is not None and result.ehlo_before is None
+
+
+async def test_ehlo_rejected(trust, smtp_servers):
+    server = await smtp_servers.start(behaviour="ehlo_rejected")
+    result, _ = await probe_server(trust, server, STARTTLS)
+    assert result.outcome is O.EHLO_REJECTED
+    assert result.failed_reply is not None and result.failed_reply.code == 550
+    assert server.commands[-1] == "QUIT"  # still polite
+
+
+async def test_starttls_rejected(trust, smtp_servers):
+    server = await smtp_servers.start(behaviour="starttls_rejected")
+    result, _ = await probe_server(trust, server, STARTTLS)
+    assert result.outcome is O.STARTTLS_REJECTED
+    assert str(result.failed_reply) == "454 4.7.0 TLS not available due to local problem"
+    assert result.tls is None
+    assert server.commands[-1] == "QUIT"
+
+
 async def test_drop_after_starttls(trust, smtp_servers):
     server = await smtp_servers.start(behaviour="drop_after_starttls")
     result, _ = await probe_server(trust, server, STARTTLS)
@@ -470,6 +506,13 @@ async def test_open_relay(trust, smtp_servers):
     assert "MAIL FROM:<bob@example.test>" in lines(result, ">")
     assert "RCPT TO:<relay-test@example.com>" in lines(result, ">")
     assert "DATA" not in server.commands and "RSET" in server.commands
+
+
+async def test_relay_test_reports_a_refused_mail_from(trust, smtp_servers):
+    server = await smtp_servers.start(behaviour="mail_refused", port=25)
+    result, _ = await probe_server(trust, server, STARTTLS, relay_test=True)
+    assert str(result.relay_reply) == "530 5.7.0 Authentication required"
+    assert "RCPT" not in server.commands and "RSET" in server.commands
 
 
 async def test_probe_never_resolves_names(trust, smtp_servers, monkeypatch):
