@@ -1,0 +1,579 @@
+"""Whole conversations over HTTP: signed Slack requests in, Web API calls out (to the
+stand-in), diagnoses against real loopback SMTP servers, everything stored."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import statistics
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
+from bot.views import modal as m
+from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
+from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
+from tests.certs import CertFactory
+from tests.servers import SERVER_NAME, TEST_PASSWORD, TEST_USER, SmtpTestServer, next_loopback
+from tests.slack_stub import (
+    BotHarness,
+    Call,
+    engine_config_for_tests,
+    forged,
+    mrkdwn_texts,
+)
+
+EVIL_BANNER = "<!channel> <https://evil.example|click> &amp; <@U0BOSS>"
+
+
+@pytest.fixture
+async def make_bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[Any]:
+    """Start a bot with settings overrides; every payload it sent is checked at the end."""
+    started: list[BotHarness] = []
+
+    async def make(*, engine: dict[str, Any] | None = None, **settings: Any) -> BotHarness:
+        directory = tmp_path / f"bot{len(started)}"
+        directory.mkdir()
+        config = engine_config_for_tests(ca_bundle, **(engine or {}))
+        harness = BotHarness(directory, engine_config=config, **settings)
+        started.append(harness)
+        return await harness.start()
+
+    try:
+        yield make
+        for harness in started:
+            harness.check_payloads()  # Block Kit limits on every payload of every test
+    finally:
+        for harness in started:
+            await harness.stop()
+
+
+@pytest.fixture
+async def bot(make_bot: Any) -> BotHarness:
+    return await make_bot()
+
+
+@pytest.fixture
+async def server(cert_factory: CertFactory) -> AsyncIterator[SmtpTestServer]:
+    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME)) as smtp:
+        yield smtp
+
+
+def is_parent(call: Call) -> bool:
+    return "thread_ts" not in call.args or not call.args.get("thread_ts")
+
+
+def is_report(call: Call) -> bool:
+    blocks = json.dumps(call.args.get("blocks", []))
+    return bool(call.args.get("thread_ts")) and "report_rerun" in blocks
+
+
+async def wait_report(bot: BotHarness, *, count: int = 1, timeout: float = 15) -> list[Call]:
+    return await bot.stub.wait_for("chat.postMessage", is_report, count=count, timeout=timeout)
+
+
+def blocks_text(call: Call) -> str:
+    return json.dumps(call.args.get("blocks", [])) + str(call.args.get("text", ""))
+
+
+def all_mrkdwn(bot: BotHarness) -> list[str]:
+    texts = []
+    for call in bot.stub.calls:
+        texts += mrkdwn_texts(call.args.get("view") or call.args)
+    return texts
+
+
+# --------------------------------------------------------------------------- inline command
+
+
+async def test_inline_command_progress_then_threaded_report(
+    bot: BotHarness, server: SmtpTestServer
+) -> None:
+    started = time.perf_counter()
+    reply = await bot.sender.command(f"{server.host}:{server.port} starttls mac")
+    assert reply.status == 200 and reply.elapsed < 3
+    [report] = await wait_report(bot)
+    command_to_report = time.perf_counter() - started
+    parent = next(c for c in bot.stub.to("chat.postMessage") if is_parent(c))
+    assert parent.args["channel"] == "C0HELP"
+    assert report.args["thread_ts"] == parent.response["ts"]
+    updates = [c for c in bot.stub.to("chat.update") if c.args["ts"] == parent.response["ts"]]
+    assert updates, "the parent message was never updated with progress"
+    final = blocks_text(updates[-1])
+    assert "Full report in the thread" in final
+    assert ":white_check_mark:" in final  # a finished step of the checklist
+    text = blocks_text(report)
+    assert f"{server.host}" in text and "Outlook for Mac" in text
+    for action in (RERUN_ACTION, DETAILS_ACTION):
+        assert action in text
+    rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
+    assert len(rows) == 1 and rows[0].thread_ts == parent.response["ts"]
+    audit = await bot.store.audit_entries()
+    assert any(a.action == "diagnose" and a.host == server.host for a in audit)
+    print(
+        f"\ncommand to report: {command_to_report * 1000:.0f} ms, {len(updates)} progress updates"
+    )
+
+
+async def test_progress_updates_are_throttled(bot: BotHarness, server: SmtpTestServer) -> None:
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await wait_report(bot)
+    updates = sorted(c.at for c in bot.stub.to("chat.update"))
+    gaps = [b - a for a, b in itertools.pairwise(updates)]
+    # progress_interval is 0.2 s in tests; the final update is sent at once (never throttled).
+    assert all(gap >= 0.15 for gap in gaps[:-1]), gaps
+
+
+# --------------------------------------------------------------------------- modal
+
+
+def form(**fields: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for block, value in fields.items():
+        if block in {m.PORT, m.SECURITY, m.CLIENT}:
+            values[block] = {
+                m.VALUE: {"type": "static_select", "selected_option": {"value": value}}
+            }
+        elif block in {m.AUTH, m.CREDTEST}:
+            values[block] = {
+                m.VALUE: {"type": "checkboxes", "selected_options": [{"value": value}]}
+            }
+        else:
+            values[block] = {m.VALUE: {"type": "plain_text_input", "value": value}}
+    return values
+
+
+async def submit(
+    bot: BotHarness,
+    values: dict[str, Any],
+    *,
+    user: str = "U0ALICE",
+    metadata: str = '{"c":"C0HELP"}',
+    callback: str = m.CHECK_CALLBACK,
+):
+    payload = bot.sender.view_submission(
+        callback_id=callback, values=values, private_metadata=metadata, user=user
+    )
+    return await bot.sender.interaction(payload)
+
+
+async def test_modal_submit_runs_the_check(bot: BotHarness, server: SmtpTestServer) -> None:
+    reply = await bot.sender.command("")
+    assert reply.status == 200
+    [opened] = await bot.stub.wait_for("views.open")
+    metadata = (
+        json.loads(opened.args["view"])["private_metadata"]
+        if isinstance(opened.args["view"], str)
+        else opened.args["view"]["private_metadata"]
+    )
+    reply = await submit(
+        bot,
+        form(
+            server=server.host,
+            port="587",
+            security="starttls",
+            auth=m.AUTH_OPTION,
+            user="alice",
+            client="new",
+            error_text="0x800CCC0E",
+        ),
+        metadata=metadata,
+    )
+    assert reply.status == 200 and not reply.text.strip()  # ack(): the modal closes
+    [report] = await wait_report(bot)
+    assert report.args["channel"] == "C0HELP"
+    assert "New Outlook for Windows".lower() in blocks_text(report).lower()
+
+
+@pytest.mark.parametrize(
+    "values,block",
+    [
+        (form(server="bad host!"), m.SERVER),
+        (form(server="smtp.example.test", email="not-an-address"), m.EMAIL),
+        (form(server="smtp.example.test", user="x\r\nRSET"), m.USER),
+        (form(server="smtp.example.test", port="other", port_other="70000"), m.PORT_OTHER),
+        (form(server="smtp.example.test", port="other", port_other="8080"), m.PORT_OTHER),
+        (form(), m.SERVER),
+    ],
+)
+async def test_modal_field_errors(bot: BotHarness, values: dict, block: str) -> None:
+    reply = await submit(bot, values)
+    assert reply.status == 200
+    body = reply.json()
+    assert body["response_action"] == "errors"
+    assert block in body["errors"] and body["errors"][block]
+    await asyncio.sleep(0.3)
+    assert not bot.stub.to("chat.postMessage")
+
+
+async def test_policy_refusal_on_the_server_block(make_bot: Any) -> None:
+    harness = await make_bot(engine={"allow_private": False, "allow_targets": ()})
+    reply = await submit(harness, form(server="127.0.0.1"))
+    assert reply.json()["errors"][m.SERVER]
+    reply = await submit(harness, form(server="[::ffff:127.0.0.1]"))
+    assert reply.json()["errors"][m.SERVER]
+    reply = await harness.sender.command("127.1:587 starttls")  # 127.0.0.1, short spelling
+    assert reply.status == 200 and reply.json()["text"].startswith("smtpcheck:")
+    await asyncio.sleep(0.3)
+    assert not harness.stub.to("chat.postMessage")
+
+
+async def test_message_shortcut_prefills_the_error(bot: BotHarness) -> None:
+    error = (
+        "Send test e-mail message: Your outgoing (SMTP) e-mail server has reported an"
+        " error. <!here> 0x800CCC0F"
+    )
+    payload = bot.sender.message_shortcut(callback_id=DIAGNOSE_MESSAGE, text=error)
+    reply = await bot.sender.interaction(payload)
+    assert reply.status == 200
+    [opened] = await bot.stub.wait_for("views.open")
+    view = (
+        opened.args["view"]
+        if isinstance(opened.args["view"], dict)
+        else json.loads(opened.args["view"])
+    )
+    block = next(b for b in view["blocks"] if b.get("block_id") == m.ERROR_TEXT)
+    assert "0x800CCC0F" in block["element"]["initial_value"]
+
+
+async def test_expired_trigger_gets_a_plain_note(bot: BotHarness) -> None:
+    bot.stub.fail("views.open", error="expired_trigger_id")
+    reply = await bot.sender.command("")
+    assert reply.status == 200
+    [note] = await bot.stub.wait_for("chat.postEphemeral")
+    assert "/smtpcheck" in note.args["text"] and note.args["user"] == "U0ALICE"
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+async def test_rerun_details_escalate_claim_resolve(
+    bot: BotHarness, server: SmtpTestServer
+) -> None:
+    await bot.sender.command(f"{server.host}:{server.port} ssl")  # SSL/TLS on a STARTTLS port
+    [report] = await wait_report(bot)
+    diagnosis_id = next(
+        e["value"] for e in report.args["blocks"][-1]["elements"] if e["action_id"] == RERUN_ACTION
+    )
+    thread = report.args["thread_ts"]
+
+    # Re-run: same settings, same thread, says what changed.
+    await bot.sender.interaction(
+        bot.sender.block_action(action_id=RERUN_ACTION, value=diagnosis_id, message_ts=thread)
+    )
+    [_, second] = await wait_report(bot, count=2)
+    assert second.args["thread_ts"] == thread
+    assert "Since the last run" in blocks_text(second)
+
+    # Technical details: a modal with the transcript.
+    await bot.sender.interaction(
+        bot.sender.block_action(action_id=DETAILS_ACTION, value=diagnosis_id)
+    )
+    [details] = await bot.stub.wait_for("views.open")
+    assert "Transcript" in json.dumps(details.args["view"]) and "Connection tests" in json.dumps(
+        details.args["view"]
+    )
+
+    # Escalate: a post in the help desk's channel with a link to the user's thread.
+    await bot.sender.interaction(
+        bot.sender.block_action(action_id=ESCALATE_ACTION, value=diagnosis_id)
+    )
+    [post] = await bot.stub.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0DESK")
+    [permalink] = bot.stub.to("chat.getPermalink")
+    assert permalink.args["message_ts"] == thread
+    assert permalink.response["permalink"] in blocks_text(post)
+    escalation_id = next(
+        e["value"] for e in post.args["blocks"][-1]["elements"] if e["action_id"] == CLAIM_ACTION
+    )
+    await bot.stub.wait_for(
+        "chat.postMessage",
+        lambda c: "Escalated" in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
+    )
+
+    # Claim: the post is updated, the user is told in the thread.
+    await bot.sender.interaction(
+        bot.sender.block_action(
+            action_id=CLAIM_ACTION, value=escalation_id, user="U0AGENT", channel="C0DESK"
+        )
+    )
+    await bot.stub.wait_for(
+        "chat.update", lambda c: c.args["channel"] == "C0DESK" and "Claimed by" in blocks_text(c)
+    )
+    await bot.stub.wait_for(
+        "chat.postMessage",
+        lambda c: "<@U0AGENT>" in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
+    )
+
+    # A second agent cannot claim it again.
+    await bot.sender.interaction(
+        bot.sender.block_action(
+            action_id=CLAIM_ACTION, value=escalation_id, user="U0OTHER", channel="C0DESK"
+        )
+    )
+    [already] = await bot.stub.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0OTHER")
+    assert "already" in already.args["text"]
+
+    # Resolve.
+    await bot.sender.interaction(
+        bot.sender.block_action(
+            action_id=RESOLVE_ACTION, value=escalation_id, user="U0AGENT", channel="C0DESK"
+        )
+    )
+    await bot.stub.wait_for(
+        "chat.update", lambda c: c.args["channel"] == "C0DESK" and "Resolved by" in blocks_text(c)
+    )
+    await bot.stub.wait_for(
+        "chat.postMessage",
+        lambda c: "resolved" in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
+    )
+    actions = {a.action for a in await bot.store.audit_entries()}
+    assert {"diagnose", "escalate", "escalation_claim", "escalation_resolve"} <= actions
+
+
+async def test_escalation_says_incident_when_several_users_fail_alike(bot: BotHarness) -> None:
+    dead = next_loopback()  # nothing listens there: connection refused for everyone
+    for user in ("U0A", "U0B", "U0C"):
+        await bot.sender.command(f"{dead}:587 starttls", user=user)
+    await wait_report(bot, count=3)
+    [row] = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0C")
+    assert "tcp.refused" in row.finding_ids
+    diagnosis_id = row.diagnosis_id
+    await bot.sender.interaction(
+        bot.sender.block_action(action_id=ESCALATE_ACTION, value=diagnosis_id, user="U0C")
+    )
+    [post] = await bot.stub.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0DESK")
+    assert "Possible incident" in blocks_text(post) and "2 other users" in blocks_text(post)
+
+
+async def test_app_home_lists_recent_checks(bot: BotHarness, server: SmtpTestServer) -> None:
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await wait_report(bot)
+    reply = await bot.sender.event(
+        {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0", "tab": "home"}
+    )
+    assert reply.status == 200
+    [published] = await bot.stub.wait_for("views.publish")
+    assert published.args["user_id"] == "U0ALICE"
+    assert server.host in json.dumps(published.args["view"])
+
+
+async def test_history_for_agents_only(make_bot: Any, server: SmtpTestServer) -> None:
+    bot = await make_bot(agents="U0AGENT")
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await wait_report(bot)
+    reply = await bot.sender.command(f"history {server.host}", user="U0ALICE")
+    assert "help-desk agents" in reply.text
+    await bot.sender.command(f"history {server.host}", user="U0AGENT")
+    [listing] = await bot.stub.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0AGENT")
+    assert server.host in blocks_text(listing) and "<@U0ALICE>" in blocks_text(listing)
+
+
+# --------------------------------------------------------------------------- limits and failures
+
+
+async def test_rate_limit_is_friendly(make_bot: Any, server: SmtpTestServer) -> None:
+    bot = await make_bot(user_rate="2/60")
+    for _ in range(3):
+        reply = await bot.sender.command(f"{server.host}:{server.port} starttls")
+        assert reply.status == 200
+    [note] = await bot.stub.wait_for("chat.postEphemeral")
+    assert "wait a moment" in note.args["text"]
+    await wait_report(bot, count=2)
+    await asyncio.sleep(0.3)
+    assert len([c for c in bot.stub.to("chat.postMessage") if is_parent(c)]) == 2
+    assert any(a.action == "rate_limited" for a in await bot.store.audit_entries())
+
+
+async def test_429_then_success_delivers_the_report(
+    bot: BotHarness, server: SmtpTestServer
+) -> None:
+    bot.stub.fail("chat.postMessage", status=429, retry_after=1, after=1)  # the report's first try
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    [report] = await wait_report(bot, timeout=20)
+    refused = [c for c in bot.stub.calls if c.method == "chat.postMessage" and c.status == 429]
+    assert len(refused) == 1 and report.at - refused[0].at >= 0.9  # Retry-After honoured
+
+
+async def test_undeliverable_report_waits_in_the_outbox(
+    bot: BotHarness, server: SmtpTestServer
+) -> None:
+    bot.stub.fail("chat.postMessage", error="invalid_auth", after=1)  # not retried by the client
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    for _ in range(100):
+        pending = await bot.store.pending_outbox()
+        if pending:
+            break
+        await asyncio.sleep(0.1)
+    assert len(pending) == 1 and pending[0].method == "chat.postMessage"
+    sent = await bot.server.deps.runner.flush_outbox()
+    assert sent == 1
+    await wait_report(bot)
+    assert await bot.store.pending_outbox() == []
+
+
+async def test_server_errors_are_retried(bot: BotHarness, server: SmtpTestServer) -> None:
+    bot.stub.fail("chat.postMessage", status=500, after=1)
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await wait_report(bot)
+
+
+# --------------------------------------------------------------------------- injection
+
+
+async def test_injection_through_every_field_and_the_banner(
+    bot: BotHarness, cert_factory: CertFactory
+) -> None:
+    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME), hostname=EVIL_BANNER) as evil:
+        evil_text = (
+            "<!channel> <https://evil.example/x|Reset your password> <@U0BOSS> &lt;!here&gt;"
+        )
+        reply = await submit(
+            bot,
+            form(
+                server=evil.host,
+                port="587",
+                security="starttls",
+                email="<!here>@example.test",
+                user=evil_text,
+                error_text=evil_text + "\n" + evil_text,
+                auth=m.AUTH_OPTION,
+            ),
+            metadata='{"c":"C0HELP"}',
+        )
+        assert reply.status == 200, reply.text
+        [report] = await wait_report(bot)
+        diagnosis_id = next(
+            e["value"]
+            for e in report.args["blocks"][-1]["elements"]
+            if e["action_id"] == RERUN_ACTION
+        )
+        await bot.sender.interaction(
+            bot.sender.block_action(action_id=DETAILS_ACTION, value=diagnosis_id)
+        )
+        [details] = await bot.stub.wait_for("views.open")
+        assert "evil.example" in json.dumps(details.args["view"])  # the banner is shown...
+        await bot.sender.interaction(
+            bot.sender.block_action(action_id=ESCALATE_ACTION, value=diagnosis_id)
+        )
+        await bot.stub.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0DESK")
+    # ...but nowhere as a mention, a broadcast or a link.
+    texts = all_mrkdwn(bot)
+    assert len(texts) > 10
+    for text in texts:
+        assert not [link for link in forged(text) if "evil" in link or link.startswith("<!")], text
+        assert "<@U0BOSS>" not in text
+
+
+# --------------------------------------------------------------------------- credential test
+
+
+async def test_canary_password_never_leaves_memory(
+    make_bot: Any, cert_factory: CertFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bot = await make_bot(credential_test=True)
+    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME), auth="tls") as smtp:
+        step_one = form(
+            server=smtp.host,
+            port="587",
+            security="starttls",
+            auth=m.AUTH_OPTION,
+            user=TEST_USER,
+            credtest=m.CREDTEST_OPTION,
+        )
+        reply = await submit(bot, step_one)
+        body = reply.json()
+        assert body["response_action"] == "push"
+        step_two = body["view"]
+        assert "visible" in json.dumps(step_two)  # the plain warning
+        reply = await submit(
+            bot,
+            {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": TEST_PASSWORD}}},
+            metadata=step_two["private_metadata"],
+            callback=m.CREDENTIALS_CALLBACK,
+        )
+        assert reply.json() == {"response_action": "clear"}
+        [_report] = await wait_report(bot)
+        assert smtp.auth_attempts, "the credential test did not reach the server"
+    assert TEST_PASSWORD not in reply.text
+    for call in bot.stub.calls:
+        assert TEST_PASSWORD not in call.raw and TEST_PASSWORD not in json.dumps(call.args)
+    assert TEST_PASSWORD not in caplog.text
+    rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
+    assert rows and TEST_PASSWORD not in json.dumps(
+        [r.request for r in rows] + [r.report for r in rows]
+    )
+    assert TEST_PASSWORD not in json.dumps(
+        [a.detail for a in await bot.store.audit_entries()], default=str
+    )
+    await bot.store.close()
+    for path in bot.tmp_path.glob("bot.db*"):
+        assert TEST_PASSWORD.encode() not in path.read_bytes()
+    bot.store = None  # closed above
+
+
+async def test_password_step_refused_when_turned_off(bot: BotHarness) -> None:
+    reply = await submit(
+        bot,
+        {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": "x"}}},
+        metadata='{"c":"C0HELP","f":{"host":"127.0.0.1"}}',
+        callback=m.CREDENTIALS_CALLBACK,
+    )
+    assert reply.json()["response_action"] == "errors"
+
+
+# --------------------------------------------------------------------------- shutdown
+
+
+async def test_sigterm_reports_running_checks_as_interrupted(
+    bot: BotHarness, cert_factory: CertFactory
+) -> None:
+    async with SmtpTestServer(behaviour="tarpit") as tarpit:
+        await bot.sender.command(f"{tarpit.host}:{tarpit.port} starttls")
+        [parent] = await bot.stub.wait_for("chat.postMessage", is_parent)
+        await asyncio.sleep(0.3)
+        interrupted = await bot.server.stop(grace=0.2)
+        bot.server = None
+    assert interrupted == 1
+    ts = parent.response["ts"]
+    assert any(
+        "interrupted" in blocks_text(c) for c in bot.stub.to("chat.update") if c.args["ts"] == ts
+    )
+    assert any(
+        "interrupted" in str(c.args.get("text"))
+        for c in bot.stub.to("chat.postMessage")
+        if c.args.get("thread_ts") == ts
+    )
+
+
+# --------------------------------------------------------------------------- load
+
+
+async def test_time_to_ack_with_50_concurrent_commands(
+    make_bot: Any, server: SmtpTestServer
+) -> None:
+    bot = await make_bot(user_rate="100/60")
+    await bot.sender.command("help")  # warm-up: Bolt's first auth.test
+    replies = await asyncio.gather(
+        *(
+            bot.sender.command(f"{server.host}:{server.port} starttls", user=f"U{i:04d}")
+            for i in range(50)
+        )
+    )
+    elapsed = sorted(r.elapsed for r in replies)
+    assert all(r.status == 200 for r in replies)
+    assert elapsed[-1] < 3.0
+    median = statistics.median(elapsed)
+    started = time.perf_counter()
+    await wait_report(bot, count=50, timeout=90)
+    total = time.perf_counter() - started
+    print(
+        f"\nack of 50 concurrent commands: median {median * 1000:.0f} ms,"
+        f" worst {elapsed[-1] * 1000:.0f} ms; all 50 reports {total:.1f} s after the last ack"
+    )
