@@ -43,7 +43,7 @@ REDACTED = "[redacted]"
 _MECHANISMS = (
     r"(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|GSSAPI|NTLM|SCRAM-[A-Z0-9-]+)"
 )
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+_PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
     # Slack tokens: bot, user, refresh, rotated (xoxe.xoxb-), app-level. Keep the kind.
     (re.compile(r"\b(xox[a-z](?:\.xox[a-z])?|xapp)-[A-Za-z0-9-]+"), r"\1-" + REDACTED),
     # SMTP AUTH with an initial response; never a capability list ("AUTH PLAIN LOGIN").
@@ -68,9 +68,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             ("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&'"})\]]+)
             """
         ),
-        r"\1\2\1\3" + REDACTED,
+        lambda m: m[1] + m[2] + m[1] + m[3] + _keep_quotes(m[4]),
     ),
 )
+
+
+def _keep_quotes(value: str) -> str:
+    """[redacted], quoted as the value was (JSON stays JSON)."""
+    return value[0] + REDACTED + value[0] if value[:1] in ('"', "'") else REDACTED
+
 
 # Literal secret values known at run time (the signing secret has no recognizable shape).
 _literal_secrets: set[str] = set()
@@ -460,7 +466,8 @@ class InstrumentedAsyncWebClient(AsyncWebClient):
         try:
             return await super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else None
+            data = exc.response.data if exc.response is not None else None
+            error = data.get("error") if isinstance(data, dict) else None
             (self._metrics or METRICS).record_slack_error(api_method, str(error or "unknown"))
             raise
         except Exception as exc:
