@@ -136,6 +136,9 @@ def _read(path: Path, model: type[M]) -> M:
         raise KnowledgeError(f"{path.name}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{path.name}: not valid YAML: {exc}") from None
+    if isinstance(raw, dict):
+        # Top-level "x-..." keys only hold YAML anchors shared by the entries below.
+        raw = {k: v for k, v in raw.items() if not str(k).startswith("x-")}
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -170,7 +173,7 @@ def _check_spec(where: str, spec: FixSpec, client: ClientSpec) -> list[str]:
     problems = []
     client_names = set(client.vars) | CLIENT_BUILTINS
     always = {name for name, value in client.vars.items() if value is not None} | CLIENT_BUILTINS
-    for step in spec_templates(spec):
+    for step, required in spec_templates(spec):
         options = alternatives(step)
         for template in options:
             try:
@@ -182,6 +185,8 @@ def _check_spec(where: str, spec: FixSpec, client: ClientSpec) -> list[str]:
             if unknown:
                 problems.append(f"{where}: unknown variable(s) {sorted(unknown)} in {template!r}")
         last = options[-1]
+        if not required:
+            continue
         try:
             if placeholders(last) - always:
                 problems.append(

@@ -217,7 +217,7 @@ class ClientSpec(_Strict):
     name: str
     security_labels: dict[Security, str]
     vars: dict[str, str | None]
-    link: str | None = None
+    link: str  # the vendor's help page for this Outlook
     sources: tuple[SourceId, ...] = ()
     status: Status = "verified"
 

@@ -23,6 +23,7 @@ CONTEXT_VARIABLES = frozenset(
         "port",
         "security",  # the encryption entered, as this Outlook labels it
         "email",
+        "domain",  # the sender's domain (from the email address)
         "user",
         "login",  # the user name to type: the one entered, else the email address
         "rec_host",  # what would work: the engine's recommendation, else the provider's
@@ -39,7 +40,9 @@ CONTEXT_VARIABLES = frozenset(
     }
 )
 # Always known: they describe the client, not the diagnosis.
-CLIENT_BUILTINS = frozenset({"client_name", "label_starttls", "label_ssl", "label_none"})
+CLIENT_BUILTINS = frozenset(
+    {"client_name", "client_link", "label_starttls", "label_ssl", "label_none"}
+)
 
 _FORMATTER = string.Formatter()
 
@@ -60,21 +63,26 @@ def alternatives(step: Step) -> tuple[str, ...]:
     return (step,) if isinstance(step, str) else step
 
 
-def spec_templates(spec: FixSpec) -> Iterable[Step]:
-    """Every template of a fix spec (summary, steps, link, value labels and values)."""
-    yield spec.summary
-    yield from spec.steps
+def spec_templates(spec: FixSpec) -> Iterable[tuple[Step, bool]]:
+    """Every template of a fix spec, with whether it must always be fillable.
+
+    Summary and steps must; the link and the values are dropped when they cannot be filled.
+    """
+    yield spec.summary, True
+    for step in spec.steps:
+        yield step, True
     if spec.link is not None:
-        yield spec.link
+        yield spec.link, False
     for label, value in spec.values.items():
-        yield label
-        yield value
+        yield label, False
+        yield value, False
 
 
 def client_variables(client: ClientSpec) -> dict[str, str | None]:
     return {
         **client.vars,
         "client_name": client.name,
+        "client_link": client.link,
         "label_starttls": client.security_labels[Security.STARTTLS],
         "label_ssl": client.security_labels[Security.SSL],
         "label_none": client.security_labels[Security.NONE],
@@ -93,6 +101,7 @@ def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | No
         "port": str(ctx.port) if ctx.port else None,
         "security": labels[ctx.security] if ctx.security else None,
         "email": ctx.email,
+        "domain": ctx.email.rpartition("@")[2] if ctx.email else None,
         "user": ctx.user,
         "login": ctx.user or ctx.email,
         "rec_host": rec.host if rec else None,
