@@ -6,6 +6,7 @@ is decided afterwards by `analyze_chain`, against a `TrustStore` loaded once.
 
 from __future__ import annotations
 
+import _ssl
 import contextvars
 import dataclasses
 import datetime as dt
@@ -81,12 +82,15 @@ class TimedSSLObject(ssl.SSLObject):
             self.handshake_error = exc
             raise
         self.handshake_done = time.monotonic()
-        cipher = self.cipher()
-        self.facts = HandshakeFacts(
-            version=self.version(),
-            cipher=cipher[0] if cipher else None,
-            chain=tuple(peer_chain(self)),
-        )
+        try:
+            cipher = self.cipher()
+            self.facts = HandshakeFacts(
+                version=self.version(),
+                cipher=cipher[0] if cipher else None,
+                chain=tuple(peer_chain(self)),
+            )
+        except Exception:  # noqa: S110 - noting facts must never break a handshake
+            pass
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,15 +140,17 @@ def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> list[bytes]:
         except (ValueError, ssl.SSLError, AttributeError):
             chain = []
     if not chain:
-        leaf = ssl_object.getpeercert(binary_form=True)
+        try:
+            leaf = ssl_object.getpeercert(binary_form=True)
+        except ValueError:  # no handshake yet
+            leaf = None
         if leaf:
             chain = [leaf]
     return chain
 
 
 def _cert_der(cert: object) -> bytes:
-    import _ssl
-
+    """DER of the private `_ssl.Certificate` objects that 3.11/3.12 return."""
     return cert.public_bytes(_ssl.ENCODING_DER)  # type: ignore[attr-defined]
 
 
