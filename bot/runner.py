@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import observability
 from bot.forms import request_fields
 from bot.settings import BotSettings
-from bot.slack_io import api_error, dict_blocks, post_message, tell_user
+from bot.slack_io import NOT_POSTABLE, api_error, dict_blocks, post_message, tell_user
 from bot.views.progress import Step, progress_message, target_label
 from bot.views.report import changes_between, report_message
 from diagnostics import CheckRequest, EngineConfig, InputError, Report
@@ -28,6 +28,8 @@ log = logging.getLogger("smtpcheck.bot")
 
 Diagnose = Callable[..., Awaitable[Report]]
 INTERRUPT_POST_TIMEOUT = 5.0
+# Outbox entries that no retry can deliver.
+PERMANENT_ERRORS = NOT_POSTABLE | {"invalid_blocks", "msg_too_long", "invalid_arguments"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -243,7 +245,7 @@ class Runner:
                 "diagnosis_id": diagnosis_id,
                 "verdict": report.verdict.value,
                 "source": job.source,
-                "credential_test": job.request.password is not None,
+                "login_tested": job.request.password is not None,
             },
         )
         changes = None
@@ -289,7 +291,10 @@ class Runner:
             try:
                 await self.client.api_call(row.method, json=row.payload)
             except (TimeoutError, SlackClientError, OSError) as exc:
-                await self.store.mark_outbox_failed(row.id, error=api_error(exc))
+                error = api_error(exc)
+                await self.store.mark_outbox_failed(
+                    row.id, error=error, permanent=error in PERMANENT_ERRORS
+                )
                 continue
             await self.store.mark_outbox_sent(row.id)
             sent += 1

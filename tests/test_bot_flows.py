@@ -115,7 +115,7 @@ async def test_inline_command_progress_then_threaded_report(
     rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
     assert len(rows) == 1 and rows[0].thread_ts == parent.response["ts"]
     audit = await bot.store.audit_entries()
-    assert any(a.action == "diagnose" and a.host == server.host for a in audit)
+    assert any(a["action"] == "diagnose" and a["host"] == server.host for a in audit)
     print(
         f"\ncommand to report: {command_to_report * 1000:.0f} ms, {len(updates)} progress updates"
     )
@@ -332,7 +332,7 @@ async def test_rerun_details_escalate_claim_resolve(
         "chat.postMessage",
         lambda c: "resolved" in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
     )
-    actions = {a.action for a in await bot.store.audit_entries()}
+    actions = {a["action"] for a in await bot.store.audit_entries()}
     assert {"diagnose", "escalate", "escalation_claim", "escalation_resolve"} <= actions
 
 
@@ -387,7 +387,7 @@ async def test_rate_limit_is_friendly(make_bot: Any, server: SmtpTestServer) -> 
     await wait_report(bot, count=2)
     await asyncio.sleep(0.3)
     assert len([c for c in bot.stub.to("chat.postMessage") if is_parent(c)]) == 2
-    assert any(a.action == "rate_limited" for a in await bot.store.audit_entries())
+    assert any(a["action"] == "rate_limited" for a in await bot.store.audit_entries())
 
 
 async def test_429_then_success_delivers_the_report(
@@ -406,15 +406,16 @@ async def test_undeliverable_report_waits_in_the_outbox(
     bot.stub.fail("chat.postMessage", error="invalid_auth", after=1)  # not retried by the client
     await bot.sender.command(f"{server.host}:{server.port} starttls")
     for _ in range(100):
-        pending = await bot.store.pending_outbox()
-        if pending:
+        parked = await bot.store.outbox_entry(1)
+        if parked:
             break
         await asyncio.sleep(0.1)
-    assert len(pending) == 1 and pending[0].method == "chat.postMessage"
+    assert parked.method == "chat.postMessage" and parked.state == "pending"
+    assert "report_rerun" in json.dumps(parked.payload)
     sent = await bot.server.deps.runner.flush_outbox()
     assert sent == 1
     await wait_report(bot)
-    assert await bot.store.pending_outbox() == []
+    assert (await bot.store.outbox_entry(1)).state == "sent"
 
 
 async def test_server_errors_are_retried(bot: BotHarness, server: SmtpTestServer) -> None:
@@ -510,7 +511,7 @@ async def test_canary_password_never_leaves_memory(
         [r.request for r in rows] + [r.report for r in rows]
     )
     assert TEST_PASSWORD not in json.dumps(
-        [a.detail for a in await bot.store.audit_entries()], default=str
+        [a["detail"] for a in await bot.store.audit_entries()], default=str
     )
     await bot.store.close()
     for path in bot.tmp_path.glob("bot.db*"):
