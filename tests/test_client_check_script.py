@@ -325,6 +325,7 @@ _PS_MEMBERS = {
     "ComputeHash",
     "RawData",
     "Close",
+    "Count",
 }
 
 

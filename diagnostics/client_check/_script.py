@@ -32,22 +32,6 @@ _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 # Ports the check tries besides the one entered: the submission ports Outlook can use.
 CANDIDATE_PORTS = (587, 465)
 EXTRA_PORTS = (2525, 25)  # only when the report shows they matter
-_TCP_REACHED = frozenset(
-    {
-        "ok",
-        "banner_timeout",
-        "banner_rejected",
-        "ehlo_timeout",
-        "ehlo_rejected",
-        "reply_too_long",
-        "dropped",
-        "starttls_not_offered",
-        "starttls_rejected",
-        "tls_failed",
-        "tls_timeout",
-        "plaintext_on_tls",
-    }
-)
 
 
 def safe_host(value: str) -> str:
@@ -140,13 +124,15 @@ def client_check_script(report_or_targets: Report | ClientTargets | str, platfor
 
 # Windows PowerShell 5.1 compatible, built-ins only. Paste into a PowerShell window.
 # The certificate callback returns $true only so the handshake completes and the
-# certificate can be read; nothing is ever written to the TLS stream.
+# certificate can be read; nothing is ever written to the TLS stream. `rd` returns its
+# lines with `,$r` and callers wrap it in @(): PowerShell unrolls a one-line reply to a bare
+# string, and $g[-1] would then be its last character.
 _WINDOWS = r"""& {
 $h = '__HOST__'
 $ports = @(__PORTS__)
 $implicit = @(__IMPLICIT__)
 '__BEGIN__'; "HOST $h"; 'CLIENT windows'
-function rd($s) { $r = @(); do { $b = ''; while (($c = $s.ReadByte()) -ge 0 -and $c -ne 10) { if ($c -ne 13) { $b += [char]$c } }; $r += $b } while ($c -ge 0 -and $b -match '^\d{3}-'); $r }
+function rd($s) { $r = @(); do { $b = ''; while (($c = $s.ReadByte()) -ge 0 -and $c -ne 10) { if ($c -ne 13) { $b += [char]$c } }; $r += $b } while ($c -ge 0 -and $b -match '^\d{3}-' -and $r.Count -lt 100); ,$r }
 function wr($s, $t) { $d = [Text.Encoding]::ASCII.GetBytes("$t`r`n"); $s.Write($d, 0, $d.Length) }
 function why($e) { $x = $e.Exception; while ($x.InnerException) { $x = $x.InnerException }; ('' + $x.GetType().Name + ' ' + $x.SocketErrorCode + ': ' + $x.Message) -replace '\s+', ' ' }
 foreach ($p in $ports) {
@@ -158,10 +144,10 @@ foreach ($p in $ports) {
     "PORT $p TCP OK $($t.Client.RemoteEndPoint)"
     $s = $t.GetStream(); $s.ReadTimeout = 10000
     if ($implicit -notcontains $p) {
-      $g = rd $s; "SMTP $p greeting=$($g[-1])"
-      wr $s 'EHLO smtpcheck.invalid'; $e = rd $s
+      $g = @(rd $s); "SMTP $p greeting=$($g[-1])"
+      wr $s 'EHLO smtpcheck.invalid'; $e = @(rd $s)
       if (-not ($e -match '^250[ -]STARTTLS')) { "SMTP $p starttls=no"; continue }
-      wr $s 'STARTTLS'; $r = rd $s
+      wr $s 'STARTTLS'; $r = @(rd $s)
       if ($r[-1] -notmatch '^220') { "SMTP $p starttls=refused $($r[-1])"; continue }
     }
     $st = 'TLS'; $v = @{ e = '' }
@@ -173,7 +159,7 @@ foreach ($p in $ports) {
     "CERT $p subject=$($c.Subject)"
     "CERT $p issuer=$($c.Issuer)"
     "CERT $p notafter=" + $c.NotAfter.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture)
-    "CERT $p sha256=" + -join ([Security.Cryptography.SHA256]::Create().ComputeHash($c.RawData) | % { $_.ToString('X2') })
+    "CERT $p sha256=" + (-join ([Security.Cryptography.SHA256]::Create().ComputeHash($c.RawData) | % { $_.ToString('X2') }))
     "CERT $p windows_check=$($v.e)"
   } catch { "$st $p FAIL $(why $_)" } finally { $t.Close() }
 }
