@@ -500,6 +500,20 @@ def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
     ]
 
 
+def credential_findings(result: ProbeResult, ctx: Context) -> list[Finding]:
+    """The login test run on another setting than the one entered (which never got there)."""
+    if result.auth is None or result.auth.error == "oauth only":
+        return []
+    base = {
+        "host": result.plan.host or ctx.host,
+        "port": result.plan.port,
+        "security": str(result.plan.security),
+        "address": result.address,
+        "tested_on": result.plan.label,
+    }
+    return _auth_attempt_findings(result, base)
+
+
 def _relay_findings(reply: Reply, ctx: Context, base: dict) -> list[Finding]:
     evidence = {**base, "reply": str(reply), "stage": "rcpt"}
     if 200 <= reply.code < 300:

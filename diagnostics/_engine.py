@@ -295,6 +295,18 @@ class _Diagnosis:
                 ),
                 evidence={"host": name, "error": str(exc)},
             )
+        if isinstance(exc, _dns.DnsServerFailure):
+            return Finding(
+                id="dns.servfail",
+                severity=Severity.ERROR,
+                title=f"DNS could not answer for {name}",
+                detail=(
+                    "The DNS servers answered with a failure (SERVFAIL or REFUSED) for this "
+                    "name: its DNS zone is broken or misconfigured, so nobody can find the "
+                    "server. The domain's owner must fix it."
+                ),
+                evidence={"host": name, "error": str(exc)},
+            )
         return Finding(
             id="dns.timeout",
             severity=Severity.ERROR,
@@ -507,6 +519,9 @@ class _Diagnosis:
             return None
         mode_check = next((r for r in results if r.plan.role == "mode_check"), None)
         self.findings += _assess.entered_probe_findings(self.entered, mode_check, self._context())
+        for result in results:
+            if result.plan.role == "credentials":
+                self.findings += _assess.credential_findings(result, self._context())
         preferred = [
             (e.host if e.host != self.host else None, e.port, e.security)
             for e in self._documented_endpoints()
@@ -746,7 +761,11 @@ class _Diagnosis:
             update={
                 "id": new_id,
                 "detail": detail,
-                "evidence": {**finding.evidence, "meaning": meaning.meaning},
+                "evidence": {
+                    **finding.evidence,
+                    "meaning": meaning.meaning,
+                    **({"variant": meaning.variant} if getattr(meaning, "variant", None) else {}),
+                },
             }
         )
 
@@ -761,6 +780,7 @@ class _Diagnosis:
             provider=self.provider,
             user=self.request.user,
             email=self.request.email,
+            variant=finding.evidence.get("variant"),
             evidence=finding.evidence,
         )
         try:
