@@ -52,7 +52,7 @@ class SlackStub:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
-        self._faults: dict[str, list[Fault]] = {}
+        self._faults: dict[str, list[Fault | None]] = {}
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -85,15 +85,16 @@ class SlackStub:
         retry_after: float | None = None,
         hang: float | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """The next `times` calls of `method` fail as described."""
+        """After `after` more calls succeed, the next `times` calls of `method` fail."""
         if hang is not None:
             fault = Fault(kind="hang", seconds=hang)
         elif error is not None:
             fault = Fault(kind="error", error=error)
         else:
             fault = Fault(kind="status", status=status or 500, retry_after=retry_after)
-        self._faults.setdefault(method, []).extend([fault] * times)
+        self._faults.setdefault(method, []).extend([None] * after + [fault] * times)
 
     # ------------------------------------------------------------------ queries
 
@@ -362,6 +363,26 @@ class SlackSender:
 # --------------------------------------------------------------------------- the bot under test
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+
+
+def engine_config_for_tests(ca_bundle: Any = None, **overrides: Any) -> Any:
+    """The engine as the bot's tests run it: loopback allowed, short timeouts, no real DNS."""
+    import ipaddress
+
+    from diagnostics import EngineConfig, Timeouts
+
+    options: dict[str, Any] = {
+        "allow_private": True,
+        "allow_targets": (ipaddress.ip_network("127.0.0.0/8"),),
+        "budget": 6.0,
+        "ca_bundle": ca_bundle,
+        "nameservers": ("127.0.0.1:9",),  # never the system's resolvers
+        "timeouts": Timeouts(dns=0.5, connect=1.0, greeting=1.5, command=1.5, tls=1.5),
+    }
+    options.update(overrides)
+    return EngineConfig(_env_file=None, **options)
+
+
 BOT_TOKEN = "xoxb-test-0000-token"
 
 
@@ -403,6 +424,11 @@ class BotHarness:
         self.session = aiohttp.ClientSession()
         self.sender = SlackSender(self.url + EVENTS_PATH, SIGNING_SECRET, self.session)
         return self
+
+    def check_payloads(self) -> None:
+        """Block Kit limits on every payload the bot sent."""
+        for call in self.stub.calls:
+            validate_call(call)
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator
@@ -12,30 +11,16 @@ from pathlib import Path
 import pytest
 
 from bot.views import modal as m
-from diagnostics import EngineConfig, Timeouts
-from tests.slack_stub import SIGNING_SECRET, BotHarness, signature
-
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-
-
-def engine_config(ca_bundle: Path | None = None) -> EngineConfig:
-    return EngineConfig(
-        _env_file=None,
-        allow_private=True,
-        allow_targets=(LOOPBACK,),
-        budget=6.0,
-        ca_bundle=ca_bundle,
-        nameservers=("127.0.0.1:1",),  # never the system's resolvers
-        timeouts=Timeouts(dns=0.5, connect=1.0, greeting=1.5, command=1.5, tls=1.5),
-    )
+from tests.slack_stub import SIGNING_SECRET, BotHarness, engine_config_for_tests, signature
 
 
 @pytest.fixture
 async def bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[BotHarness]:
-    harness = BotHarness(tmp_path, engine_config=engine_config(ca_bundle))
+    harness = BotHarness(tmp_path, engine_config=engine_config_for_tests(ca_bundle))
     await harness.start()
     try:
         yield harness
+        harness.check_payloads()
     finally:
         await harness.stop()
 
