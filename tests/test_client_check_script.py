@@ -369,3 +369,13 @@ def test_powershell_grammar_catches_a_broken_script() -> None:
     script = client_check_script("smtp.example.com", "windows")
     assert _has_error(_ps_tree(script.replace("$false)", "$false", 1)).root_node)
     assert _has_error(_ps_tree(script.replace("} finally {", "} finally ", 1)).root_node)
+
+
+@pytest.mark.parametrize("platform", ["windows", "mac"])
+def test_longest_host_and_most_ports_still_fit_a_slack_block(platform: str) -> None:
+    host = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters
+    targets = ClientTargets(
+        host=host,
+        ports=tuple(TargetPort(port=p, security="starttls") for p in range(2520, 2528)),
+    )
+    assert len(client_check_script(targets, platform)) < 3000
