@@ -132,15 +132,27 @@ def load_settings(*, socket_mode: bool = False) -> tuple[BotSettings, EngineConf
         problems += _problems(
             exc, {name: f"SMTPCHECK_{name.upper()}" for name in EngineConfig.model_fields}
         )
-    if settings is not None:
-        problems += _missing(settings, socket_mode=socket_mode)
+    # Named even when another variable is malformed, so one run shows every problem.
+    problems += _missing(_Tokens(), socket_mode=socket_mode)
     if problems or settings is None or engine is None:
         mode = "Socket Mode" if socket_mode else "HTTP mode"
         raise ConfigError(f"smtpcheck serve ({mode}): " + "; ".join(problems))
     return settings, engine
 
 
-def _missing(settings: BotSettings, *, socket_mode: bool) -> list[str]:
+class _Tokens(BaseSettings):
+    """Only the credentials (which cannot fail to parse), to report what is missing."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+
+
+def _missing(settings: _Tokens, *, socket_mode: bool) -> list[str]:
     problems = []
     token = settings.slack_bot_token
     if token is None or not token.get_secret_value().strip():

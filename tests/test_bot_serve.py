@@ -1,0 +1,91 @@
+"""`smtpcheck serve` as a process: configuration errors, health, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.server import serve
+from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, SlackSender, SlackStub
+
+CLEAN = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SMTPCHECK_USER_RATE")
+
+
+def test_configuration_errors_exit_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in CLEAN:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMTPCHECK_USER_RATE", "fast")
+    assert serve(port=0, socket_mode=True) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "SLACK_BOT_TOKEN" in err and "SLACK_APP_TOKEN" in err and "SMTPCHECK_USER_RATE" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_serve_http_health_and_sigterm(tmp_path: Path) -> None:
+    stub = SlackStub()
+    base_url = await stub.start()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SMTPCHECK_"))} | {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_BASE_URL": base_url,
+        "SMTPCHECK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        "SMTPCHECK_LOG_FORMAT": "json",
+    }
+    code = (
+        f"import sys; from bot.server import serve; sys.exit(serve(port={port}, socket_mode=False))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    async with session.get(url + "/health") as response:
+                        if response.status == 200:
+                            health = await response.json()
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the bot never became healthy")
+            assert health["ready"] is True
+            sender = SlackSender(url + "/slack/events", SIGNING_SECRET, session)
+            reply = await sender.command("help")
+            assert reply.status == 200 and "smtpcheck" in reply.text
+            async with session.get(url + "/metrics") as response:
+                assert "smtpcheck_diagnoses" in await response.text()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+        _, stderr = await process.communicate()
+        assert BOT_TOKEN.encode() not in stderr and SIGNING_SECRET.encode() not in stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await stub.stop()
