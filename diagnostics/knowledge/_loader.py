@@ -37,6 +37,23 @@ from diagnostics.knowledge._render import (
 M = TypeVar("M", bound=BaseModel)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *anchor" merges; explicit keys may override merged ones
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def data_dir() -> Path:
     """The bundled data directory (``diagnostics/knowledge/data``)."""
     return Path(str(importlib.resources.files("diagnostics.knowledge") / "data"))
@@ -131,7 +148,7 @@ def load_knowledge_from(directory: Path) -> Knowledge:
 
 def _read(path: Path, model: type[M]) -> M:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
     except OSError as exc:
         raise KnowledgeError(f"{path.name}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -288,6 +288,7 @@ class ReplyRule(_Strict):
     pattern: str | None = None  # regex, case-insensitive, searched in the message
     stages: tuple[Stage, ...] = ()  # empty = any stage
     providers: tuple[str, ...] = ()  # empty = any; else only these (or provider unknown)
+    priority: int = 0  # added to the specificity score, for codes more telling than any text
     finding_id: FindingId
     severity: Severity = Severity.ERROR
     meaning: str

@@ -72,7 +72,7 @@ class ReplyClassifier:
         stage: Stage | None,
         provider_key: str | None,
     ) -> int | None:
-        score = 0
+        score = rule.priority
         if rule.codes:
             if code not in rule.codes:
                 return None
