@@ -176,6 +176,7 @@ def test_avast_interception_is_named() -> None:
     assert finding.evidence["ports"] == [465, 587]
     assert "Avast Web/Mail Shield Root" in finding.detail and "R11" in finding.detail
     assert finding.title.startswith("Avast intercepts")
+    assert "Windows trusts that certificate" in finding.detail  # windows_check=None
     assert "Avast intercepts" in result.verdict_text
     assert "client.same_as_server" not in ids(result)
     text = render_comparison_text(result)
@@ -191,6 +192,7 @@ def test_unknown_interceptor_mentions_internal_dns() -> None:
     (finding,) = [f for f in result.findings if f.id == "client.tls_intercepted"]
     assert finding.evidence["product"] is None
     assert "internal DNS" in finding.detail
+    assert "Outlook then warns" in finding.detail
 
 
 def test_known_product_without_server_cert_is_still_interception() -> None:

@@ -415,10 +415,14 @@ def _interception_finding(items: list[dict[str, Any]], host: str | None) -> Find
         theirs = common_name(server.get("issuer")) or dn_display(server.get("issuer"))
         detail += f", but the server's own is issued by '{theirs}'"
     where = f" on {_ports(ports)}" if ports else ""
-    detail += (
-        f". {who} decrypts and re-encrypts the connection{where}. Outlook then warns about "
-        "the certificate or refuses to send."
-    )
+    detail += f". {who} decrypts and re-encrypts the connection{where}."
+    if first.trusted:
+        detail += (
+            " Windows trusts that certificate (the product installed its own root), so "
+            "Outlook may not warn, but the scanning can still drop or stall sending."
+        )
+    else:
+        detail += " Outlook then warns about the certificate or refuses to send."
     if not product:
         detail += (
             " If no such software or network device is in place, another server answers "
