@@ -31,6 +31,9 @@ CONTEXT_VARIABLES = frozenset(
         "rec_security",
         "port_security",  # the encryption that belongs to the entered port (587 -> STARTTLS)
         "provider_name",
+        "provider_host",  # the provider's own documented endpoint (not the engine's pick)
+        "provider_port",
+        "provider_security",
         "provider_link",
         "provider_username",
         "provider_password",
@@ -93,7 +96,8 @@ def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | No
     """The diagnosis-dependent variables for one client (None = unknown)."""
     labels = client.security_labels
     provider = ctx.provider
-    rec = ctx.recommended or (provider.recommended(ctx.provider_params) if provider else None)
+    documented = provider.recommended(ctx.provider_params) if provider else None
+    rec = ctx.recommended or documented
     port_security = DEFAULT_SECURITY_FOR_PORT.get(ctx.port) if ctx.port else None
     auth = provider.auth if provider else None
     return {
@@ -109,6 +113,9 @@ def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | No
         "rec_security": labels[rec.security] if rec else None,
         "port_security": labels[port_security] if port_security else None,
         "provider_name": provider.name if provider else None,
+        "provider_host": documented.host if documented else None,
+        "provider_port": str(documented.port) if documented else None,
+        "provider_security": labels[documented.security] if documented else None,
         "provider_link": provider.link if provider else None,
         "provider_username": auth.username if auth else None,
         "provider_password": auth.password if auth else None,
