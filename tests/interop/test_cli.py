@@ -62,7 +62,11 @@ def test_cli_good_server_exits_0(peers: Peers) -> None:
 def test_cli_ipv6_implicit_tls(peers: Peers) -> None:
     code, report, out = _smtpcheck(peers, "smtp6.good.test:465", "--security", "ssl")
     assert code == 0, out
-    assert {p["address"] for p in report["probes"]} == {"::1"}
+    entered = next(p for p in report["probes"] if p.get("role", "entered") == "entered")
+    assert entered["address"] == "::1"
+    assert entered["tls_version"] == "TLSv1.3"
+    # Probes that connected at all connected over IPv6 (the name has only an AAAA record).
+    assert {p["address"] for p in report["probes"] if p["address"]} == {"::1"}
 
 
 def test_cli_expired_certificate_exits_1(peers: Peers) -> None:

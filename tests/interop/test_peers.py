@@ -152,7 +152,7 @@ def test_ipv6_listener_verifies_and_authenticates(peers: Peers) -> None:
         ("good.test", "MX", {"10 smtp.good.test."}),
         ("smtp6.good.test", "AAAA", {"::1"}),
         ("mxcname.test", "MX", {"10 mail.mxcname.test."}),
-        ("mail.mxcname.test", "CNAME", {"smtp.good.test."}),
+        ("mail.mxcname.test", "A", {"relay.mxcname.test.", "127.0.20.1"}),
         ("10.20.0.127.in-addr.arpa", "PTR", {"dynamic-10.isp.example."}),
         ("1.20.0.127.in-addr.arpa", "PTR", {"smtp.good.test."}),
         (str(dns.reversename.from_address("::1")), "PTR", {"smtp6.good.test."}),
