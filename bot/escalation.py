@@ -11,13 +11,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import BotSettings
 from bot.slack_io import api_error, tell_user
-from bot.views.escalation import EscalationInfo, escalation_message, thread_notice
+from bot.views.escalation import EscalationInfo, escalation_message, mention, thread_notice
 from bot.views.labels import VERDICT_WORD, security_label
 from bot.views.text import one_line
 from diagnostics import Severity, Verdict
 
 log = logging.getLogger("smtpcheck.bot")
 INCIDENT_WINDOW = dt.timedelta(hours=1)
+INCIDENT_MIN_OTHERS = 2  # the requester and two more users: a server problem, not a user error
 
 
 def summarize(report: dict[str, Any]) -> tuple[str, str | None]:
@@ -102,6 +103,8 @@ async def escalate(
         thread_ts=row.thread_ts,
         summary=summary,
     )
+    if incident_users < INCIDENT_MIN_OTHERS:
+        incident_users = 0
     text, blocks = escalation_message(
         _info(escalation, permalink=permalink, incident_users=incident_users, host=host)
     )
@@ -142,11 +145,12 @@ async def act(
         else:
             row = await store.resolve_escalation(escalation_id, agent_id=agent_id, note=None)
     except AlreadyClaimed as exc:
+        who = exc.escalation.claimed_by or exc.escalation.resolved_by
         await tell_user(
             client,
             channel=channel_id,
             user_id=agent_id,
-            text=str(exc) or "Someone else has already claimed this escalation.",
+            text=f"This escalation is already {exc.escalation.state} by {mention(who)}.",
         )
         return
     except LookupError:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
-from bot.views.labels import VERDICT_LINE
+from bot.views.labels import VERDICT_LINE, VERDICT_WORD
 from bot.views.text import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, clip_escaped, escape, md
 from diagnostics import Verdict
 
@@ -86,9 +86,15 @@ def progress_message(
                 elements=[md(_fit("Results will appear in the thread.", CONTEXT_TEXT_MAX))]
             )
         )
-    fallback = (
-        f"Outlook sending check: {escape(target)[:200]} — {status.split(':', 2)[-1].strip()[:200]}"
-    )
+    words = {
+        "queued": "waiting",
+        "running": "checking",
+        "finished": VERDICT_WORD[verdict] if verdict is not None else "finished",
+        "refused": "not checked",
+        "interrupted": "interrupted",
+        "error": "failed",
+    }
+    fallback = f"Outlook sending check of {clip_escaped(target, 200)}: {words.get(phase, phase)}"
     for block in blocks:
         block.validate_json()
     return fallback, blocks
