@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from diagnostics._errors import KnowledgeError
-from diagnostics._models import Endpoint, OutlookClient, Security, Severity
+from diagnostics._models import Endpoint, Finding, OutlookClient, Security, Severity
 from diagnostics.knowledge import (
     FixContext,
     Knowledge,
@@ -711,3 +711,68 @@ def test_dangling_references_are_errors(broken: Path) -> None:
         info.value
     )
     assert "unknown provider 'hotmail'" in str(info.value)
+
+
+# --------------------------------------------------------------------------- engine helpers
+
+
+def test_refine_turns_a_generic_reply_finding_into_the_precise_one(kb: Knowledge) -> None:
+    generic = Finding(
+        id="auth.failed",
+        severity=Severity.ERROR,
+        title="The server rejected the login",
+        evidence={
+            "reply": "535 5.7.139 Authentication unsuccessful, user is locked by your "
+            "organization's security defaults policy. Contact your administrator.",
+            "stage": "auth",
+            "port": 587,
+        },
+    )
+    precise = kb.refine(generic, provider_key="microsoft365")
+    assert precise.id == "auth.failed.basic_disabled"
+    assert precise.title == kb.finding("auth.failed.basic_disabled").title
+    assert precise.evidence["variant"] == "security_defaults"
+    assert precise.evidence["port"] == 587 and precise.evidence["enhanced"] == "5.7.139"
+    assert "security defaults" in precise.detail and "The server said: 535" in precise.detail
+    fixed = kb.with_fix(precise, OutlookClient.CLASSIC, FixContext())
+    assert fixed.fix is not None and "Security defaults" in fixed.fix.summary
+    relay = Finding(
+        id="smtp.relay.refused",
+        severity=Severity.ERROR,
+        title="x",
+        evidence={"reply": "554 5.7.1 <b@other.example>: Relay access denied", "stage": "rcpt"},
+    )
+    assert kb.refine(relay).id == "smtp.relay.denied"
+    # nothing to classify: unchanged
+    plain = Finding(id="auth.failed", severity=Severity.ERROR, title="x", evidence={"error": "x"})
+    assert kb.refine(plain) is plain
+    success = plain.model_copy(update={"evidence": {"reply": "235 2.7.0 OK", "stage": "auth"}})
+    assert kb.refine(success) is success
+
+
+def test_with_fix_uses_the_finding_evidence(kb: Knowledge) -> None:
+    finding = Finding(
+        id="tls.cert.hostname_mismatch",
+        severity=Severity.ERROR,
+        title="x",
+        evidence={"host": "mail.example.com", "certificate": {"names": ["srv1.host.example"]}},
+    )
+    fixed = kb.with_fix(finding, OutlookClient.MAC, FixContext(host="mail.example.com"))
+    assert fixed.fix is not None and fixed.fix.client is OutlookClient.MAC
+    assert "srv1.host.example" in fixed.fix.summary
+    assert fixed.id == finding.id and fixed.evidence == finding.evidence
+
+
+def test_provider_detected_shows_the_documented_endpoint(kb: Knowledge) -> None:
+    ctx = FixContext(
+        provider=kb.provider("microsoft365"),
+        recommended=Endpoint(host="smtp.office365.com", port=25, security=Security.STARTTLS),
+    )
+    fix = kb.fix_for("provider.detected", OutlookClient.NEW, ctx)
+    assert fix.summary == "Microsoft 365: outgoing server smtp.office365.com, port 587, STARTTLS"
+    differ = kb.fix_for("settings.differ_from_provider", OutlookClient.NEW, ctx)
+    assert differ.values == {
+        "SMTP outgoing server": "smtp.office365.com",
+        "Port": "587",
+        "Secure connection type": "STARTTLS",
+    }

@@ -224,6 +224,52 @@ class Knowledge:
         return render_fix(spec, client=client, variables=variables, lead_steps=lead,
                           extra_sources=extra)  # fmt: skip
 
+    def with_fix(self, finding: Finding, client: OutlookClient | str, ctx: FixContext) -> Finding:
+        """The finding with its fix attached, filled from `ctx` plus the finding's evidence."""
+        variant = ctx.variant or _text(finding.evidence.get("variant"))
+        filled = ctx.model_copy(update={"evidence": dict(finding.evidence), "variant": variant})
+        return finding.model_copy(update={"fix": self.fix_for(finding.id, client, filled)})
+
+    def refine(self, finding: Finding, *, provider_key: str | None = None) -> Finding:
+        """Turn a generic reply finding (auth.failed, smtp.relay.refused) into its precise one.
+
+        Uses evidence["reply"] ("535 5.7.139 ...") and evidence["stage"]; returns the finding
+        unchanged when there is nothing to classify.
+        """
+        reply = _text(finding.evidence.get("reply"))
+        stage = finding.evidence.get("stage")
+        parsed = _REPLY.match(reply or "")
+        if not parsed or stage not in _STAGES:
+            return finding
+        meaning = self.classify_reply(
+            int(parsed.group(1)), parsed.group(2), stage=stage, provider_key=provider_key
+        )
+        if meaning is None:
+            return finding
+        spec = self._findings.get(meaning.finding_id)
+        detail = " ".join(
+            part
+            for part in (meaning.meaning, meaning.variant_detail, f"The server said: {reply}")
+            if part
+        )
+        evidence = {
+            **finding.evidence,
+            "meaning": meaning.meaning,
+            "variant": meaning.variant,
+            "enhanced": meaning.enhanced,
+            "rule": meaning.rule,
+            "sources": list(meaning.sources),
+        }
+        return finding.model_copy(
+            update={
+                "id": meaning.finding_id,
+                "severity": meaning.severity,
+                "title": spec.title if spec else finding.title,
+                "detail": detail,
+                "evidence": {k: v for k, v in evidence.items() if v is not None},
+            }
+        )
+
     # ----------------------------------------------------------------- error texts, policies
 
     def parse_error_text(self, text: str) -> list[ErrorTextMatch]:
@@ -246,6 +292,14 @@ class Knowledge:
             today=today,
             uses_password=uses_password,
         )
+
+
+_REPLY = re.compile(r"^\s*([245]\d\d)(?:[ -](.*))?$", re.DOTALL)
+_STAGES = frozenset(("greeting", "ehlo", "starttls", "auth", "mail", "rcpt"))
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 def _params(found: re.Match[str]) -> dict[str, str]:
