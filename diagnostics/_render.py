@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from rich.console import Console, Group
@@ -72,9 +73,9 @@ def print_report(
             if finding.detail:
                 console.print(f"   {escape(finding.detail)}")
             if finding.fix and severity is not Severity.INFO:
-                console.print(f"   [green]Fix:[/] {escape(finding.fix.summary)}")
+                console.print(f"   [green]Fix:[/] {_emphasis(finding.fix.summary)}")
                 for number, step in enumerate(finding.fix.steps, 1):
-                    console.print(f"     {number}. {escape(step)}")
+                    console.print(f"     {number}. {_emphasis(step)}")
                 if finding.fix.link:
                     console.print(f"     [dim]{escape(finding.fix.link)}[/]")
         console.print()
@@ -90,6 +91,11 @@ def print_report(
     if transcript:
         console.print()
         console.print(_transcript(report))
+
+
+def _emphasis(text: str) -> str:
+    """Escape for rich markup, then show the knowledge base's *field names* in bold."""
+    return re.sub(r"\*([^*\n]+)\*", r"[bold]\1[/]", escape(text))
 
 
 def _probe_table(report: Report) -> Table:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+from typer._click import exceptions as click_errors  # typer vendors its own click
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -108,9 +108,9 @@ def check(
     from diagnostics import CheckRequest, EngineConfig, InputError
     from diagnostics._engine import diagnose
 
-    password = _read_password() if password_stdin else None
     if password_stdin and not user:
         raise BadInput("--password-stdin needs --user")
+    password = _read_password() if password_stdin else None
     overrides: dict[str, object] = {}
     if nameserver:
         overrides["nameservers"] = ",".join(nameserver)
@@ -184,18 +184,12 @@ def compare(
 
     try:
         report = load_report_json(report_json)
-        text = client_output.read_text(encoding="utf-8", errors="replace")
+        text = client_output.read_bytes()  # PowerShell 5.1's `>` writes UTF-16
     except (OSError, ValueError) as exc:
         raise BadInput(_first_error(exc)) from None
     result = compare_views(report, parse_client_output(text))
     if json_output:
-        payload = {
-            "findings": [f.model_dump(mode="json") for f in result.findings],
-            "recommended": result.recommended.model_dump(mode="json")
-            if result.recommended
-            else None,
-        }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
     else:
         print(render_comparison_text(result))
     failed = any(f.severity == "error" for f in result.findings)
@@ -258,20 +252,19 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; never lets a traceback reach the user."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns typer.Exit's code instead of raising it.
+        result = app(args=argv, standalone_mode=False)
     except BadInput as exc:
         print(f"smtpcheck: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("smtpcheck: aborted", file=sys.stderr)
         return EXIT_INPUT
-    except click.UsageError as exc:
-        print(f"smtpcheck: error: {exc.format_message()}", file=sys.stderr)
-        return EXIT_INPUT
-    except click.ClickException as exc:
-        print(f"smtpcheck: error: {exc.format_message()}", file=sys.stderr)
+    except click_errors.ClickException as exc:
+        message = " ".join(exc.format_message().split())
+        print(f"smtpcheck: error: {message}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
@@ -279,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("smtpcheck").debug("internal failure", exc_info=True)
         print(f"smtpcheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
-    return EXIT_OK
+    return result if isinstance(result, int) else EXIT_OK
 
 
 if __name__ == "__main__":

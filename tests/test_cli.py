@@ -1,0 +1,201 @@
+"""`smtpcheck` as a user runs it: a real process against loopback servers and DNS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.dns_server import DnsServer, Zone
+from tests.servers import TEST_PASSWORD, TEST_USER, ServerPool
+
+NAME = "mail.example.test"
+
+
+@pytest.fixture
+async def dns() -> AsyncIterator[DnsServer]:
+    async with DnsServer(Zone()) as server:
+        yield server
+
+
+async def smtpcheck(*args: str, stdin: str | None = None, env: dict | None = None):
+    """Run the console script; return (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "diagnostics.cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})},
+    )
+    out, err = await asyncio.wait_for(
+        process.communicate(stdin.encode() if stdin is not None else None), timeout=60
+    )
+    return process.returncode, out.decode(), err.decode()
+
+
+def common(dns: DnsServer, ca_bundle: Path) -> list[str]:
+    return [
+        "--nameserver",
+        dns.nameserver,
+        "--ca-bundle",
+        str(ca_bundle),
+        "--allow-private",
+        "--timeout",
+        "6",
+    ]
+
+
+async def test_json_output_is_the_report_and_nothing_else(dns, ca_bundle, smtp_servers: ServerPool):
+    server = await smtp_servers.start(port=587, mode="starttls")
+    dns.zone.host(NAME, server.host)
+    code, out, err = await smtpcheck(
+        "check", f"{NAME}:587", "--security", "starttls", "--json", *common(dns, ca_bundle)
+    )
+    assert code == 0, err
+    report = json.loads(out)  # the whole of stdout is one JSON document
+    assert report["schema"] == "smtpcheck.report/1"
+    assert report["verdict"] in {"pass", "warn"}
+    assert report["input"]["port"] == 587 and report["input"]["security"] == "starttls"
+
+
+async def test_error_finding_exits_1_with_a_readable_report(dns, ca_bundle, smtp_servers):
+    server = await smtp_servers.start(port=587, mode="starttls")
+    dns.zone.host(NAME, server.host)
+    code, out, _err = await smtpcheck(
+        "check",
+        NAME,
+        "--port",
+        "587",
+        "--security",
+        "ssl",
+        "--client",
+        "mac",
+        *common(dns, ca_bundle),
+    )
+    assert code == 1
+    assert "FAIL" in out
+    assert "tls.mode.ssl_on_starttls_port" in out
+    assert "Use these settings" in out and "STARTTLS" in out
+    # The fix is written for Outlook for Mac.
+    assert "Tools" in out or "Accounts" in out
+
+
+async def test_password_from_stdin_never_reaches_any_output(dns, ca_bundle, smtp_servers):
+    server = await smtp_servers.start(port=587, mode="starttls")
+    dns.zone.host(NAME, server.host)
+    for extra in ((), ("--json",), ("--transcript",)):
+        code, out, err = await smtpcheck(
+            "check",
+            f"{NAME}:587",
+            "--user",
+            TEST_USER,
+            "--password-stdin",
+            *common(dns, ca_bundle),
+            *extra,
+            stdin=TEST_PASSWORD + "\n",
+        )
+        assert code == 0, err
+        assert TEST_PASSWORD not in out and TEST_PASSWORD not in err
+    assert "auth.ok" in out or "accepted" in out
+    assert len(server.auth_attempts) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["check", "mail.example.test", "--port", "70000"], "port"),
+        (["check", "mail.example.test:abc"], "port"),
+        (["check", "bad host name!"], "not a valid server name"),
+        (["check", "a@b@c"], "email"),
+        (["check", "mail.example.test", "--security", "tls13"], "security"),
+        (["check", "mail.example.test", "--client", "thunderbird"], "client"),
+        (["check", "127.0.0.1"], "loopback"),
+        (["check", "mail.example.test:8080"], "8080"),
+        (["check", "mail.example.test", "--nameserver", "not-an-ip"], "not-an-ip"),
+        (["check", "mail.example.test", "--ca-bundle", "/nonexistent.pem"], "nonexistent"),
+        (["check", "mail.example.test", "--password-stdin"], "--user"),
+        (["check"], "TARGET"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+async def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str):
+    code, out, err = await smtpcheck(*args, env={"SMTPCHECK_NAMESERVERS": "127.0.0.1:9"})
+    assert code == 2, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert needle.lower() in lines[0].lower()
+    assert "Traceback" not in err
+
+
+async def test_help_starts_without_importing_slack():
+    code, out, _ = await smtpcheck("check", "--help")
+    assert code == 0 and "--password-stdin" in out
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys, diagnostics.cli, diagnostics._engine; "
+        "print(any(m.startswith(('slack', 'bot')) for m in sys.modules))",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await probe.communicate()
+    assert out.decode().strip() == "False"
+
+
+async def test_demo_runs_on_loopback_only():
+    code, out, err = await smtpcheck("demo", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert "tls.mode.ssl_on_starttls_port" in {f["id"] for f in report["findings"]}
+    assert report["recommended"]["security"] == "starttls"
+    assert all(p["address"] in (None, "127.0.0.1") for p in report["probes"])
+
+
+async def test_client_check_script_is_printed(dns, ca_bundle, smtp_servers: ServerPool):
+    server = await smtp_servers.start(port=587, mode="starttls")
+    dns.zone.host(NAME, server.host)
+    code, out, err = await smtpcheck(
+        "check", f"{NAME}:587", "--print-client-check", "windows", *common(dns, ca_bundle)
+    )
+    assert code == 0, err
+    assert "Test-NetConnection" in out or "TcpClient" in out
+    assert NAME in out
+
+
+async def test_compare_reads_a_report_and_a_client_paste(
+    dns, ca_bundle, smtp_servers: ServerPool, tmp_path: Path
+):
+    server = await smtp_servers.start(port=587, mode="starttls")
+    dns.zone.host(NAME, server.host)
+    code, out, _ = await smtpcheck(
+        "check",
+        f"{NAME}:587",
+        "--json",
+        *common(dns, ca_bundle),
+        "--error",
+        "0x800CCC0E cannot connect to server",
+    )
+    report_file = tmp_path / "report.json"
+    report_file.write_text(out)
+    paste = tmp_path / "paste.txt"
+    paste.write_text(
+        f"ComputerName     : {NAME}\n"
+        "RemoteAddress    : 203.0.113.9\n"
+        "RemotePort       : 587\n"
+        "InterfaceAlias   : Wi-Fi\n"
+        "SourceAddress    : 192.168.1.20\n"
+        "TcpTestSucceeded : False\n"
+    )
+    code, out, err = await smtpcheck("compare", str(report_file), str(paste))
+    assert code == 1, (out, err)
+    assert "587" in out
+    code, _, err = await smtpcheck("compare", str(tmp_path / "missing.json"), str(paste))
+    assert code == 2 and len(err.strip().splitlines()) == 1
