@@ -25,7 +25,8 @@ TEST_USER=alice@good.test
 # A fixture password for a throwaway account that exists only in this private Dovecot.
 TEST_PASSWORD=interop-Secret-4711
 PEERS=(knot dovecot postfix postgres)
-APT_PACKAGES=(postfix dovecot-core knot knot-dnsutils swaks postgresql openssl)
+# libnet-ssleay-perl: swaks only recommends it, and --tls needs it.
+APT_PACKAGES=(postfix dovecot-core knot knot-dnsutils swaks libnet-ssleay-perl postgresql openssl)
 
 PYTHON=${SMTPCHECK_PEERS_PYTHON:-python3}
 POSTFIX_ETC=$STATE/postfix/etc
