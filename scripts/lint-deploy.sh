@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-python3}
 D=${DEPLOY_DIR:-deploy}  # another tree to check (the tests feed it broken copies)
 K8S_VERSIONS=${K8S_VERSIONS:-"1.28.0 1.37.0"}
-SYSTEMD_EXPOSURE_MAX=${SYSTEMD_EXPOSURE_MAX:-2.0}
+SYSTEMD_EXPOSURE_MAX=${SYSTEMD_EXPOSURE_MAX:-1.6}  # the unit scores 1.6 today: keep it there
 
 if [[ ${1:-} == "--print-constraints" ]]; then
     exec "$PY" - <<'EOF'
@@ -143,7 +143,16 @@ systemd_unit() {
         say "ExecStart no longer starts /opt/smtpcheck/bin/smtpcheck"
         return 1
     }
-    systemd-analyze verify "$unit" || return 1
+    # verify exits 0 on directives it ignores ("Failed to parse ..."): any output is a finding.
+    local said
+    said=$(systemd-analyze verify "$unit" 2>&1) || {
+        say "$said"
+        return 1
+    }
+    if [[ -n $said ]]; then
+        say "$said"
+        return 1
+    fi
     score=$(systemd-analyze security --offline=true --no-pager "$unit" 2>/dev/null |
         sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
     say "systemd exposure score: ${score:-unknown} (max $SYSTEMD_EXPOSURE_MAX)"
