@@ -25,10 +25,14 @@ DEPLOY = REPO / "deploy"
 LINT = REPO / "scripts" / "lint-deploy.sh"
 
 
-def run_lint(deploy_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+def run_lint(
+    deploy_dir: Path | None = None, *, only: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEPLOY_DIR", "LINT_ONLY")}
     if deploy_dir is not None:
         env["DEPLOY_DIR"] = str(deploy_dir)
+    if only is not None:
+        env["LINT_ONLY"] = only
     return subprocess.run(
         ["bash", str(LINT)], cwd=REPO, env=env, capture_output=True, text=True, timeout=240
     )
@@ -97,7 +101,8 @@ def test_lint_deploy_catches_broken_files(
     text = target.read_text()
     assert old in text
     target.write_text(text.replace(old, new, 1))
-    result = run_lint(copy)
+    # test_lint_deploy_passes shows the untouched files pass; this edit alone breaks them.
+    result = run_lint(copy, only=failing_check)
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if line.startswith("FAIL ")]
     assert len(failed) == 1 and failed[0].startswith(f"FAIL {failing_check}"), result.stderr[-2000:]
