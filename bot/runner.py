@@ -259,17 +259,20 @@ class Runner:
             changes=changes,
             escalation=self.settings.escalation_channel is not None,
         )
-        await board.finish(phase="finished", verdict=report.verdict, total_ms=elapsed_ms)
-        await self.deliver(
-            team_id=job.team_id,
-            method="chat.postMessage",
-            payload={
-                "channel": board.channel or job.channel_id,
-                "thread_ts": thread_ts,
-                "text": text,
-                "blocks": dict_blocks(blocks),
-                "unfurl_links": False,
-            },
+        # Side by side: a slow chat.update of the parent never holds the report back.
+        await asyncio.gather(
+            board.finish(phase="finished", verdict=report.verdict, total_ms=elapsed_ms),
+            self.deliver(
+                team_id=job.team_id,
+                method="chat.postMessage",
+                payload={
+                    "channel": board.channel or job.channel_id,
+                    "thread_ts": thread_ts,
+                    "text": text,
+                    "blocks": dict_blocks(blocks),
+                    "unfurl_links": False,
+                },
+            ),
         )
 
     # ------------------------------------------------------------------ delivery

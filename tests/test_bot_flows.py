@@ -424,6 +424,16 @@ async def test_server_errors_are_retried(bot: BotHarness, server: SmtpTestServer
     await wait_report(bot)
 
 
+async def test_hanging_progress_updates_do_not_hold_the_report_back(
+    bot: BotHarness, server: SmtpTestServer
+) -> None:
+    bot.stub.fail("chat.update", hang=4, times=20)
+    started = time.perf_counter()
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await wait_report(bot, timeout=3.5)
+    assert time.perf_counter() - started < 3.5  # well before the hung update answers
+
+
 # --------------------------------------------------------------------------- injection
 
 
