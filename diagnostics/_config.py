@@ -45,8 +45,6 @@ class EngineConfig(BaseSettings):
     allow_private: bool = False
     budget: float = Field(default=20.0, gt=0, le=300, description="seconds for a whole diagnosis")
     timeouts: Timeouts = Timeouts()
-    # Hard caps for hostile servers.
-    max_reply_bytes: int = 32 * 1024
     ehlo_name: str = "smtpcheck.invalid"
 
     @field_validator("nameservers", mode="before")

@@ -73,6 +73,8 @@ def normalize_hostname(value: str) -> str:
     if not value:
         raise ValueError("the server name is empty")
     bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if "%" in bare:  # an IPv6 zone id names a local interface, never a mail server
+        raise ValueError(f"'{value}' has an IPv6 zone id (%...), which smtpcheck does not accept")
     try:
         return str(ipaddress.ip_address(bare))
     except ValueError:
@@ -457,7 +459,8 @@ class ProbePlan:
     @property
     def label(self) -> str:
         prefix = f"{self.host}:" if self.host else ""
-        return f"{prefix}{self.port}/{self.security}"
+        suffix = " login" if self.role == "credentials" else ""
+        return f"{prefix}{self.port}/{self.security}{suffix}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.certs import CertFactory, default_factory
+from tests.dns_server import dns_server  # noqa: F401  (a fixture, shared)
 from tests.servers import ServerPool, SmtpTestServer
 
 
@@ -37,3 +38,9 @@ async def smtp_servers(request: pytest.FixtureRequest) -> AsyncIterator[ServerPo
     marker = request.node.get_closest_marker("server_behaviour")
     async with ServerPool(**(marker.kwargs if marker else {})) as pool:
         yield pool
+
+
+@pytest.fixture(autouse=True)
+def _no_system_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that forgets its nameserver must not reach the system's resolver (loopback only)."""
+    monkeypatch.setenv("SMTPCHECK_NAMESERVERS", "127.0.0.1:9")
