@@ -514,6 +514,8 @@ REPLIES = [
      "auth.failed.app_password_required", None),
     ("auth", 534, "5.7.14 <https://accounts.google.com/signin/continue?sarp=1> Please log in via "
      "your web browser and then try again.", "auth.failed.web_login_required", None),
+    ("auth", 534, "5.7.10 Please log in via your web browser and then try again.",
+     "auth.failed.web_login_required", None),
     ("rcpt", 554, "5.7.1 <bob@other.example>: Relay access denied", "smtp.relay.denied", None),
     ("rcpt", 550, "5.7.1 Message rejected by policy", "smtp.relay.denied", None),
     ("mail", 550, "5.7.515 Access denied, sending domain example.com does not meet the required "
