@@ -255,7 +255,11 @@ def test_classic_outlook_with_microsoft365_is_told_it_needs_no_smtp_settings(
     assert "587" in classic.steps[2]
     for client in (OutlookClient.NEW, OutlookClient.MAC, OutlookClient.IOS):
         other = kb.fix_for("tls.mode.ssl_on_starttls_port", client, ctx)
-        assert "SMTP) settings" not in other.steps[0]
+        assert "only matter if it was added as IMAP or POP" in other.steps[0]
+    # other providers get no such note
+    gmail = ctx.model_copy(update={"provider": kb.provider("gmail"), "host": "smtp.gmail.com"})
+    plain = kb.fix_for("tls.mode.ssl_on_starttls_port", OutlookClient.CLASSIC, gmail)
+    assert plain.steps[0].startswith("In Outlook, go to *File*")
     # not for findings that are not about Outlook's SMTP fields
     cert = kb.fix_for("tls.cert.expired", OutlookClient.CLASSIC, ctx)
     assert "outgoing-server (SMTP) settings" not in " ".join(cert.steps)
@@ -778,3 +782,13 @@ def test_provider_detected_shows_the_documented_endpoint(kb: Knowledge) -> None:
         "Port": "587",
         "Secure connection type": "STARTTLS",
     }
+
+
+def test_outlookcom_in_classic_outlook_is_told_to_use_automatic_setup(kb: Knowledge) -> None:
+    ctx = FixContext(host="smtp-mail.outlook.com", port=465, provider=kb.provider("outlookcom"))
+    fix = kb.fix_for("tcp.refused", OutlookClient.CLASSIC, ctx)
+    assert "classic Outlook uses no outgoing-server (SMTP) settings" in fix.steps[0]
+    assert "smtp-mail.outlook.com" in fix.values.values()
+    assert "S45" in fix.sources
+    mac = kb.fix_for("tcp.refused", OutlookClient.MAC, ctx)
+    assert "Outlook.com account" not in " ".join(mac.steps)
