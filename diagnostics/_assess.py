@@ -139,6 +139,39 @@ OUTCOME_RULES: dict[ProbeOutcome, OutcomeRule] = {
     ),
 }
 
+# Keyed by DnsError.finding_id: how the server's name failed to resolve.
+DNS_RULES: dict[str, OutcomeRule] = {
+    "dns.host.nxdomain": OutcomeRule(
+        "dns.host.nxdomain",
+        Severity.ERROR,
+        "The server name {host} does not exist",
+        "DNS says there is no such name. Check the spelling of the outgoing server against "
+        "the provider's documentation.",
+    ),
+    "dns.host.no_address": OutcomeRule(
+        "dns.host.no_address",
+        Severity.ERROR,
+        "{host} exists but has no address",
+        "The name is registered in DNS but points to no server (no A or AAAA record). It is "
+        "probably not the outgoing mail server's name.",
+    ),
+    "dns.servfail": OutcomeRule(
+        "dns.servfail",
+        Severity.ERROR,
+        "DNS could not answer for {host}",
+        "The DNS servers answered with a failure (SERVFAIL or REFUSED) for this name: its DNS "
+        "zone is broken or misconfigured, so nobody can find the server. The domain's owner "
+        "must fix it.",
+    ),
+    "dns.timeout": OutcomeRule(
+        "dns.timeout",
+        Severity.ERROR,
+        "DNS did not answer for {host}",
+        "The DNS servers did not answer in time, so the server's address is unknown. This is "
+        "usually a network problem on the checking side; try again.",
+    ),
+}
+
 CERT_RULES: dict[CertProblem, OutcomeRule] = {
     CertProblem.EXPIRED: OutcomeRule(
         "tls.cert.expired",

@@ -273,49 +273,9 @@ class _Diagnosis:
         return security
 
     def _dns_finding(self, exc: _dns.DnsError, name: str) -> Finding:
-        if isinstance(exc, _dns.HostNotFound):
-            return Finding(
-                id="dns.host.nxdomain",
-                severity=Severity.ERROR,
-                title=f"The server name {name} does not exist",
-                detail=(
-                    "DNS says there is no such name. Check the spelling of the outgoing server "
-                    "against the provider's documentation."
-                ),
-                evidence={"host": name, "error": str(exc)},
-            )
-        if isinstance(exc, _dns.NoAddress):
-            return Finding(
-                id="dns.host.no_address",
-                severity=Severity.ERROR,
-                title=f"{name} exists but has no address",
-                detail=(
-                    "The name is registered in DNS but points to no server (no A or AAAA "
-                    "record). It is probably not the outgoing mail server's name."
-                ),
-                evidence={"host": name, "error": str(exc)},
-            )
-        if isinstance(exc, _dns.DnsServerFailure):
-            return Finding(
-                id="dns.servfail",
-                severity=Severity.ERROR,
-                title=f"DNS could not answer for {name}",
-                detail=(
-                    "The DNS servers answered with a failure (SERVFAIL or REFUSED) for this "
-                    "name: its DNS zone is broken or misconfigured, so nobody can find the "
-                    "server. The domain's owner must fix it."
-                ),
-                evidence={"host": name, "error": str(exc)},
-            )
-        return Finding(
-            id="dns.timeout",
-            severity=Severity.ERROR,
-            title=f"DNS did not answer for {name}",
-            detail=(
-                "The DNS servers did not answer in time, so the server's address is unknown. "
-                "This is usually a network problem on the checking side; try again."
-            ),
-            evidence={"host": name, "error": str(exc)},
+        rule = _assess.DNS_RULES.get(exc.finding_id, _assess.DNS_RULES["dns.timeout"])
+        return _assess.finding_from_rule(rule, host=name, error=str(exc)).model_copy(
+            update={"evidence": {"host": name, "error": str(exc)}}
         )
 
     def _start_sender_checks(self, address: str) -> asyncio.Task[list[Finding]]:
