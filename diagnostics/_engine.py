@@ -92,6 +92,7 @@ class _Diagnosis:
         self.findings: list[Finding] = []
         self.timings: dict[str, float] = {}
         self.provider = None
+        self.match = None  # knowledge.ProviderMatch: the provider and the name's parts
         self.provider_ref: ProviderRef | None = None
         self.mx: _dns.MxResult | None = None
         self.host: str = ""
@@ -181,17 +182,14 @@ class _Diagnosis:
             self.mx = await self._lookup_mx(domain)
         if request.host:
             self.host = request.host
-            self.provider = self.kb.provider_by_host(request.host)
-            if self.provider is not None:
-                self.provider_ref = ProviderRef(
-                    name=self.provider.name, source="host", key=self.provider.key
-                )
-        if self.provider is None and self.mx is not None and self.mx.hosts:
-            self.provider = self.kb.provider_by_mx(self.mx.hosts)
-            if self.provider is not None:
-                self.provider_ref = ProviderRef(
-                    name=self.provider.name, source="mx", key=self.provider.key
-                )
+            self.match = self.kb.match_host(request.host, port=request.port)
+        if self.match is None and self.mx is not None and self.mx.hosts:
+            self.match = self.kb.match_mx(self.mx.hosts)
+        if self.match is not None:
+            self.provider = self.match.provider
+            self.provider_ref = ProviderRef(
+                name=self.provider.name, source=self.match.source, key=self.provider.key
+            )
         documented = self._documented_endpoints()
         if not self.host:
             if documented:
@@ -255,13 +253,8 @@ class _Diagnosis:
         )
 
     def _documented_endpoints(self) -> list[Endpoint]:
-        if self.provider is None:
-            return []
-        return [
-            Endpoint(host=spec.host, port=spec.port, security=spec.security)
-            for spec in self.provider.submission
-            if "<" not in spec.host and "{" not in spec.host  # templated hosts (SES regions)
-        ]
+        # Regional hosts (Amazon SES, the Microsoft 365 tenant relay) filled from the match.
+        return list(self.match.endpoints()) if self.match is not None else []
 
     def _entered_security(self, documented: list[Endpoint]) -> Security:
         security = self.request.security
@@ -684,50 +677,25 @@ class _Diagnosis:
 
     def _interpret(self, finding: Finding) -> Finding:
         """Give replies their precise meaning (5.7.139, 5.7.9 ...) from the knowledge base."""
-        reply = finding.evidence.get("reply")
-        stage = finding.evidence.get("stage")
-        if not reply or finding.id not in {
-            "auth.failed",
-            "smtp.relay.refused",
-            "smtp.banner.rejected",
-        }:
+        generic = {
+            "auth.failed": "auth.failed.credentials",
+            "smtp.relay.refused": "smtp.relay.denied",
+        }
+        if finding.id not in generic and finding.id != "smtp.banner.rejected":
             return finding
-        code_text, _, message = str(reply).partition(" ")
-        try:
-            code = int(code_text)
-        except ValueError:
-            return finding
-        meaning = self.kb.classify_reply(
-            code,
-            message,
-            stage=stage or ("greeting" if finding.id == "smtp.banner.rejected" else "auth"),
-            provider_key=self.provider.key if self.provider else None,
-        )
-        if meaning is None:
-            fallback = {
-                "auth.failed": "auth.failed.credentials",
-                "smtp.relay.refused": "smtp.relay.denied",
-            }.get(finding.id, finding.id)
-            return finding.model_copy(update={"id": fallback})
-        new_id = meaning.finding_id or finding.id
         if finding.id == "smtp.banner.rejected":
-            new_id = finding.id  # the contract's ID stays; the meaning goes in the detail
-        if finding.id == "auth.failed" and new_id == "auth.failed":
-            new_id = "auth.failed.credentials"
-        if finding.id == "smtp.relay.refused" and new_id == "smtp.relay.refused":
-            new_id = "smtp.relay.denied"
-        detail = f"{finding.detail} {meaning.meaning}".strip()
-        return finding.model_copy(
-            update={
-                "id": new_id,
-                "detail": detail,
-                "evidence": {
-                    **finding.evidence,
-                    "meaning": meaning.meaning,
-                    **({"variant": meaning.variant} if getattr(meaning, "variant", None) else {}),
-                },
-            }
-        )
+            finding = finding.model_copy(
+                update={"evidence": {**finding.evidence, "stage": "greeting"}}
+            )
+        refined = self.kb.refine(finding, provider_key=self.provider.key if self.provider else None)
+        if finding.id == "smtp.banner.rejected":
+            # The contract's ID stays (scripts match on it); the meaning goes in the detail.
+            return refined.model_copy(
+                update={"id": finding.id, "severity": finding.severity, "title": finding.title}
+            )
+        if refined.id == finding.id:
+            refined = refined.model_copy(update={"id": generic[finding.id]})
+        return refined
 
     def _with_fix(self, finding: Finding, recommended: Endpoint | None) -> Finding:
         from diagnostics.knowledge import FixContext
@@ -740,6 +708,7 @@ class _Diagnosis:
             provider=self.provider,
             user=self.request.user,
             email=self.request.email,
+            provider_params=dict(self.match.params) if self.match is not None else {},
             variant=finding.evidence.get("variant"),
             evidence=finding.evidence,
         )
