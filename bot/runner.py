@@ -136,17 +136,23 @@ class Runner:
 
     async def _run(self, job: Job) -> None:
         limit, window = self.settings.rate_limit
-        allowed = await self.store.rate_limit_hit(
-            f"diagnose:{job.team_id}:{job.user_id}", limit=limit, window_s=window
-        )
+        try:
+            allowed = await self.store.rate_limit_hit(
+                f"diagnose:{job.team_id}:{job.user_id}", limit=limit, window_s=window
+            )
+        except Exception:  # the store being down must not stop help-desk work
+            log.warning("rate limit check failed; allowing", exc_info=True)
+            allowed = True
         if not allowed:
-            await self.store.audit(
-                team_id=job.team_id,
-                user_id=job.user_id,
-                action="rate_limited",
-                host=job.request.host,
-                port=job.request.port,
-                address=None,
+            await self._record(
+                self.store.audit(
+                    team_id=job.team_id,
+                    user_id=job.user_id,
+                    action="rate_limited",
+                    host=job.request.host,
+                    port=job.request.port,
+                    address=None,
+                )
             )
             await tell_user(
                 self.client,
@@ -200,14 +206,16 @@ class Runner:
                 job.request, self.engine_config, on_progress=board.on_progress
             )
         except InputError as exc:  # includes TargetRefused: a plain one-line message
-            await self.store.audit(
-                team_id=job.team_id,
-                user_id=job.user_id,
-                action="refused",
-                host=job.request.host,
-                port=job.request.port,
-                address=None,
-                detail={"reason": str(exc)[:300]},
+            await self._record(
+                self.store.audit(
+                    team_id=job.team_id,
+                    user_id=job.user_id,
+                    action="refused",
+                    host=job.request.host,
+                    port=job.request.port,
+                    address=None,
+                    detail={"reason": str(exc)[:300]},
+                )
             )
             await board.finish(phase="refused", message=str(exc))
             return
@@ -224,33 +232,37 @@ class Runner:
         diagnosis_id = uuid.uuid4().hex
         thread_ts = job.thread_ts or board.ts
         report_json = report.to_json_dict()
-        await self.store.save_diagnosis(
-            team_id=job.team_id,
-            user_id=job.user_id,
-            channel_id=board.channel or job.channel_id,
-            thread_ts=thread_ts,
-            request=fields,
-            report=report_json,
-            diagnosis_id=diagnosis_id,
+        await self._record(
+            self.store.save_diagnosis(
+                team_id=job.team_id,
+                user_id=job.user_id,
+                channel_id=board.channel or job.channel_id,
+                thread_ts=thread_ts,
+                request=fields,
+                report=report_json,
+                diagnosis_id=diagnosis_id,
+            )
         )
         entered = next((p for p in report.probes if p.role == "entered"), None)
-        await self.store.audit(
-            team_id=job.team_id,
-            user_id=job.user_id,
-            action="diagnose",
-            host=report.input.host,
-            port=report.input.port,
-            address=entered.address if entered else None,
-            detail={
-                "diagnosis_id": diagnosis_id,
-                "verdict": report.verdict.value,
-                "source": job.source,
-                "login_tested": job.request.password is not None,
-            },
+        await self._record(
+            self.store.audit(
+                team_id=job.team_id,
+                user_id=job.user_id,
+                action="diagnose",
+                host=report.input.host,
+                port=report.input.port,
+                address=entered.address if entered else None,
+                detail={
+                    "diagnosis_id": diagnosis_id,
+                    "verdict": report.verdict.value,
+                    "source": job.source,
+                    "login_tested": job.request.password is not None,
+                },
+            )
         )
         changes = None
         if job.previous_id:
-            previous = await self.store.get_diagnosis(job.previous_id)
+            previous = await self._record(self.store.get_diagnosis(job.previous_id))
             if previous is not None:
                 changes = changes_between(previous.report, report)
         text, blocks = report_message(
@@ -274,6 +286,14 @@ class Runner:
                 },
             ),
         )
+
+    async def _record(self, operation: Awaitable[Any]) -> Any:
+        """A store call on the report path: a database hiccup never costs the user a report."""
+        try:
+            return await operation
+        except Exception:
+            log.warning("store operation failed", exc_info=True)
+            return None
 
     # ------------------------------------------------------------------ delivery
 

@@ -434,6 +434,19 @@ async def test_hanging_progress_updates_do_not_hold_the_report_back(
     assert time.perf_counter() - started < 3.5  # well before the hung update answers
 
 
+async def test_a_store_outage_does_not_cost_the_report(
+    bot: BotHarness, server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("database down")
+
+    for name in ("rate_limit_hit", "save_diagnosis", "audit"):
+        monkeypatch.setattr(bot.store, name, broken)
+    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    [report] = await wait_report(bot)
+    assert "report_rerun" in blocks_text(report)
+
+
 # --------------------------------------------------------------------------- injection
 
 
