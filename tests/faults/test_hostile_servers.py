@@ -1,0 +1,166 @@
+"""Hostile servers, through diagnose() and through the `smtpcheck` process.
+
+Each misbehaviour must end in the contract's finding within the budget + 1 s, and the
+memory the diagnosis needs must stay bounded (peak RSS growth < 50 MB) whatever the server
+sends. In-process, the peak is this process's VmHWM after a clear_refs reset; for the CLI,
+the process measures itself around main() (see `_support.run_cli`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
+from tests.dns_server import DnsServer, Zone
+from tests.faults._support import MB, memory, mib, reset_peak, run_cli
+from tests.servers import SmtpTestServer
+
+NAME = "mail.example.test"
+BUDGET = 3.0
+FAST = Timeouts(dns=1.0, connect=1.0, greeting=1.0, command=1.0, tls=1.0)
+GROWTH_LIMIT = 50 * MB
+
+# behaviour -> (server mode, port, the finding the contract names for it)
+HOSTILE = {
+    "tarpit": ("starttls", 587, "smtp.banner.timeout"),
+    "greeting_421": ("starttls", 587, "smtp.banner.rejected"),
+    "huge_greeting": ("starttls", 587, "smtp.reply.too_long"),
+    "huge_ehlo": ("starttls", 587, "smtp.reply.too_long"),
+    "endless_line": ("starttls", 587, "smtp.reply.too_long"),
+    "drop_after_starttls": ("starttls", 587, "smtp.connection.dropped"),
+    "silent_after_greeting": ("starttls", 587, "smtp.ehlo.timeout"),
+    "tls_alert": ("ssl", 465, "tls.handshake.failed"),
+}
+# The big senders: the CLI's text report (with --transcript) must stay small too.
+FLOODS = ("huge_greeting", "huge_ehlo", "endless_line")
+
+# Printed at the end of the session by conftest (the numbers for the report).
+MEASURED: list[str] = []
+
+
+@pytest.fixture
+async def dns() -> AsyncIterator[DnsServer]:
+    async with DnsServer(Zone()) as server:
+        yield server
+
+
+def engine_config(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
+    return EngineConfig(
+        _env_file=None,
+        nameservers=(dns.nameserver,),
+        ca_bundle=ca_bundle,
+        allow_private=True,
+        budget=BUDGET,
+        timeouts=FAST,
+    )
+
+
+def cli_args(dns: DnsServer, ca_bundle: Path, *, port: int, mode: str) -> list[str]:
+    return [
+        "check",
+        f"{NAME}:{port}",
+        "--security",
+        mode,
+        "--nameserver",
+        dns.nameserver,
+        "--ca-bundle",
+        str(ca_bundle),
+        "--allow-private",
+        "--timeout",
+        str(BUDGET),
+    ]
+
+
+# The CLI has no per-step timeout flags; the engine reads them from the environment.
+CLI_ENV = {"SMTPCHECK_TIMEOUTS": FAST.model_dump_json()}
+
+
+@pytest.mark.parametrize("behaviour", list(HOSTILE))
+async def test_hostile_server_via_diagnose(dns, ca_bundle, behaviour: str) -> None:
+    mode, port, finding = HOSTILE[behaviour]
+    async with SmtpTestServer(port=port, mode=mode, behaviour=behaviour) as server:
+        dns.zone.host(NAME, server.host)
+        config = engine_config(dns, ca_bundle)
+        request = CheckRequest(target=NAME, port=port, security=mode)
+        before = memory()["VmRSS"]
+        peak_measured = reset_peak()
+        started = time.monotonic()
+        report = await diagnose(request, config)
+        elapsed = time.monotonic() - started
+        after = memory()
+        connections = server.connections
+    growth = after["VmHWM"] - before if peak_measured else after["VmRSS"] - before
+    MEASURED.append(
+        f"diagnose {behaviour:22} {finding:26} {elapsed:5.2f} s  peak growth {mib(growth)}"
+    )
+    assert connections >= 1, "the hostile server was never reached"
+    assert finding in report.finding_ids, report.finding_ids
+    assert report.verdict == "fail"
+    assert elapsed < config.budget + 1.0
+    assert growth < GROWTH_LIMIT, f"peak RSS grew by {mib(growth)}"
+    # What the server sent is kept short in the report, whatever its size.
+    assert len(report.to_json()) < 256 * 1024
+
+
+@pytest.mark.parametrize("behaviour", list(HOSTILE))
+async def test_hostile_server_via_the_cli_process(dns, ca_bundle, behaviour: str) -> None:
+    mode, port, finding = HOSTILE[behaviour]
+    async with SmtpTestServer(port=port, mode=mode, behaviour=behaviour) as server:
+        dns.zone.host(NAME, server.host)
+        run = await run_cli(*cli_args(dns, ca_bundle, port=port, mode=mode), "--json", env=CLI_ENV)
+        connections = server.connections
+    MEASURED.append(
+        f"cli      {behaviour:22} {finding:26} main {run.main_s:5.2f} s"
+        f" (process {run.wall_s:4.2f} s)"
+        f"  peak growth {mib(run.growth)}  (VmHWM {mib(run.hwm)})"
+    )
+    assert connections >= 1, "the hostile server was never reached"
+    assert run.code == 1, run.user_lines  # an error finding: exit 1, never 3
+    report = run.json()  # stdout is one JSON document
+    assert finding in {f["id"] for f in report["findings"]}
+    assert run.main_s < BUDGET + 1.0
+    assert run.growth < GROWTH_LIMIT, f"peak RSS grew by {mib(run.growth)}"
+    assert not [line for line in run.user_lines if line.strip()], run.user_lines
+    assert "Traceback" not in run.err
+    assert len(run.out) < 256 * 1024
+
+
+@pytest.mark.parametrize("behaviour", FLOODS)
+async def test_text_report_of_a_flood_stays_short(dns, ca_bundle, behaviour: str) -> None:
+    mode, port, finding = HOSTILE[behaviour]
+    async with SmtpTestServer(port=port, mode=mode, behaviour=behaviour) as server:
+        dns.zone.host(NAME, server.host)
+        run = await run_cli(
+            *cli_args(dns, ca_bundle, port=port, mode=mode), "--transcript", env=CLI_ENV
+        )
+    assert f"({finding})" in run.out
+    MEASURED.append(
+        f"cli text {behaviour:22} {len(run.out):7d} chars of report, peak growth {mib(run.growth)}"
+    )
+    assert run.code == 1, run.user_lines
+    assert "Traceback" not in run.err
+    assert len(run.out) < 64 * 1024
+    assert run.growth < GROWTH_LIMIT
+    # The terminal never receives a raw control sequence from the server.
+    assert "\x1b" not in run.out and "\x00" not in run.out
+
+
+async def test_control_run_against_a_well_behaved_server(dns, ca_bundle) -> None:
+    """The same measurement against a healthy server: the baseline the numbers compare to."""
+    async with SmtpTestServer(port=587, mode="starttls") as server:
+        dns.zone.host(NAME, server.host)
+        run = await run_cli(
+            *cli_args(dns, ca_bundle, port=587, mode="starttls"), "--json", env=CLI_ENV
+        )
+    MEASURED.append(
+        f"cli      {'(well-behaved control)':22} {'-':26} main {run.main_s:5.2f} s"
+        f" (process {run.wall_s:4.2f} s)  peak growth {mib(run.growth)}  (VmHWM {mib(run.hwm)})"
+    )
+    assert run.code == 0, run.user_lines
+    assert json.loads(run.out)["verdict"] in {"pass", "warn"}
+    assert run.growth < GROWTH_LIMIT
