@@ -752,6 +752,7 @@ async def test_purge_deletes_old_rows_and_keeps_open_escalations(store: Store) -
 async def test_maintenance_task_purges_and_drives_the_outbox(store: Store) -> None:
     await save(store, "ancient")
     await asyncio.sleep(0.3)
+    await store.enqueue_outbox(team_id="T1", method="chat.postMessage", payload={})
     calls: list[Store] = []
     flushed = asyncio.Event()
 
@@ -771,6 +772,17 @@ async def test_maintenance_task_purges_and_drives_the_outbox(store: Store) -> No
             await task
     assert calls[0] is store
     assert await store.get_diagnosis("ancient") is None
+    from bot.observability import METRICS
+
+    assert METRICS.outbox_pending._value.get() == 1  # the entry enqueued above
+
+
+async def test_outbox_backlog_counts_pending_entries(store: Store) -> None:
+    first = await store.enqueue_outbox(team_id="T1", method="chat.postMessage", payload={})
+    await store.enqueue_outbox(team_id="T1", method="chat.postMessage", payload={})
+    assert await store.outbox_backlog() == 2
+    await store.mark_outbox_sent(first)
+    assert await store.outbox_backlog() == 1
 
 
 async def test_maintenance_survives_a_failing_round(

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
+from bot.observability import METRICS
 from bot.store._store import Store
 
 _log = logging.getLogger(__name__)
@@ -53,8 +54,9 @@ def start_maintenance(
     """Start the maintenance loop; cancel the returned task to stop it.
 
     Every INTERVAL seconds OUTBOX (if given) is awaited with the store, to post what Slack
-    could not take; every PURGE_EVERY seconds (and once at start) old rows are purged. A
-    failing round is logged and the loop goes on.
+    could not take, and the smtpcheck_outbox_pending gauge is updated; every PURGE_EVERY
+    seconds (and once at start) old rows are purged. A failing round is logged and the loop
+    goes on.
     """
     if interval <= 0:
         raise ValueError("the maintenance interval must be positive")
@@ -87,4 +89,8 @@ async def _loop(
                 await outbox(store)
             except Exception:
                 _log.exception("store maintenance: outbox round failed; will try again")
+        try:
+            METRICS.outbox_pending.set(await store.outbox_backlog())
+        except Exception:
+            _log.warning("store maintenance: could not count the outbox", exc_info=True)
         await asyncio.sleep(interval)

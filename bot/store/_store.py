@@ -674,6 +674,12 @@ class Store:
                 )
             )
 
+    async def outbox_backlog(self) -> int:
+        """How many Slack calls wait to be posted (due now or backing off)."""
+        async with self._engine.connect() as conn:
+            query = sa.select(sa.func.count()).where(outbox.c.state == "pending")
+            return int((await conn.execute(query)).scalar_one())
+
     async def outbox_entry(self, outbox_id: int) -> OutboxRow | None:
         """One outbox entry by ID, whatever its state."""
         o = outbox.c
