@@ -428,9 +428,24 @@ cmd_env() {
     env_lines
 }
 
+# One start or stop at a time (two test runs starting the peers at once would fight). The
+# flock process holds the lock; -o keeps its descriptor out of this script, so the daemons
+# started here do not inherit (and keep holding) the lock.
+with_lock() {
+    check_state_path
+    if [[ ${SMTPCHECK_PEERS_LOCKED:-} == "$STATE" ]]; then
+        "cmd_$1"
+        return
+    fi
+    local rc=0
+    SMTPCHECK_PEERS_LOCKED=$STATE flock -o -w 120 -E 75 "$STATE.lock" "$0" "$1" || rc=$?
+    ((rc != 75)) || die "another peers.sh still holds $STATE.lock after 120 s"
+    exit "$rc"
+}
+
 case ${1:-} in
-start) cmd_start ;;
-stop) cmd_stop ;;
+start) with_lock start ;;
+stop) with_lock stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
 *)
