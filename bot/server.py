@@ -18,6 +18,7 @@ from bot import observability
 from bot.app import app_deps, build_app
 from bot.runner import Diagnose
 from bot.settings import BotSettings, load_settings
+from bot.store import start_maintenance
 from diagnostics import ConfigError, EngineConfig
 
 log = logging.getLogger("smtpcheck.bot")
@@ -67,6 +68,7 @@ class BotServer:
         self._socket_handler: Any = None
         self.port: int | None = None
         self.health = observability.HealthState(mode="socket" if socket_mode else "http")
+        self._maintenance: asyncio.Task[None] | None = None
 
     async def start(self, *, host: str = "0.0.0.0", port: int = 3000) -> int:
         """Listen (HTTP events unless Socket Mode; health always); returns the bound port."""
@@ -89,7 +91,13 @@ class BotServer:
             )
             self.health.socket_client = self._socket_handler.client
             await self._socket_handler.connect_async()
-        self.deps.runner.start_outbox()
+        # One loop for the store's chores: retry what Slack did not take, purge old rows.
+        runner = self.deps.runner
+        self._maintenance = start_maintenance(
+            self.store, self.settings.outbox_interval, outbox=lambda _store: runner.flush_outbox()
+        )
+        if hasattr(self.store, "ping"):
+            self.health.add_check("store", self.store.ping)
         self.health.ready = True
         mode = "Socket Mode" if self.socket_mode else f"HTTP on {host}:{self.port}{EVENTS_PATH}"
         log.info("smtpcheck bot listening (%s)", mode)
@@ -105,6 +113,10 @@ class BotServer:
             with contextlib.suppress(Exception):
                 await self._socket_handler.close_async()
         interrupted = await interrupted_task
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         log.info("smtpcheck bot stopped (%d diagnoses interrupted)", interrupted)
@@ -140,7 +152,8 @@ async def _serve(port: int, socket_mode: bool, *, host: str = "0.0.0.0") -> int:
 
 def serve(port: int, socket_mode: bool) -> int:
     """`smtpcheck serve`: run until SIGTERM/SIGINT; returns the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # JSON lines in production, readable on a terminal; secrets redacted either way.
+    observability.configure_logging()
     try:
         return asyncio.run(_serve(port, socket_mode))
     except OSError as exc:  # e.g. the port is taken
