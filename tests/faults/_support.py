@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import ipaddress
 import json
+import logging
 import os
 import re
 import socket
@@ -272,3 +273,76 @@ async def run_cli(
 
 def mib(value: float) -> str:
     return f"{value / MB:.1f} MiB"
+
+
+# --------------------------------------------------------------------------- logs
+
+
+class _Collect(logging.Handler):
+    def __init__(self, exclude: tuple[str, ...]) -> None:
+        super().__init__(logging.DEBUG)
+        self.exclude = exclude
+        self.texts: list[str] = []
+        self._formatter = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(self.exclude):
+            return
+        try:
+            text = record.getMessage()
+        except Exception:
+            text = f"{record.msg!s} {record.args!r}"
+        parts = [f"{record.levelname} {record.name}: {text}"]
+        if record.exc_info:
+            parts.append(self._formatter.formatException(record.exc_info))
+        if record.exc_text:
+            parts.append(record.exc_text)
+        if record.stack_info:
+            parts.append(record.stack_info)
+        self.texts.append("\n".join(parts))
+
+
+@dataclasses.dataclass
+class CapturedLogs:
+    handler: _Collect
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.handler.texts)
+
+    def __len__(self) -> int:
+        return len(self.handler.texts)
+
+
+@contextlib.contextmanager
+def all_logs(*, exclude: tuple[str, ...] = ("mail.log",)) -> Iterator[CapturedLogs]:
+    """Every record of every logger at DEBUG, as raw text (before any redacting handler).
+
+    Loggers that set their own level are turned down to DEBUG for the block and restored.
+    `mail.log` is aiosmtpd's own (the test server's) log, which sees the password by design.
+    """
+    handler = _Collect(exclude)
+    root = logging.getLogger()
+    saved: dict[logging.Logger, int] = {root: root.level}
+    isolated: list[logging.Logger] = []  # propagate=False: they get the handler themselves
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            saved[logger] = logger.level
+            if logger.level > logging.DEBUG:
+                logger.setLevel(logging.DEBUG)
+            if not logger.propagate:
+                isolated.append(logger)
+                logger.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    disabled = logging.root.manager.disable
+    logging.disable(logging.NOTSET)
+    try:
+        yield CapturedLogs(handler)
+    finally:
+        root.removeHandler(handler)
+        for logger in isolated:
+            logger.removeHandler(handler)
+        logging.disable(disabled)
+        for logger, level in saved.items():
+            logger.setLevel(level)

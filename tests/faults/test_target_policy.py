@@ -138,10 +138,6 @@ def config(dns: DnsServer, ca_bundle: Path, **overrides) -> EngineConfig:
     return EngineConfig(_env_file=None, **values)
 
 
-def dns_port(dns: DnsServer) -> int:
-    return dns.port
-
-
 def accepted(listeners: list[RecordingListener]) -> list[str]:
     return [f"{x.host}:{x.port} <- {peer}" for x in listeners for peer in x.accepted]
 
