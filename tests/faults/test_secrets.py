@@ -20,8 +20,7 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
-from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, diagnose
-from diagnostics import _render
+from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, _render, diagnose
 from tests.dns_server import DnsServer, Zone
 from tests.faults._support import all_logs, run_cli
 from tests.servers import TEST_USER, SmtpTestServer
@@ -198,7 +197,7 @@ async def test_cli_bad_input_with_a_password_does_not_repeat_it(dns) -> None:
         stdin=CANARY + "\n",
     )
     assert run.code == 2
-    assert [line for line in run.user_lines if line.strip()][0].startswith("smtpcheck: error:")
+    assert next(line for line in run.user_lines if line.strip()).startswith("smtpcheck: error:")
     assert not leaks(run.out + run.err)
 
 
@@ -320,15 +319,13 @@ async def test_bot_credential_test_keeps_the_password(
     assert len(bot.logs) > 20  # Bolt, slack_sdk, aiohttp, the bot and the engine at DEBUG
     for name, secret in (("password", CANARY), ("token", SLACK_TOKEN), ("signing", SIGNING)):
         if secret in log_text:
-            found[f"logs: {name}"] = [
-                line for line in log_text.splitlines() if secret in line
-            ][:3]
+            found[f"logs: {name}"] = [line for line in log_text.splitlines() if secret in line][:3]
     if leaks(log_text):
         found["logs: password forms"] = leaks(log_text)
     await bot.store.close()
     for path in sorted(bot.tmp_path.glob("bot.db*")):
         data = path.read_bytes()
-        for form in forms(CANARY) + [SLACK_TOKEN, SIGNING]:
+        for form in [*forms(CANARY), SLACK_TOKEN, SIGNING]:
             if form.encode() in data:
                 found.setdefault(f"store {path.name}", []).append(form)
     bot.store = None  # closed above
