@@ -6,11 +6,13 @@ engine: fix the peer first.
 
 from __future__ import annotations
 
+import os
 import re
 import smtplib
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import warnings
 
@@ -22,7 +24,7 @@ import dns.rdatatype
 import dns.reversename
 import pytest
 
-from tests.interop.conftest import Peers
+from tests.interop.conftest import PEERS_SCRIPT, REPO, Peers
 
 pytestmark = pytest.mark.interop
 
@@ -203,3 +205,50 @@ async def test_postgres_database_is_reachable(peers: Peers) -> None:
         assert await connection.fetchval("select current_user") == "smtpcheck"
     finally:
         await connection.close()
+
+
+def test_start_again_is_a_no_op(peers: Peers) -> None:
+    """`start` on running peers keeps them (same PIDs): CI and developers may both call it."""
+
+    def status() -> str:
+        result = subprocess.run(
+            [str(PEERS_SCRIPT), "status"], capture_output=True, text=True, timeout=30, check=True
+        )
+        return result.stdout
+
+    before = status()
+    started = subprocess.run(
+        [str(PEERS_SCRIPT), "start"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert started.returncode == 0, started.stderr
+    assert "already running" in started.stderr
+    assert status() == before
+
+
+def test_suite_fails_rather_than_skips_without_peers(tmp_path) -> None:
+    """With no peers, every interop test errors (exit 1): CI cannot pass by skipping."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMTPCHECK_")}
+    env["SMTPCHECK_PEERS_DIR"] = str(tmp_path / "no-peers-here")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "interop",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"{__file__}::test_knot_zone_defects",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "1 error" in out and "skipped" not in out
+    assert "interop peers are not usable" in out
