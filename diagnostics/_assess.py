@@ -588,7 +588,9 @@ def _with_evidence(finding: Finding, **evidence: object) -> Finding:
     return finding.model_copy(update={"evidence": {**finding.evidence, **evidence}})
 
 
-def usable(result: ProbeResult, *, now: dt.datetime, requires_auth: bool) -> bool:
+def usable(
+    result: ProbeResult, *, now: dt.datetime, requires_auth: bool, ignore_login: bool = False
+) -> bool:
     """Would Outlook send through this endpoint (encrypted, trusted, with a login if needed)?"""
     if not result.works or result.tls is None:
         return False
@@ -599,6 +601,8 @@ def usable(result: ProbeResult, *, now: dt.datetime, requires_auth: bool) -> boo
         return False
     if requires_auth and not set(result.auth_after_tls) & (PASSWORD_MECHANISMS | OAUTH_MECHANISMS):
         return False
+    if ignore_login:
+        return True
     return not (result.auth is not None and not result.auth.ok and result.auth.reply is not None)
 
 
@@ -612,7 +616,8 @@ def pick_recommended(
     preferred: Iterable[tuple[str | None, int, Security]] = (),
 ) -> Endpoint | None:
     """The setting seen to work, when the one entered does not; provider's order first."""
-    if usable(entered, now=now, requires_auth=requires_auth):
+    # A rejected password is the password's fault: it would fail on every port alike.
+    if usable(entered, now=now, requires_auth=requires_auth, ignore_login=True):
         return None
     candidates = [
         r for r in results if r is not entered and usable(r, now=now, requires_auth=requires_auth)

@@ -419,6 +419,7 @@ class _Diagnosis:
         except TimeoutError:
             pass
         pending = [t for t in tasks.values() if not t.done()]
+        entered_ok = False
         if pending:
             entered_ok = (
                 entered_task.done()
@@ -436,7 +437,8 @@ class _Diagnosis:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                if plan is entered_plan or plan.role != "alternative":
+                # Unfinished because the entered setting already works: not needed, not shown.
+                if plan is entered_plan or not entered_ok:
                     results[plan] = _not_finished(plan, ProbeOutcome.BUDGET_EXHAUSTED, self)
                 continue
             if task.cancelled():

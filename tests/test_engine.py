@@ -324,6 +324,7 @@ async def test_credential_test(
     dns, config_for, smtp_servers, behaviour: str | None, password: str, finding_id: str
 ):
     server = await smtp_servers.start(port=587, mode="starttls", behaviour=behaviour)
+    await smtp_servers.start(host=server.host, port=465, mode="ssl", behaviour=behaviour)
     report = await check(
         dns,
         config_for(),
@@ -335,6 +336,8 @@ async def test_credential_test(
     )
     assert finding_id in ids(report), report.finding_ids
     assert len(server.auth_attempts) == 1  # one attempt only: no lockouts
+    # A refused password fails on every port alike: no other setting is recommended.
+    assert report.recommended is None
     if finding_id != "auth.ok":
         assert report.verdict == "fail"
 
