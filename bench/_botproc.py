@@ -1,0 +1,121 @@
+"""The real bot in its own process, with a ticker that records how long its event loop stalls.
+
+    python -m bench._botproc --api URL --nameserver IP:PORT --ca-bundle PEM --lifetime 600
+
+Prints {"port": N} when listening. Reads commands on stdin: `reset` (forget the stalls so far)
+and `stats` (print one JSON line: the worst stalls and how many ticks were late); stops when
+stdin closes or after --lifetime seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+
+TICK = 0.005  # seconds between ticks: a stall is how much later than this a tick runs
+
+
+class Ticker:
+    """Wakes every TICK seconds and notes how late it woke (the loop's stall)."""
+
+    def __init__(self) -> None:
+        self.stalls: list[float] = []
+        self.ticks = 0
+
+    def reset(self) -> None:
+        self.stalls = []
+        self.ticks = 0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + TICK
+            await asyncio.sleep(TICK)
+            self.ticks += 1
+            late = loop.time() - expected
+            if late > 0.002:
+                self.stalls.append(late)
+
+    def stats(self) -> dict:
+        ordered = sorted(self.stalls, reverse=True)
+        return {
+            "ticks": self.ticks,
+            "late_over_5ms": sum(1 for s in ordered if s > 0.005),
+            "late_over_20ms": sum(1 for s in ordered if s > 0.020),
+            "worst": [round(s, 4) for s in ordered[:10]],
+        }
+
+
+async def _main(args: argparse.Namespace) -> None:
+    from bot.server import BotServer
+    from bot.settings import BotSettings
+    from bot.store import Store
+    from diagnostics import EngineConfig
+
+    settings = BotSettings(
+        _env_file=None,
+        slack_bot_token="xoxb-bench-0000-token",
+        slack_signing_secret=args.secret,
+        slack_api_base_url=args.api,
+        user_rate="100000/60",
+    )
+    engine = EngineConfig(
+        _env_file=None,
+        nameservers=(args.nameserver,),
+        ca_bundle=args.ca_bundle,
+        allow_private=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="smtpcheck-bench-bot-") as folder:
+        store = await Store.open(f"sqlite+aiosqlite:///{folder}/bot.db")
+        server = BotServer(settings=settings, engine_config=engine, store=store)
+        port = await server.start(host="127.0.0.1", port=0)
+        ticker = Ticker()
+        tick_task = asyncio.create_task(ticker.run())
+        print(json.dumps({"port": port}), flush=True)
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_stdin() -> None:
+            line = sys.stdin.readline()
+            if not line:
+                loop.remove_reader(sys.stdin.fileno())
+            lines.put_nowait(line)
+
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
+        deadline = time.monotonic() + args.lifetime
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = await asyncio.wait_for(lines.get(), left)
+            except TimeoutError:
+                break
+            if not line:
+                break
+            if line.strip() == "reset":
+                ticker.reset()
+                print(json.dumps({"ok": True}), flush=True)
+            elif line.strip() == "stats":
+                print(json.dumps(ticker.stats()), flush=True)
+        tick_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tick_task
+        await server.stop(grace=5.0)
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--nameserver", required=True)
+    parser.add_argument("--ca-bundle", required=True)
+    parser.add_argument("--lifetime", type=float, default=600)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Many aiosmtpd servers and their DNS zone in one process, for the scale benchmark.
+
+    python -m bench._servers --part smtp|dns --count 10 --lifetime 600
+
+Server i listens on 127.0.23.i, 587 (STARTTLS) and 465 (implicit TLS), with a certificate
+for s<i>.scale.test from a trustme CA; a dnslib zone maps s<i>.scale.test (and its PTR) to it.
+The two parts run as separate processes, so that DNS answers while the SMTP servers are busy
+with a thousand handshakes. Prints {"hosts", "ca_bundle"} (smtp) or {"nameserver"} (dns)
+when ready; stops when stdin closes or after --lifetime seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+async def _main(args: argparse.Namespace) -> None:
+    from tests.certs import CertFactory
+    from tests.dns_server import DnsServer, Zone
+    from tests.servers import SmtpTestServer
+
+    factory = CertFactory()
+    zone = Zone(apexes=("test", "in-addr.arpa"))
+    servers: list[SmtpTestServer] = []
+    hosts = []
+    for i in range(1, args.count + 1):
+        name, address = f"s{i}.scale.test", f"127.0.23.{i}"
+        hosts.append(name)
+        if args.part == "dns":
+            zone.host(name, address, ptr=True)
+            continue
+        cert = factory.valid(name)
+        for port, mode in ((587, "starttls"), (465, "ssl")):
+            server = SmtpTestServer(host=address, port=port, mode=mode, cert=cert, hostname=name)
+            await server.start()
+            servers.append(server)
+    dns = DnsServer(zone) if args.part == "dns" else None
+    if dns is not None:
+        await asyncio.to_thread(dns.start)
+    with tempfile.TemporaryDirectory(prefix="smtpcheck-bench-") as folder:
+        if dns is not None:
+            ready = {"nameserver": dns.nameserver}
+        else:
+            ready = {"hosts": hosts, "ca_bundle": str(factory.write_ca_bundle(Path(folder)))}
+        print(json.dumps(ready), flush=True)
+        loop = asyncio.get_running_loop()
+        closed = loop.create_future()
+
+        def on_stdin() -> None:
+            loop.remove_reader(sys.stdin.fileno())
+            if not closed.done():
+                closed.set_result(None)
+
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closed, args.lifetime)
+    for server in servers:
+        await server.stop()
+    if dns is not None:
+        await asyncio.to_thread(dns.stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("smtp", "dns"), required=True)
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--lifetime", type=float, default=600)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Row 5: the bot under load: 50 and 200 concurrent signed slash commands over HTTP.
+
+The bot runs in its own process (`bench._botproc`, default settings: 20 diagnoses at a time)
+with a ticker on its event loop; Slack's Web API is tests/slack_stub.py's stand-in in this
+process; every command diagnoses the Postfix peer (smtp.good.test:587 starttls). The peer
+is the same burst of `/smtpcheck help` (signature check, Bolt, an ephemeral answer: the ack
+path without a diagnosis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from bench._core import GOOD_NAME, BenchError, Peers, Row, Stat, ratio
+from bench._helpers import Helper
+
+BURSTS = (50, 200)
+ACK_GOAL = 0.050
+STALL_GOAL = 0.020
+SECRET = "bench-signing-secret-0123456789abcdef"
+
+
+def run(*, repeat: int) -> list[Row]:
+    peers = Peers.find()
+    return asyncio.run(_measure(peers, repeat))
+
+
+def _is_report(call) -> bool:
+    return bool(call.args.get("thread_ts")) and "report_rerun" in json.dumps(
+        call.args.get("blocks", [])
+    )
+
+
+async def _measure(peers: Peers, repeat: int) -> list[Row]:
+    import aiohttp
+
+    from tests.slack_stub import SlackSender, SlackStub
+
+    stub = SlackStub()
+    base_url = await stub.start()
+    helper = Helper(
+        "bench._botproc",
+        "--api",
+        base_url,
+        "--secret",
+        SECRET,
+        "--nameserver",
+        peers.dns,
+        "--ca-bundle",
+        str(peers.ca_bundle),
+        "--lifetime",
+        "1200",
+    )
+    rows: list[Row] = []
+    try:
+        await asyncio.to_thread(helper.__enter__)
+        url = f"http://127.0.0.1:{helper.info['port']}/slack/events"
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=True)
+        ) as session:
+            sender = SlackSender(url, SECRET, session)
+            await sender.command("help")  # Bolt's first auth.test
+            await sender.command(f"{GOOD_NAME}:587 starttls", user="UWARM0001")
+            await stub.wait_for("chat.postMessage", _is_report, count=1, timeout=60)
+            for size in BURSTS:
+                for round_ in range(max(1, repeat)):
+                    rows.append(await _burst(helper, stub, sender, size, round_))
+    finally:
+        await asyncio.to_thread(helper.__exit__)
+        await stub.stop()
+    return rows
+
+
+async def _burst(helper: Helper, stub, sender, size: int, round_: int) -> Row:
+    tag = f"{size}{round_}"
+    # The peer: the same burst of help commands (no diagnosis).
+    await asyncio.to_thread(helper.ask, "reset")
+    help_replies = await asyncio.gather(
+        *(sender.command("help", user=f"UH{tag}{i:04d}") for i in range(size))
+    )
+    help_stalls = await asyncio.to_thread(helper.ask, "stats")
+    if any(r.status != 200 for r in help_replies):
+        raise BenchError("the bot refused a signed help command")
+    await asyncio.sleep(1.0)
+
+    before = len([c for c in stub.to("chat.postMessage") if _is_report(c)])
+    await asyncio.to_thread(helper.ask, "reset")
+    started = time.monotonic()
+    replies = await asyncio.gather(
+        *(sender.command(f"{GOOD_NAME}:587 starttls", user=f"UD{tag}{i:04d}") for i in range(size))
+    )
+    if any(r.status != 200 for r in replies):
+        raise BenchError(f"the bot answered {[r.status for r in replies if r.status != 200][:3]}")
+    reports = await stub.wait_for(
+        "chat.postMessage", _is_report, count=before + size, timeout=30 + size
+    )
+    stalls = await asyncio.to_thread(helper.ask, "stats")
+    done = sorted(c.at - started for c in reports[before:])
+    ack, peer = Stat([r.elapsed for r in replies]), Stat([r.elapsed for r in help_replies])
+    final = Stat(done)
+    worst_stall = max(stalls["worst"], default=0.0)
+    p99 = ack.quantile(0.99)
+    return Row(
+        key=f"5{'ab'[BURSTS.index(size)]}",
+        what=f"bot: {size} concurrent /smtpcheck, time to ack (p50 [min–max])",
+        ours=ack,
+        peer_name=f"{size} concurrent /smtpcheck help",
+        peer=peer,
+        ratio=ratio(p99, peer.quantile(0.99)),
+        goal="ack p99 < 50 ms, stall <= 20 ms",
+        met=p99 < ACK_GOAL and worst_stall <= STALL_GOAL,
+        notes=[
+            f"{size} commands: ack p50 {ack.median * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+            f"max {ack.high * 1000:.0f} ms (help: p99 {peer.quantile(0.99) * 1000:.0f} ms); "
+            f"final report p50 {final.median:.2f} s, p99 {final.quantile(0.99):.2f} s, "
+            f"max {final.high:.2f} s; loop stalls: worst {worst_stall * 1000:.0f} ms, "
+            f"{stalls['late_over_20ms']} over 20 ms, {stalls['late_over_5ms']} over 5 ms "
+            f"(help burst: worst {max(help_stalls['worst'], default=0) * 1000:.0f} ms)",
+        ],
+        extra={
+            "ack_p99": p99,
+            "final_report": final.as_json(),
+            "stalls": stalls,
+            "help_stalls": help_stalls,
+        },
+    )

@@ -1,0 +1,88 @@
+"""Row 6: 500 concurrent diagnoses in one process: peak RSS, throughput, memory per diagnosis.
+
+The servers (10 aiosmtpd pairs on 587/465 and their DNS zone, `bench._servers`) run in a
+process of their own; each side runs in a fresh process (`bench._scaleproc`) so that its peak
+RSS is its own. The peer is 500 concurrent bare sessions (A lookup, connect, EHLO, STARTTLS,
+EHLO, QUIT) against the same servers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench._core import REPO, BenchError, Row, Stat, child_env, ratio
+from bench._helpers import Helper
+
+N = 500
+SERVERS = 10
+GOAL_BYTES = 200e6
+
+
+def run(*, repeat: int) -> list[Row]:
+    common = ("--count", str(SERVERS), "--lifetime", "1200")
+    with (
+        Helper("bench._servers", "--part", "smtp", *common) as smtp,
+        Helper("bench._servers", "--part", "dns", *common) as dns,
+    ):
+        servers = {**smtp.info, **dns.info}
+        runs: dict[str, list[dict]] = {"diagnose": [], "floor": []}
+        for i in range(max(1, repeat)):
+            for mode in ("diagnose", "floor") if i % 2 == 0 else ("floor", "diagnose"):
+                runs[mode].append(_one(mode, servers))
+    ours, floor = runs["diagnose"], runs["floor"]
+    peak = Stat([r["peak_rss"] for r in ours], unit="B")
+    floor_peak = Stat([r["peak_rss"] for r in floor], unit="B")
+    per = Stat([(r["peak_rss"] - r["baseline_rss"]) / r["n"] for r in ours], unit="B")
+    rate = Stat([r["n"] / r["wall"] for r in ours], unit="/s")
+    floor_rate = Stat([r["n"] / r["wall"] for r in floor], unit="/s")
+    outcomes = ours[-1]["outcomes"]
+    return [
+        Row(
+            key="6",
+            what=f"scale: {N} concurrent diagnose() in one process, peak RSS",
+            ours=peak,
+            peer_name=f"{N} bare aiosmtplib sessions",
+            peer=floor_peak,
+            ratio=ratio(peak.median, floor_peak.median),
+            goal="< 200 MB RSS",
+            met=peak.high < GOAL_BYTES,
+            notes=[
+                f"throughput {rate.text()} diagnoses/s (bare sessions {floor_rate.text()}/s); "
+                f"per diagnosis {per.median / 1e3:.0f} kB above a warm baseline of "
+                f"{ours[-1]['baseline_rss'] / 1e6:.0f} MB; outcomes {outcomes}; "
+                f"servers: {SERVERS} aiosmtpd pairs in one other process, DNS in a third",
+            ],
+            extra={
+                "runs": runs,
+                "per_diagnosis": per.as_json(),
+                "rate": rate.as_json(),
+                "floor_rate": floor_rate.as_json(),
+            },
+        )
+    ]
+
+
+def _one(mode: str, servers: dict) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "bench._scaleproc",
+        "--mode",
+        mode,
+        "--n",
+        str(N),
+        "--hosts",
+        ",".join(servers["hosts"]),
+        "--nameserver",
+        servers["nameserver"],
+        "--ca-bundle",
+        servers["ca_bundle"],
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO, env=child_env(), timeout=300, check=False
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise BenchError(f"_scaleproc {mode} exited {result.returncode}: {result.stderr[-400:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
