@@ -68,7 +68,7 @@ def _is_loopback(host: str) -> bool:
 
 @dataclasses.dataclass
 class SocketAudit:
-    """TCP connects and getaddrinfo calls made while active (by any thread of this process)."""
+    """TCP connects, off-loopback sends (refused) and getaddrinfo calls made while active."""
 
     connects: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     blocked: list[tuple[str, int]] = dataclasses.field(default_factory=list)
@@ -84,7 +84,7 @@ _lock = threading.Lock()
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if not _active or event not in ("socket.connect", "socket.getaddrinfo"):
+    if not _active or event not in _EVENTS:
         return
     if event == "socket.getaddrinfo":
         host = args[0]
@@ -94,17 +94,22 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             for audit in _active:
                 audit.lookups.append(str(host))
         return
-    sock, address = args
-    if getattr(sock, "type", None) != socket.SOCK_STREAM or not isinstance(address, tuple):
-        return  # UDP (the test DNS server) and Unix sockets are not targets
+    sock, address = args[0], args[1]
+    if not isinstance(address, tuple):
+        return  # Unix sockets, or sendmsg on a connected socket (its connect was seen)
     host, port = str(address[0]), int(address[1])
-    for audit in _active:
-        audit.connects.append((host, port))
+    if getattr(sock, "type", None) == socket.SOCK_STREAM and event == "socket.connect":
+        for audit in _active:
+            audit.connects.append((host, port))
     if not _is_loopback(host):
         for audit in _active:
             audit.blocked.append((host, port))
-        # Refuse before a packet leaves: the suite never sends traffic off loopback.
-        raise PermissionError(errno.EACCES, f"fault suite: connect to {host}:{port} blocked")
+        # Refuse before a packet leaves (TCP or UDP, e.g. a DNS query to the system's
+        # resolver): the suite never sends traffic off loopback, even if the product errs.
+        raise PermissionError(errno.EACCES, f"fault suite: {event} to {host}:{port} blocked")
+
+
+_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"})
 
 
 @contextlib.contextmanager
