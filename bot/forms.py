@@ -58,6 +58,7 @@ def read_state(values: dict[str, Any]) -> dict[str, Any]:
         "client": selected(m.CLIENT) or "classic",
         "error_text": text(m.ERROR_TEXT),
         "credential_test": checked(m.CREDTEST, m.CREDTEST_OPTION),
+        "fails_here": checked(m.FAILS_HERE, m.FAILS_HERE_OPTION),
     }
 
 

@@ -32,6 +32,8 @@ AUTH, USER, CLIENT, ERROR_TEXT, CREDTEST, PASSWORD = (
     "credtest",
     "password",
 )
+FAILS_HERE = "fails_here"
+FAILS_HERE_OPTION = "fails_here"
 VALUE = "value"
 ERROR_TEXT_MAX = 2000  # Block Kit allows 3000; leave room in private_metadata for step two
 
@@ -171,6 +173,23 @@ def check_modal(
             ),
         ),
     ]
+    fails_option = Option(
+        value=FAILS_HERE_OPTION,
+        text=plain("It fails on my computer", 75),
+        description=plain("Outlook cannot connect, or warns about a certificate", 75),
+    )
+    blocks.append(
+        InputBlock(
+            block_id=FAILS_HERE,
+            label=plain("Where it fails", 2000),
+            optional=True,
+            element=CheckboxesElement(
+                action_id=VALUE,
+                options=[fails_option],
+                initial_options=[fails_option] if initial.get("fails_here") else None,
+            ),
+        )
+    )
     if credential_test:
         option = Option(value=CREDTEST_OPTION, text=plain("Also test my password (next step)", 75))
         blocks.append(

@@ -35,11 +35,18 @@ from bot.views.text import (
     one_line,
     plain,
 )
-from diagnostics import Finding, Report, Severity, Verdict
+from diagnostics import Endpoint, Finding, Report, Severity, Verdict
+from diagnostics.client_check import server_ok_but_user_fails
 
 RERUN_ACTION = "report_rerun"
 DETAILS_ACTION = "report_details"
 ESCALATE_ACTION = "report_escalate"
+# The client-side check: show the script for one platform, or open the paste form.
+CLIENT_SCRIPT_WINDOWS_ACTION = "client_check_windows"
+CLIENT_SCRIPT_MAC_ACTION = "client_check_mac"
+CLIENT_PASTE_ACTION = "client_check_paste"
+CLIENT_CHECK_BLOCK = "client_check_actions"
+SERVER_OK_FROM_HERE = "client.server_ok_from_here"  # the engine's finding ID
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
 _SAFE_LINK = re.compile(r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]*)?$")
 
@@ -50,8 +57,12 @@ def report_message(
     diagnosis_id: str,
     changes: list[str] | None = None,
     escalation: bool = True,
+    user_reports_failure: bool = False,
 ) -> tuple[str, list[Block]]:
-    """(fallback text, blocks) of the report posted in the thread."""
+    """(fallback text, blocks) of the report posted in the thread.
+
+    `user_reports_failure`: the user said Outlook fails on their computer (the form's box).
+    """
     host = report.input.host or report.input.target
     head = f"{VERDICT_WORD[report.verdict]}: {one_line(host)}"
     if report.input.port:
@@ -66,6 +77,9 @@ def report_message(
         top.append(SectionBlock(text=md(_changes_text(changes))))
     if report.error_text_causes:
         top.append(SectionBlock(text=md(_causes_text(report))))
+    hint = client_side_hint(report, user_reports_failure=user_reports_failure)
+    if hint is not None:
+        top += client_check_blocks(hint, diagnosis_id=diagnosis_id)
     bottom: list[Block] = [
         ContextBlock(
             elements=[
@@ -83,7 +97,7 @@ def report_message(
         _buttons(diagnosis_id, escalation=escalation and report.verdict is not Verdict.PASS),
     ]
     room = MESSAGE_BLOCKS_MAX - len(top) - len(bottom) - 2  # a divider, an overflow note
-    middle = _finding_blocks(report, room)
+    middle = _finding_blocks(report, room, skip=SERVER_OK_FROM_HERE if hint else None)
     blocks = [*top, DividerBlock(), *middle, *bottom]
     for block in blocks:
         block.validate_json()
@@ -114,6 +128,11 @@ def _recommended_text(report: Report) -> str:
         if report.verdict is Verdict.PASS:
             return "*Your settings work.*"
         return "*Recommended settings:* none of the settings tried worked; see the problems below."
+    return settings_text(rec)
+
+
+def settings_text(rec: Endpoint) -> str:
+    """The settings to enter in Outlook, as escaped mrkdwn."""
     return (
         "*Use these settings in Outlook:*\n"
         f"• Outgoing server (SMTP): {code(rec.host)}\n"
@@ -144,8 +163,61 @@ def _causes_text(report: Report) -> str:
     return clip("\n".join(lines), SECTION_TEXT_MAX)
 
 
-def _finding_blocks(report: Report, room: int) -> list[Block]:
-    findings = sorted(report.findings, key=lambda f: SEVERITY_ORDER[f.severity])
+def client_side_hint(report: Report, *, user_reports_failure: bool = False) -> Finding | None:
+    """The "works from here, fails on your computer" finding: the engine's, else derived.
+
+    The engine derives it from the pasted Outlook error; the form's "It fails on my
+    computer" box cannot reach the engine yet (CheckRequest has no field), so it is
+    applied here with the engine's own rule.
+    """
+    for finding in report.findings:
+        if finding.id == SERVER_OK_FROM_HERE:
+            return finding
+    if not user_reports_failure:
+        return None
+    return server_ok_but_user_fails(report, user_reports_failure=True)
+
+
+def client_check_blocks(hint: Finding, *, diagnosis_id: str) -> list[Block]:
+    """The plain statement that the server works from here, and the client-check buttons."""
+    text = (
+        f"{SEVERITY_ICON[hint.severity]} *The server is reachable and working from here.*"
+        " The problem lies between your computer and the server."
+    )
+    if hint.detail:
+        text += "\n" + clip_escaped(hint.detail, 1500)
+    text += (
+        "\n*Check from your computer:* press the button for your system, run the short"
+        " read-only check it shows, then press *Paste the result*."
+    )
+    buttons = [
+        ButtonElement(
+            text=plain("Check from my computer (Windows)", 75),
+            action_id=CLIENT_SCRIPT_WINDOWS_ACTION,
+            value=diagnosis_id,
+        ),
+        ButtonElement(
+            text=plain("Check from my computer (Mac)", 75),
+            action_id=CLIENT_SCRIPT_MAC_ACTION,
+            value=diagnosis_id,
+        ),
+        ButtonElement(
+            text=plain("Paste the result", 75),
+            action_id=CLIENT_PASTE_ACTION,
+            value=diagnosis_id,
+            style="primary",
+        ),
+    ]
+    return [
+        SectionBlock(text=md(clip(text, SECTION_TEXT_MAX))),
+        ActionsBlock(block_id=CLIENT_CHECK_BLOCK, elements=buttons),
+    ]
+
+
+def _finding_blocks(report: Report, room: int, *, skip: str | None = None) -> list[Block]:
+    findings = sorted(
+        (f for f in report.findings if f.id != skip), key=lambda f: SEVERITY_ORDER[f.severity]
+    )
     serious = [f for f in findings if f.severity is not Severity.INFO]
     notes = [f for f in findings if f.severity is Severity.INFO]
     blocks: list[Block] = []

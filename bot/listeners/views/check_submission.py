@@ -52,6 +52,7 @@ async def check_submission(
             channel_id=channel_id or user_id,
             request=request,
             source="modal",
+            fails_here=bool(fields.get("fails_here")),
         )
     )
 
@@ -95,5 +96,6 @@ async def credentials_submission(
             channel_id=channel_id or user_id,
             request=request,
             source="modal",
+            fails_here=bool(fields.get("fails_here")),
         )
     )
