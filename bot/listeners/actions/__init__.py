@@ -2,11 +2,19 @@ import re
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.listeners.actions.client_check_buttons import open_client_paste, show_client_script
 from bot.listeners.actions.escalation_buttons import claim_escalation, resolve_escalation
 from bot.listeners.actions.report_buttons import details, details_page, escalate, rerun
 from bot.views.details import PAGE_ACTION
 from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
-from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
+from bot.views.report import (
+    CLIENT_PASTE_ACTION,
+    CLIENT_SCRIPT_MAC_ACTION,
+    CLIENT_SCRIPT_WINDOWS_ACTION,
+    DETAILS_ACTION,
+    ESCALATE_ACTION,
+    RERUN_ACTION,
+)
 
 
 def register(app: AsyncApp) -> None:
@@ -16,3 +24,6 @@ def register(app: AsyncApp) -> None:
     app.action(ESCALATE_ACTION)(escalate)
     app.action(CLAIM_ACTION)(claim_escalation)
     app.action(RESOLVE_ACTION)(resolve_escalation)
+    app.action(CLIENT_SCRIPT_WINDOWS_ACTION)(show_client_script)
+    app.action(CLIENT_SCRIPT_MAC_ACTION)(show_client_script)
+    app.action(CLIENT_PASTE_ACTION)(open_client_paste)

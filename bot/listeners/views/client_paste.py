@@ -1,0 +1,93 @@
+"""The pasted client-check output: validate it, compare with the stored report, answer in the
+user's thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.client_fixes import attach_fixes
+from bot.deps import deps_of
+from bot.slack_io import dict_blocks, tell_user
+from bot.views.client_check import OUTPUT_BLOCK, VALUE, comparison_message, paste_error
+from diagnostics import Report
+from diagnostics.client_check import compare, parse_client_output
+
+log = logging.getLogger("smtpcheck.bot")
+
+
+async def client_paste_submission(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    deps = deps_of(context)
+    diagnosis_id = str(view.get("private_metadata") or "")[:64]
+    values = (view.get("state") or {}).get("values") or {}
+    text = ((values.get(OUTPUT_BLOCK) or {}).get(VALUE) or {}).get("value")
+    text = text if isinstance(text, str) else None
+    observation = parse_client_output(text) if text and text.strip() else None
+    problem = paste_error(text, observation)
+    if problem is not None or observation is None:
+        await ack(response_action="errors", errors={OUTPUT_BLOCK: problem or "Paste the output"})
+        return
+    await ack(response_action="clear")  # closes the paste form and the script under it
+    user = body.get("user") or {}
+    user_id = str(user.get("id") or "")
+    team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    row = await deps.store.get_diagnosis(diagnosis_id)
+    if row is None:
+        await tell_user(
+            client,
+            channel=None,
+            user_id=user_id,
+            text="That check is no longer stored, so I cannot compare your result with it."
+            " Please run `/smtpcheck` again.",
+        )
+        return
+    try:
+        report = Report.model_validate(row.report)
+    except ValidationError:
+        log.warning("stored report %s does not validate", diagnosis_id)
+        await tell_user(
+            client,
+            channel=row.channel_id,
+            user_id=user_id,
+            text="I cannot read that check any more; please run `/smtpcheck` again.",
+        )
+        return
+    result = attach_fixes(compare(report, observation), report)
+    fallback, blocks = comparison_message(
+        result,
+        report=report,
+        observation=observation,
+        diagnosis_id=diagnosis_id,
+        user_id=user_id,
+    )
+    try:
+        await deps.store.audit(
+            team_id=team_id,
+            user_id=user_id,
+            action="client_compare",
+            host=row.host,
+            port=row.port,
+            address=None,
+            detail={
+                "diagnosis_id": diagnosis_id,
+                "platform": observation.platform,
+                "findings": [f.id for f in result.findings],
+            },
+        )
+    except Exception:  # the audit row must not cost the user the verdict
+        log.warning("audit of client_compare failed", exc_info=True)
+    payload: dict[str, Any] = {
+        "channel": row.channel_id,
+        "text": fallback,
+        "blocks": dict_blocks(blocks),
+        "unfurl_links": False,
+    }
+    if row.thread_ts:
+        payload["thread_ts"] = row.thread_ts
+    await deps.runner.deliver(team_id=team_id, method="chat.postMessage", payload=payload)

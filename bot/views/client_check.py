@@ -1,0 +1,290 @@
+"""The check from the user's computer: the script modal, the paste form, the verdict message."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.views.escalation import mention
+from bot.views.labels import SEVERITY_ICON, client_label, security_label
+from bot.views.report import (
+    CLIENT_PASTE_ACTION,
+    SEVERITY_ORDER,
+    finding_text,
+    settings_text,
+)
+from bot.views.text import (
+    CONTEXT_TEXT_MAX,
+    HEADER_MAX,
+    MESSAGE_BLOCKS_MAX,
+    SECTION_TEXT_MAX,
+    clip,
+    clip_escaped,
+    code,
+    escape,
+    md,
+    one_line,
+    plain,
+)
+from diagnostics import Finding, Report, Severity
+from diagnostics.client_check import (
+    BEGIN_MARKER,
+    END_MARKER,
+    ClientObservation,
+    ComparisonResult,
+    Platform,
+    client_check_script,
+    targets_for,
+)
+
+SCRIPT_CALLBACK = "smtpcheck_client_script"
+PASTE_CALLBACK = "smtpcheck_client_paste"
+OUTPUT_BLOCK = "client_output"  # the paste form's input; its action_id is "value"
+VALUE = "value"
+OUTPUT_MAX = 3000  # Slack's limit for a plain_text_input
+SAME_AS_SERVER = "client.same_as_server"
+PLATFORM_LABEL = {"windows": "Windows", "mac": "macOS", "unknown": "an unknown system"}
+
+_HOW_TO = {
+    "windows": (
+        "1. Open *Windows PowerShell*: press the Windows key, type `powershell` and press"
+        " Enter.\n"
+        "2. Copy the whole block below, paste it into the PowerShell window (right-click"
+        " pastes) and press Enter. It takes up to a minute.\n"
+        f"3. Copy what it printed, the lines `{BEGIN_MARKER}` to `{END_MARKER}` (mark them"
+        " with the mouse, then press Enter), and press *Paste the result*."
+    ),
+    "mac": (
+        "1. Open *Terminal*: Finder → Applications → Utilities → Terminal.\n"
+        "2. Copy the whole block below, paste it into the Terminal window and press"
+        " Return. It takes up to a minute.\n"
+        f"3. Copy what it printed, the lines `{BEGIN_MARKER}` to `{END_MARKER}` (mark them"
+        " with the mouse, then press ⌘C), and press *Paste the result*."
+    ),
+}
+
+
+class ScriptTooLong(ValueError):
+    """The script would not fit one code block, and a cut script must never be shown."""
+
+
+def script_view(report: Report, platform: Platform, *, diagnosis_id: str) -> View:
+    """The read-only check for `platform`, ready to copy; raises InputError for a bad host."""
+    targets = targets_for(report)
+    script = client_check_script(targets, platform)
+    # Escaped as any text (Slack shows &lt; as <, so the copy is exact), never cut.
+    body = escape(script).replace("```", "ˋˋˋ")
+    block = f"```\n{body}\n```"
+    if len(block) > SECTION_TEXT_MAX:
+        raise ScriptTooLong(f"the {platform} check is {len(block)} characters")
+    ports = [t.port for t in targets.ports]
+    port_words = (
+        f"port {ports[0]}"
+        if len(ports) == 1
+        else "ports " + ", ".join(map(str, ports[:-1])) + f" and {ports[-1]}"
+    )
+    safety = (
+        f"Read-only: it only connects to {code(targets.host)} on {port_words} and prints what"
+        " it saw. Nothing is installed or changed on your computer, no password is asked for,"
+        " and nothing is sent anywhere else."
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=md(_HOW_TO[platform])),
+        SectionBlock(block_id="client_script", text=md(block)),
+        ContextBlock(elements=[md(clip(safety, CONTEXT_TEXT_MAX))]),
+        ActionsBlock(
+            block_id="client_script_actions",
+            elements=[
+                ButtonElement(
+                    text=plain("Paste the result", 75),
+                    action_id=CLIENT_PASTE_ACTION,
+                    value=diagnosis_id,
+                    style="primary",
+                )
+            ],
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=SCRIPT_CALLBACK,
+        title=plain("Check from Windows" if platform == "windows" else "Check from a Mac", 24),
+        close=plain("Close", 24),
+        blocks=blocks,
+        private_metadata=diagnosis_id,
+    )
+    view.validate_json()
+    return view
+
+
+def paste_view(*, diagnosis_id: str) -> View:
+    """The form for the check's output; the diagnosis rides along in private_metadata."""
+    view = View(
+        type="modal",
+        callback_id=PASTE_CALLBACK,
+        title=plain("Paste the result", 24),
+        submit=plain("Compare", 24),
+        close=plain("Cancel", 24),
+        blocks=[
+            SectionBlock(
+                text=md(
+                    "Paste what the check printed on your computer, from"
+                    f" `{BEGIN_MARKER}` to `{END_MARKER}`. I compare it with what I saw"
+                    " from here and post the answer in your thread."
+                )
+            ),
+            InputBlock(
+                block_id=OUTPUT_BLOCK,
+                label=plain("The check's output", 2000),
+                hint=plain(
+                    "If it is longer than the box allows, paste as much as fits, starting at"
+                    " the first line.",
+                    2000,
+                ),
+                element=PlainTextInputElement(
+                    action_id=VALUE,
+                    multiline=True,
+                    max_length=OUTPUT_MAX,
+                    placeholder=plain(BEGIN_MARKER + " …", 150),
+                ),
+            ),
+        ],
+        private_metadata=diagnosis_id,
+    )
+    view.validate_json()
+    return view
+
+
+def paste_error(text: str | None, observation: ClientObservation | None) -> str | None:
+    """What is wrong with the paste, in plain words for the form; None when it can be used."""
+    if not text or not text.strip():
+        return f"Paste the output of the check, from {BEGIN_MARKER} to {END_MARKER}."
+    if observation is None or not observation.empty:
+        return None
+    why = " ".join(one_line(note) for note in observation.notes)
+    message = (
+        "I could not read this as the output of the check. "
+        + (why + " " if why else "")
+        + f"Paste the lines from {BEGIN_MARKER} to {END_MARKER}."
+    )
+    return clip(message, 500)
+
+
+def comparison_message(
+    result: ComparisonResult,
+    *,
+    report: Report,
+    observation: ClientObservation,
+    diagnosis_id: str,
+    user_id: str,
+) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) of the verdict posted in the user's thread; all text escaped."""
+    findings = sorted(result.findings, key=lambda f: SEVERITY_ORDER[f.severity])
+    blocks: list[Block] = [
+        HeaderBlock(text=plain("Your computer compared with the check from here", HEADER_MAX)),
+        SectionBlock(text=md(clip(f"*{clip_escaped(result.verdict_text, 2500)}*", 3000))),
+    ]
+    bottom = 4  # recommended, notes, context, buttons
+    for finding in findings[: MESSAGE_BLOCKS_MAX - len(blocks) - bottom - 2]:
+        blocks.append(SectionBlock(text=md(_finding_with_hint(finding))))
+        if finding.id == SAME_AS_SERVER:
+            blocks.append(SectionBlock(text=md(_server_side_text(report))))
+    if result.recommended is not None:
+        blocks.append(SectionBlock(text=md(clip(settings_text(result.recommended), 3000))))
+    if result.notes:
+        lines = [f"• {clip_escaped(one_line(note), 400)}" for note in result.notes[:10]]
+        blocks.append(SectionBlock(text=md(_fit("*Notes*", lines))))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                md(
+                    clip(
+                        f"Pasted by {mention(user_id)}"
+                        f" · from {PLATFORM_LABEL.get(observation.platform, 'an unknown system')}"
+                        f" · fix steps for {escape(client_label(report.input.client))}"
+                        f" · check {escape(diagnosis_id[:8])}",
+                        CONTEXT_TEXT_MAX,
+                    )
+                )
+            ]
+        )
+    )
+    blocks.append(
+        ActionsBlock(
+            block_id="client_compare_actions",
+            elements=[
+                ButtonElement(
+                    text=plain("Paste another result", 75),
+                    action_id=CLIENT_PASTE_ACTION,
+                    value=diagnosis_id,
+                )
+            ],
+        )
+    )
+    for block in blocks:
+        block.validate_json()
+    assert len(blocks) <= MESSAGE_BLOCKS_MAX
+    fallback = "smtpcheck: " + clip_escaped(one_line(result.verdict_text), 1000)
+    return fallback, blocks
+
+
+def _finding_with_hint(finding: Finding) -> str:
+    """The finding and its fix; for interception, where the product's switch usually is."""
+    hint = finding.evidence.get("product_hint")
+    if not isinstance(hint, str) or not hint:
+        return finding_text(finding)
+    where = f"*Where to look:* {clip_escaped(one_line(hint), 600)}"
+    return finding_text(finding, limit=SECTION_TEXT_MAX - len(where) - 1) + "\n" + where
+
+
+def _server_side_text(report: Report) -> str:
+    """Back to the server-side findings: what the check from here found, or the settings."""
+    serious = sorted(
+        (
+            f
+            for f in report.findings
+            if f.severity is not Severity.INFO and not f.id.startswith("client.")
+        ),
+        key=lambda f: SEVERITY_ORDER[f.severity],
+    )
+    same = "*Same result on both sides*, so back to the server-side findings."
+    if serious:
+        lines = [
+            f"{SEVERITY_ICON[f.severity]} {clip_escaped(one_line(f.title), 300)}" for f in serious
+        ]
+        return _fit(
+            f"{same} The check from here found (the report above has the fix steps):", lines
+        )
+    entered = report.input
+    checked = [f"server {code(entered.host or entered.target)}"]
+    if entered.port:
+        checked.append(f"port {code(entered.port)}")
+    if entered.security:
+        checked.append(f"encryption {code(security_label(entered.security))}")
+    text = (
+        f"{same}\n*The check from here found nothing wrong with the server.* Compare Outlook's"
+        " outgoing server settings with the ones checked (" + ", ".join(checked) + "), and"
+        " check the user name and password."
+    )
+    if report.recommended is not None:
+        text += "\n" + settings_text(report.recommended)
+    return clip(text, SECTION_TEXT_MAX)
+
+
+def _fit(title: str, lines: list[str]) -> str:
+    out, size = [title], len(title)
+    for i, line in enumerate(lines):
+        if size + len(line) + 1 > SECTION_TEXT_MAX - 40:
+            out.append(f"_…{len(lines) - i} more_")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
