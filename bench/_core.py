@@ -237,7 +237,7 @@ class Peers:
     dns: str
 
     @classmethod
-    def find(cls) -> Peers:
+    def _running(cls) -> Peers:
         """The running peers, or BenchError saying how to start them."""
         values: dict[str, str] = {}
         env_file = PEERS_DIR / "env"
@@ -252,6 +252,27 @@ class Peers:
         peers = cls(ca_bundle=Path(bundle), dns=values.get("SMTPCHECK_TEST_DNS", KNOT))
         peers.wait_ready()
         return peers
+
+    @classmethod
+    def find(cls) -> Peers:
+        """The running peers; started (scripts/peers.sh start, idempotent) when they are down.
+
+        scripts/test.sh stops the shared peers when it ends, so they may come and go.
+        """
+        if subprocess.run(
+            [str(REPO / "scripts" / "peers.sh"), "status"], capture_output=True, check=False
+        ).returncode:
+            print("  starting the interop peers (scripts/peers.sh start) ...", flush=True)
+            started = subprocess.run(
+                [str(REPO / "scripts" / "peers.sh"), "start"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if started.returncode:
+                raise BenchError(f"scripts/peers.sh start failed: {started.stderr[-300:]}")
+        return cls._running()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Postfix 587/465 and Knot answer (others may be restarting the shared peers)."""

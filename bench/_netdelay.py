@@ -70,7 +70,11 @@ async def _tcp_proxy(address: str, port: int, upstream: str, up_port: int, delay
             asyncio.create_task(back.pump(up_reader)),
             asyncio.create_task(back.deliver(writer)),
         ]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:  # the proxy is stopping
+            for task in tasks:
+                task.cancel()
 
     return await asyncio.start_server(handle, address, port, reuse_address=True, backlog=512)
 
