@@ -71,6 +71,17 @@ class EngineConfig(BaseSettings):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
+        if value is None:
+            return None
+        if not value.is_file():
             raise ValueError(f"CA bundle {value} is not a readable file")
+        # Refuse a wrong file now (one clear line), not as a failure inside every diagnosis.
+        from cryptography import x509
+
+        try:
+            certificates = x509.load_pem_x509_certificates(value.read_bytes())
+        except (OSError, ValueError):
+            certificates = []
+        if not certificates:
+            raise ValueError(f"CA bundle {value} holds no PEM certificate")
         return value

@@ -139,7 +139,8 @@ def parse_port(value: str | int) -> int:
 class CheckRequest(BaseModel):
     """The outgoing-mail settings as entered in Outlook, validated."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Validation errors must never echo the input: it may hold the password.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     target: str = Field(description="host, host:port, [v6]:port or an email address")
     port: int | None = Field(default=None, ge=1, le=65535)

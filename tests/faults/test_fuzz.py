@@ -275,14 +275,6 @@ def test_cli_argument_layer_exits_cleanly(empty_dns, monkeypatch, argv, password
     assert [h for h in audit.lookups if not re.fullmatch(r"[0-9a-fA-F.:]+", h)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a --ca-bundle file that exists but holds no PEM certificate passes "
-    "EngineConfig (it only checks is_file) and fails later in TrustStore.load with "
-    "ConfigError, which the CLI reports as 'internal error' with exit 3 instead of a "
-    "one-line bad-input error with exit 2 (the bot, with SMTPCHECK_CA_BUNDLE, fails every "
-    "diagnosis the same way instead of refusing to start)",
-)
 def test_cli_non_pem_ca_bundle_is_bad_input(empty_dns, tmp_path, monkeypatch) -> None:
     from diagnostics.cli import EXIT_INPUT, main
 

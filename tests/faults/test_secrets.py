@@ -116,23 +116,12 @@ def test_validation_error_with_a_secretstr_password_is_masked() -> None:
     assert not leaks(str(caught.value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CheckRequest's model validator raises a pydantic ValidationError whose text "
-    "includes input_value={... 'password': '<the password>'} when any other field is invalid "
-    "and the password was given as a plain str (the engine API and the CLI pass a str)",
-)
 def test_validation_error_for_another_field_does_not_show_the_password() -> None:
     with pytest.raises(ValueError) as caught:
         CheckRequest(target="bad host!", user="u", password=CANARY)
     assert not leaks(str(caught.value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the password validator's ValidationError text includes "
-    "input_value='<the password>' when the password contains a line break",
-)
 def test_validation_error_for_the_password_does_not_show_it() -> None:
     with pytest.raises(ValueError) as caught:
         CheckRequest(target="x.test", user="u", password=CANARY + "\nRSET")
