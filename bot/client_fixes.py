@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
-from diagnostics import Finding, OutlookClient, Report
+from diagnostics import Endpoint, Finding, OutlookClient, Report
 from diagnostics.client_check import ComparisonResult
 from diagnostics.knowledge import FixContext, Knowledge, load_knowledge
 
@@ -22,6 +23,14 @@ FALLBACK_FIX = {
 
 def attach_fixes(result: ComparisonResult, report: Report) -> ComparisonResult:
     """The comparison with each finding's fix for the Outlook named in the report."""
+    findings = with_fixes(result.findings, report, recommended=result.recommended)
+    return result.model_copy(update={"findings": findings})
+
+
+def with_fixes(
+    findings: Iterable[Finding], report: Report, *, recommended: Endpoint | None = None
+) -> tuple[Finding, ...]:
+    """Findings the engine did not make, with their fixes as the engine would attach them."""
     kb = load_knowledge()
     provider = None
     if report.provider is not None and report.provider.key:
@@ -29,7 +38,7 @@ def attach_fixes(result: ComparisonResult, report: Report) -> ComparisonResult:
             provider = kb.provider(report.provider.key)
         except KeyError:
             provider = None
-    recommended = result.recommended or report.recommended
+    recommended = recommended or report.recommended
     context = FixContext(
         host=report.input.host or (recommended.host if recommended else None),
         port=report.input.port,
@@ -40,8 +49,7 @@ def attach_fixes(result: ComparisonResult, report: Report) -> ComparisonResult:
         email=report.input.email,
     )
     client = report.input.client
-    findings = tuple(_with_fix(kb, f, client, context) for f in result.findings)
-    return result.model_copy(update={"findings": findings})
+    return tuple(_with_fix(kb, f, client, context) for f in findings)
 
 
 def _with_fix(

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.client_fixes import with_fixes
 from bot.views.labels import (
     SEVERITY_ICON,
     VERDICT_LINE,
@@ -175,21 +176,21 @@ def client_side_hint(report: Report, *, user_reports_failure: bool = False) -> F
             return finding
     if not user_reports_failure:
         return None
-    return server_ok_but_user_fails(report, user_reports_failure=True)
+    hint = server_ok_but_user_fails(report, user_reports_failure=True)
+    if hint is None:
+        return None
+    return with_fixes([hint], report)[0]
 
 
 def client_check_blocks(hint: Finding, *, diagnosis_id: str) -> list[Block]:
     """The plain statement that the server works from here, and the client-check buttons."""
-    text = (
-        f"{SEVERITY_ICON[hint.severity]} *The server is reachable and working from here.*"
-        " The problem lies between your computer and the server."
+    # Said plainly whatever the engine's wording; its detail and any fix follow.
+    tail = (
+        "*The problem lies between your computer and the server.* Press the button for your"
+        " system, run the short read-only check it shows, then press *Paste the result*."
     )
-    if hint.detail:
-        text += "\n" + clip_escaped(hint.detail, 1500)
-    text += (
-        "\n*Check from your computer:* press the button for your system, run the short"
-        " read-only check it shows, then press *Paste the result*."
-    )
+    titled = hint.model_copy(update={"title": "The server is reachable and working from here"})
+    text = finding_text(titled, limit=SECTION_TEXT_MAX - len(tail) - 1) + "\n" + tail
     buttons = [
         ButtonElement(
             text=plain("Check from my computer (Windows)", 75),
@@ -237,7 +238,8 @@ def _finding_blocks(report: Report, room: int, *, skip: str | None = None) -> li
             )
         )
     if not findings:
-        blocks.append(SectionBlock(text=md("No problems found.")))
+        where = " on the server's side" if skip else ""
+        blocks.append(SectionBlock(text=md(f"No problems found{where}.")))
     return blocks
 
 
