@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -387,9 +388,15 @@ async def test_unreadable_paste_is_a_field_error(
 async def test_port_587_blocked_names_465_and_outlooks_steps(bot: BotHarness, site: Site) -> None:
     report, diagnosis_id = await diagnose_via_form(bot, site, client="classic")
     stored = await stored_report(bot, diagnosis_id)
+    started = time.perf_counter()
     reply = await paste(bot, diagnosis_id, windows_output(stored, blocked=(587,)))
     assert reply.json() == {"response_action": "clear"}
+    assert reply.elapsed < 3  # Slack's deadline for the acknowledgement
     verdict = await wait_verdict(bot, report)
+    print(
+        f"\npaste: ack {reply.elapsed * 1000:.0f} ms,"
+        f" verdict in the thread {(time.perf_counter() - started) * 1000:.0f} ms"
+    )
     text = blocks_text(verdict)
     assert "Port 587 is blocked between your computer and the server" in text
     assert "From your computer port 465 does answer" in text
