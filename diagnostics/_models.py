@@ -152,6 +152,9 @@ class CheckRequest(BaseModel):
     client: OutlookClient = OutlookClient.CLASSIC
     error_text: str | None = Field(default=None, max_length=20_000)
     connect: str | None = Field(default=None, description="connect here instead of resolving")
+    user_reports_failure: bool = Field(
+        default=False, description="the user says it fails on their computer (Slack form box)"
+    )
 
     # Derived by the validator below; never supplied by callers.
     host: str | None = None
