@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import inspect
 import logging
 import time
@@ -789,6 +790,7 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
+@functools.cache
 def _version() -> str | None:
     try:
         return metadata.version("smtpcheck")
