@@ -66,8 +66,24 @@ async def diagnose(
     today: dt.date | None = None,
 ) -> Report:
     """Diagnose the outgoing-mail settings in `request`; raise InputError for bad input."""
+    if not _prepared:
+        await asyncio.to_thread(_prepare)
     run = _Diagnosis(request, config or EngineConfig(), on_progress, today)
     return await run.run()
+
+
+_prepared = False
+
+
+def _prepare() -> None:
+    """Imports and the knowledge base, once, in a worker thread: a bot's event loop never
+    stalls for them (~0.3 s) when its first diagnosis starts."""
+    global _prepared
+    from diagnostics import _smtp_probe, _tls  # noqa: F401
+    from diagnostics.knowledge import load_knowledge
+
+    load_knowledge()
+    _prepared = True
 
 
 class _Diagnosis:
@@ -113,8 +129,16 @@ class _Diagnosis:
         if request.port is not None:
             self.policy.check_port(request.port)
         started = time.perf_counter()
-        dns_ok = await self._resolve_target()
-        if dns_ok is not None:
+        # The trust store is first needed after a handshake: load it while DNS answers.
+        self.trust = asyncio.ensure_future(self._trust_store())
+        try:
+            dns_ok = await self._resolve_target()
+        except BaseException:
+            _discard(self.trust)
+            raise
+        if dns_ok is None:
+            _discard(self.trust)
+        else:
             address, addresses = dns_ok
             sender_task = self._start_sender_checks(address)
             results = await self._probe_all(address, addresses)
@@ -167,6 +191,11 @@ class _Diagnosis:
                 await result
         except Exception:  # a front end's progress display must never break a diagnosis
             log.warning("progress callback failed", exc_info=True)
+
+    async def _trust_store(self):  # -> _tls.TrustStore
+        from diagnostics import _tls
+
+        return await _tls.load_trust_store(self.config.ca_bundle)
 
     def _remaining(self) -> float:
         return max(0.0, self.deadline - self.loop.time())
@@ -326,9 +355,9 @@ class _Diagnosis:
         return list(unique.values())
 
     async def _probe_all(self, address: str, addresses: Sequence[str]) -> list[ProbeResult]:
-        from diagnostics import _smtp_probe, _tls
+        from diagnostics import _smtp_probe
 
-        trust = _tls.TrustStore.load(self.config.ca_bundle)
+        trust = await self.trust
         credentials = None
         if self.request.password is not None and self.request.user:
             credentials = Credentials(user=self.request.user, password=self.request.password)
@@ -753,6 +782,13 @@ def _not_finished(
         elapsed_ms=_ms(run.loop.time() - run.t0),
         error=error,
     )
+
+
+def _discard(task: asyncio.Future) -> None:
+    """Cancel a task whose result is no longer wanted, and never log its failure."""
+    task.cancel()
+    if task.done() and not task.cancelled():
+        task.exception()
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

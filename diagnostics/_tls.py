@@ -7,6 +7,7 @@ is decided afterwards by `analyze_chain`, against a `TrustStore` loaded once.
 from __future__ import annotations
 
 import _ssl
+import asyncio
 import contextvars
 import dataclasses
 import datetime as dt
@@ -16,6 +17,7 @@ import ipaddress
 import os
 import re
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -38,6 +40,7 @@ __all__ = [
     "TrustStore",
     "analyze_chain",
     "handshake_sink",
+    "load_trust_store",
     "peer_chain",
     "probe_context",
 ]
@@ -174,15 +177,7 @@ class TrustStore:
     @classmethod
     def load(cls, ca_bundle: Path | str | None = None, *, system: bool = True) -> TrustStore:
         """The store for this bundle (cached: loaded once per bundle file and its version)."""
-        key = None
-        if ca_bundle is not None:
-            path = Path(ca_bundle)
-            try:
-                stat = path.stat()
-            except OSError as exc:
-                raise ConfigError(f"CA bundle {path} cannot be read ({exc.strerror})") from None
-            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        return _load_cached(key, system)
+        return _load_cached(_bundle_key(ca_bundle), system)
 
     @classmethod
     def from_pem(cls, pem: bytes) -> TrustStore:
@@ -212,8 +207,44 @@ class TrustStore:
         return self._store
 
 
-@functools.lru_cache(maxsize=8)
+async def load_trust_store(ca_bundle: Path | str | None = None) -> TrustStore:
+    """`TrustStore.load` for the event loop: a load that parses runs in a worker thread."""
+    key = _bundle_key(ca_bundle)
+    cached = _STORES.get((key, True))
+    if cached is not None:
+        return cached
+    return await asyncio.to_thread(_load_cached, key, True)
+
+
+def _bundle_key(ca_bundle: Path | str | None) -> tuple[str, int, int] | None:
+    if ca_bundle is None:
+        return None
+    path = Path(ca_bundle)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"CA bundle {path} cannot be read ({exc.strerror})") from None
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+_StoreKey = tuple[tuple[str, int, int] | None, bool]
+_STORES: dict[_StoreKey, TrustStore] = {}
+_STORES_MAX = 8
+_STORES_LOCK = threading.Lock()  # one parse per key, also when two threads ask at once
+
+
 def _load_cached(bundle_key: tuple[str, int, int] | None, system: bool) -> TrustStore:
+    with _STORES_LOCK:
+        store = _STORES.get((bundle_key, system))
+        if store is None:
+            store = _load(bundle_key, system)
+            if len(_STORES) >= _STORES_MAX:
+                del _STORES[next(iter(_STORES))]
+            _STORES[(bundle_key, system)] = store
+        return store
+
+
+def _load(bundle_key: tuple[str, int, int] | None, system: bool) -> TrustStore:
     anchors: list[x509.Certificate] = []
     if system:
         anchors += _system_roots()
