@@ -62,6 +62,39 @@ _PLAINTEXT_WORDS = ("wrong version number", "record layer failure", "packet leng
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
+
+
+class _ProbeSocket(socket.socket):
+    """A TCP socket that acknowledges at once what it has read (Linux TCP_QUICKACK).
+
+    After a TLS 1.3 handshake many servers (Postfix among them) write their session tickets
+    and then the greeting or the EHLO reply as two small segments; with Nagle's algorithm on
+    the server the reply waits for our ACK of the tickets, which Linux delays by up to 40 ms.
+    Re-arming quick ACKs after each read sends that ACK at once; nothing else on the wire
+    changes. The event loop's transport reads through these two methods.
+    """
+
+    __slots__ = ()
+
+    def recv(self, *args: int) -> bytes:
+        data = super().recv(*args)
+        self._quickack()
+        return data
+
+    def recv_into(self, *args) -> int:  # type: ignore[no-untyped-def]
+        count = super().recv_into(*args)
+        self._quickack()
+        return count
+
+    def _quickack(self) -> None:
+        if _QUICKACK is not None:
+            try:
+                self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass  # closed meanwhile, or not TCP: nothing to speed up
+
+
 class _Stop(Exception):
     """Ends the dialogue with an outcome; `clean` when QUIT can still be sent."""
 
@@ -242,7 +275,7 @@ class _Probe:
             raise _Stop(ProbeOutcome.ERROR, f"{self.address!r} is not an IP address") from None
         timeout, limited = self._budget(self.timeouts.connect, "connecting")
         family, kind, proto, _name, sockaddr = infos[0]
-        self.sock = socket.socket(family, kind, proto)
+        self.sock = _ProbeSocket(family, kind, proto)
         self.sock.setblocking(False)
         start = self.loop.time()
         try:
