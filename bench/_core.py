@@ -346,6 +346,7 @@ def timed_run(
     cwd: Path | None = None,
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Wall time of one process, and what it printed."""
+    RESULTS.mkdir(parents=True, exist_ok=True)  # the children's working directory
     started = time.perf_counter()
     result = subprocess.run(
         command,
