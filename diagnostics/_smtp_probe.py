@@ -614,9 +614,10 @@ class _Probe:
         cert = None
         if chain:
             try:
-                cert = analyze_chain(
-                    chain, self.server_name, self.trust, now=dt.datetime.now(dt.UTC)
-                )
+                # Whole seconds, like the certificate's own dates: concurrent probes of one
+                # server then share one analysis (see analyze_chain).
+                now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+                cert = analyze_chain(chain, self.server_name, self.trust, now=now)
             except Exception as exc:  # analysis must not cost us the rest of the probe
                 self._event(f"certificate analysis failed: {type(exc).__name__}")
         self.tls = TlsInfo(version=version, cipher=cipher, cert=cert)

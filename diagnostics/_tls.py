@@ -173,6 +173,8 @@ class TrustStore:
         for cert in self.anchors:
             self._by_subject.setdefault(cert.subject.public_bytes(), []).append(cert)
         self._store: Store | None = None
+        # analyze_chain's answers: (chain, server name, time) -> CertInfo
+        self._analyses: dict[tuple[tuple[bytes, ...], str, dt.datetime], CertInfo] = {}
 
     @classmethod
     def load(cls, ca_bundle: Path | str | None = None, *, system: bool = True) -> TrustStore:
@@ -304,11 +306,31 @@ def _parse_pem(data: bytes) -> list[x509.Certificate]:
 def analyze_chain(
     chain: Sequence[bytes], server_name: str, trust: TrustStore, *, now: dt.datetime
 ) -> CertInfo:
-    """What the presented chain is, and every problem Outlook would have with it."""
+    """What the presented chain is, and every problem Outlook would have with it.
+
+    A pure function of its arguments, so answers are remembered per trust store: the same
+    server shows the same chain on 587 and 465, and to every diagnosis of it (~2 ms each).
+    """
     if not chain:
         raise ValueError("analyze_chain needs at least the leaf certificate")
     if now.tzinfo is None:
         now = now.replace(tzinfo=_UTC)
+    key = (tuple(chain), server_name, now)
+    info = trust._analyses.get(key)
+    if info is None:
+        info = _analyze_chain(chain, server_name, trust, now)
+        if len(trust._analyses) >= _ANALYSES_KEPT:
+            del trust._analyses[next(iter(trust._analyses))]
+        trust._analyses[key] = info
+    return info
+
+
+_ANALYSES_KEPT = 256  # per trust store; a chain is a few KiB
+
+
+def _analyze_chain(
+    chain: Sequence[bytes], server_name: str, trust: TrustStore, now: dt.datetime
+) -> CertInfo:
     certs: list[x509.Certificate | None] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
