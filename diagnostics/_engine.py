@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 
+import dns.resolver
+
 from diagnostics import _assess, _dns, _policy, _sender
 from diagnostics._config import EngineConfig
 from diagnostics._errors import InputError, TargetRefused
@@ -120,6 +122,9 @@ class _Diagnosis:
             timeout=config.timeouts.dns,
             lifetime=min(config.timeouts.dns * 2, config.budget),
         )
+        # Each question once per diagnosis (the PTR's forward check asks the target's A and
+        # AAAA again); the cache belongs to this diagnosis alone, so no answer outlives it.
+        self.resolver.cache = dns.resolver.Cache()
 
     # ------------------------------------------------------------------ orchestration
 
