@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from diagnostics._errors import KnowledgeError
-from diagnostics._models import OutlookClient
+from diagnostics._models import OutlookClient, Severity
 from diagnostics.knowledge._kb import Knowledge
 from diagnostics.knowledge._models import (
     ClientMap,
@@ -95,9 +95,16 @@ def load_knowledge_from(directory: Path) -> Knowledge:
         if client.value not in client_keys:
             problems.append(f"clients.yaml: no entry for client {client.value!r}")
 
-    def need_finding(where: str, finding_id: str) -> None:
+    severities = {f.id: f.severities for f in findings}
+
+    def need_finding(where: str, finding_id: str, severity: Severity | None = None) -> None:
         if finding_id not in finding_ids:
             problems.append(f"{where}: finding {finding_id!r} is not in findings.yaml")
+        elif severity is not None and severity not in severities[finding_id]:
+            problems.append(
+                f"{where}: gives {finding_id!r} severity {severity.value!r}, which findings.yaml"
+                " does not list for it (severity or other_severities)"
+            )
 
     variants = {r.variant for r in replies.rules if r.variant}
     covered = set()
@@ -119,12 +126,13 @@ def load_knowledge_from(directory: Path) -> Knowledge:
     for missing in sorted(finding_ids - covered):
         problems.append(f"fixes: no entry for finding {missing!r}")
     for rule in replies.rules:
-        need_finding(f"replies.yaml: rule {rule.id}", rule.finding_id)
+        need_finding(f"replies.yaml: rule {rule.id}", rule.finding_id, rule.severity)
         for key in rule.providers:
             if key not in provider_keys:
                 problems.append(f"replies.yaml: rule {rule.id}: unknown provider {key!r}")
     for stage, finding_id in replies.stage_findings.items():
-        need_finding(f"replies.yaml: stage_findings.{stage}", finding_id)
+        # an unrecognised reply is always an error (_replies.py)
+        need_finding(f"replies.yaml: stage_findings.{stage}", finding_id, Severity.ERROR)
     for code in error_texts.codes:
         for finding_id in code.finding_ids:
             need_finding(f"errortexts.yaml: {code.code}", finding_id)
@@ -132,7 +140,9 @@ def load_knowledge_from(directory: Path) -> Knowledge:
         for finding_id in message.finding_ids:
             need_finding(f"errortexts.yaml: {message.id}", finding_id)
     for policy in policies:
-        need_finding(f"policies.yaml: {policy.id}", policy.id)
+        for phase in (policy.before, policy.after):
+            if phase is not None:
+                need_finding(f"policies.yaml: {policy.id}", policy.id, phase.severity)
         for key in policy.providers:
             if key not in provider_keys:
                 problems.append(f"policies.yaml: {policy.id}: unknown provider {key!r}")

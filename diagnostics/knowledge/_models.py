@@ -7,8 +7,9 @@ of ``shared/knowledge/outlook-smtp-facts.md`` (``S1`` .. ``S76``) in a ``sources
 Probe labels used in ``probes`` lists (what the engine can run to confirm a cause):
 ``entered`` (the setting as typed), ``587/starttls``, ``465/ssl``, ``25/starttls``,
 ``provider`` (the provider's documented endpoint), ``auth`` (a credential test, needs the
-password), ``relay`` (MAIL FROM + RCPT TO without login), ``dns`` (the server name lookup)
-and ``sender_dns`` (MX/SPF/DMARC of the sender's domain).
+password), ``relay`` (MAIL FROM + RCPT TO without login), ``dns`` (the server name lookup),
+``sender_dns`` (MX/SPF/DMARC of the sender's domain) and ``client_check`` (the read-only
+check the user runs on their own computer, compared with the probes from here).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SourceId = Annotated[str, StringConstraints(pattern=r"^S\d{1,3}[a-z]?$")]
 FindingId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")]
 ProbeLabel = Literal[
     "entered", "587/starttls", "465/ssl", "25/starttls", "provider", "auth", "relay", "dns",
-    "sender_dns",
+    "sender_dns", "client_check",
 ]  # fmt: skip
 Stage = Literal["greeting", "ehlo", "starttls", "auth", "mail", "rcpt"]
 ClientKey = Literal["classic", "new", "mac", "ios", "android", "all"]
@@ -55,15 +56,31 @@ class FindingSpec(_Strict):
 
     id: FindingId
     severity: Severity
+    # Severities the code also gives this finding in some cases (e.g. info instead of error
+    # when the port concerned is not the one entered); tests/test_knowledge_ids.py checks
+    # every severity the source can set is listed here or in `severity`.
+    other_severities: tuple[Severity, ...] = ()
     title: str
     category: Literal["dns", "sender", "connection", "tls", "auth", "smtp", "settings",
-                      "provider", "policy", "probe", "input"]  # fmt: skip
+                      "provider", "policy", "probe", "input", "client"]  # fmt: skip
     # True when the fix is about Outlook's outgoing-server (SMTP) fields, so the note
     # "classic Outlook + Microsoft 365 uses no SMTP settings" belongs in front of it.
     smtp_settings: bool = False
     contract: bool = False  # listed in the contract's minimum set
     probes: tuple[ProbeLabel, ...] = ()  # what confirms or rules it out
     sources: tuple[SourceId, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct_severities(self) -> FindingSpec:
+        others = self.other_severities
+        if self.severity in others or len(set(others)) != len(others):
+            raise ValueError("other_severities repeats a severity")
+        return self
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        """The default severity first, then the others the code may give."""
+        return (self.severity, *self.other_severities)
 
 
 class FindingsFile(_Strict):

@@ -13,7 +13,7 @@ import string
 from collections.abc import Iterable, Mapping
 
 from diagnostics._errors import KnowledgeError
-from diagnostics._models import DEFAULT_SECURITY_FOR_PORT, Fix, OutlookClient, Security
+from diagnostics._models import DEFAULT_SECURITY_FOR_PORT, Endpoint, Fix, OutlookClient, Security
 from diagnostics.knowledge._models import ClientSpec, FixContext, FixSpec, Step
 
 # Variables that come from the diagnosis; each may be unknown (None) for a given context.
@@ -40,6 +40,14 @@ CONTEXT_VARIABLES = frozenset(
         "app_password_link",
         "cert_names",
         "reply",
+        # From the finding's evidence (see `evidence_variables`).
+        "checked_domain",  # the domain a DNS finding is about (sender domain or server name)
+        "checked_host",  # the server name the engine guessed (provider.unknown)
+        "failed_checks",  # which DNS lookups failed: "MX, SPF"
+        "product",  # who intercepts TLS (client.tls_intercepted), any kind
+        "av_product",  # ... when it is security software on the user's computer
+        "net_product",  # ... when it is a firewall, proxy or cloud gateway on the network
+        "affected_ports",  # the ports a client-side finding concerns: "587" or "587 and 465"
     }
 )
 # Always known: they describe the client, not the diagnosis.
@@ -98,6 +106,10 @@ def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | No
     provider = ctx.provider
     documented = provider.recommended(ctx.provider_params) if provider else None
     rec = ctx.recommended or documented
+    if "recommended" in ctx.evidence:
+        # The client check makes its own pick (a port that works from the user's computer
+        # and from here); when it found none, the report-wide pick may be the blocked port.
+        rec = _endpoint(ctx.evidence["recommended"])
     port_security = DEFAULT_SECURITY_FOR_PORT.get(ctx.port) if ctx.port else None
     auth = provider.auth if provider else None
     return {
@@ -122,7 +134,64 @@ def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | No
         "app_password_link": auth.app_password_link if auth else None,
         "cert_names": _cert_names(ctx.evidence),
         "reply": _text(ctx.evidence.get("reply")),
+        **evidence_variables(ctx.evidence),
     }
+
+
+_CHECK_NAMES = {
+    "mx": "MX",
+    "spf": "SPF",
+    "dmarc": "DMARC",
+    "mta_sts": "MTA-STS",
+    "tlsrpt": "TLS-RPT",
+    "ptr": "reverse DNS",
+}
+
+
+def evidence_variables(evidence: Mapping[str, object]) -> dict[str, str | None]:
+    """Variables read from the finding's evidence; None where the evidence does not say."""
+    product = _text(evidence.get("product"))
+    kind = evidence.get("product_kind")
+    checks = evidence.get("checks")
+    failed = (
+        [_CHECK_NAMES.get(str(c.get("check")), str(c.get("check")))
+         for c in checks if isinstance(c, Mapping) and c.get("check")]
+        if isinstance(checks, list | tuple)
+        else []
+    )  # fmt: skip
+    return {
+        "checked_domain": _text(evidence.get("domain")),
+        "checked_host": _text(evidence.get("checked")),
+        "failed_checks": ", ".join(dict.fromkeys(failed)) or None,
+        "product": product,
+        "av_product": product if kind == "antivirus" else None,
+        "net_product": product if kind == "network" else None,
+        "affected_ports": _port_list(evidence.get("ports")),
+    }
+
+
+def _same_host(one: str, other: str | None) -> bool:
+    return other is not None and one.lower().rstrip(".") == other.lower().rstrip(".")
+
+
+def _port_list(value: object) -> str | None:
+    if not isinstance(value, list | tuple):
+        return None
+    ports = [str(p) for p in value if isinstance(p, int) and not isinstance(p, bool)]
+    if len(ports) < 2:
+        return ports[0] if ports else None
+    return ", ".join(ports[:-1]) + " and " + ports[-1]
+
+
+def _endpoint(value: object) -> Endpoint | None:
+    if isinstance(value, Endpoint):
+        return value
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return Endpoint.model_validate(value)
+    except ValueError:
+        return None
 
 
 def _cert_names(evidence: Mapping[str, object]) -> str | None:
