@@ -246,7 +246,7 @@ def captured_io(stdin: str) -> Iterator[tuple[io.StringIO, io.StringIO]]:
         sys.stdin = saved
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=120)
 @given(argv=ARGV, password=st.text(_CHARS, max_size=30))
 @example(argv=["smtp.example.test", "--nameserver", ""], password="x")
 @example(argv=["127.1", "--port", "587"], password="x")
@@ -512,7 +512,7 @@ def test_modal_values_of_the_wrong_shape_read_as_empty(values) -> None:
     assert fields["host"] is None and fields["port"] is None
 
 
-@FUZZ
+@settings(FUZZ, max_examples=100)
 @given(metadata=st.one_of(st.none(), st.text(_CHARS, max_size=200), _JSON.map(json.dumps)))
 def test_private_metadata_never_breaks_the_credentials_step(metadata) -> None:
     from bot.forms import FieldErrors, build_request

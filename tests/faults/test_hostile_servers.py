@@ -8,16 +8,20 @@ the process measures itself around main() (see `_support.run_cli`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
+from tests.certs import default_factory
 from tests.dns_server import DnsServer, Zone
-from tests.faults._support import MB, memory, mib, reset_peak, run_cli
+from tests.faults._support import MB, CliRun, memory, mib, reset_peak, run_cli
 from tests.servers import SmtpTestServer
 
 NAME = "mail.example.test"
@@ -60,10 +64,12 @@ def engine_config(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
     )
 
 
-def cli_args(dns: DnsServer, ca_bundle: Path, *, port: int, mode: str) -> list[str]:
+def cli_args(
+    dns: DnsServer, ca_bundle: Path, *, port: int, mode: str, name: str = NAME
+) -> list[str]:
     return [
         "check",
-        f"{NAME}:{port}",
+        f"{name}:{port}",
         "--security",
         mode,
         "--nameserver",
@@ -107,13 +113,53 @@ async def test_hostile_server_via_diagnose(dns, ca_bundle, behaviour: str) -> No
     assert len(report.to_json()) < 256 * 1024
 
 
+# --------------------------------------------------------------------------- the CLI process
+
+CONTROL = "control"  # a well-behaved server: the baseline the numbers compare to
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cli_runs(ca_bundle: Path) -> AsyncIterator[dict[tuple[str, str], tuple[CliRun, int]]]:
+    """Every CLI run of this module at once (processes in parallel): (behaviour, output) ->
+    (the run, connections the server saw). Each process measures its own memory."""
+    plans = [(b, "json") for b in HOSTILE] + [(b, "text") for b in FLOODS]
+    plans.append((CONTROL, "json"))
+    gate = asyncio.Semaphore(4)  # 2-CPU CI: more at once only adds CPU contention to main()
+
+    async def limited(job: Awaitable[CliRun]) -> CliRun:
+        async with gate:
+            return await job
+
+    async with DnsServer(Zone()) as dns, contextlib.AsyncExitStack() as stack:
+        jobs, servers = [], []
+        for behaviour, output in plans:
+            mode, port, _ = HOSTILE.get(behaviour, ("starttls", 587, ""))
+            name = f"{behaviour.replace('_', '-')}-{output}.example.test"
+            control = behaviour == CONTROL
+            server = await stack.enter_async_context(
+                SmtpTestServer(
+                    port=port,
+                    mode=mode,
+                    behaviour=None if control else behaviour,
+                    cert=default_factory().valid(name) if control else None,
+                )
+            )
+            dns.zone.host(name, server.host)
+            extra = ["--json"] if output == "json" else ["--transcript"]
+            args = cli_args(dns, ca_bundle, port=port, mode=mode, name=name)
+            jobs.append(limited(run_cli(*args, *extra, env=CLI_ENV)))
+            servers.append(server)
+        runs = await asyncio.gather(*jobs)
+        yield {
+            plan: (run, server.connections)
+            for plan, run, server in zip(plans, runs, servers, strict=True)
+        }
+
+
 @pytest.mark.parametrize("behaviour", list(HOSTILE))
-async def test_hostile_server_via_the_cli_process(dns, ca_bundle, behaviour: str) -> None:
-    mode, port, finding = HOSTILE[behaviour]
-    async with SmtpTestServer(port=port, mode=mode, behaviour=behaviour) as server:
-        dns.zone.host(NAME, server.host)
-        run = await run_cli(*cli_args(dns, ca_bundle, port=port, mode=mode), "--json", env=CLI_ENV)
-        connections = server.connections
+def test_hostile_server_via_the_cli_process(cli_runs, behaviour: str) -> None:
+    _mode, _port, finding = HOSTILE[behaviour]
+    run, connections = cli_runs[(behaviour, "json")]
     MEASURED.append(
         f"cli      {behaviour:22} {finding:26} main {run.main_s:5.2f} s"
         f" (process {run.wall_s:4.2f} s)"
@@ -131,17 +177,13 @@ async def test_hostile_server_via_the_cli_process(dns, ca_bundle, behaviour: str
 
 
 @pytest.mark.parametrize("behaviour", FLOODS)
-async def test_text_report_of_a_flood_stays_short(dns, ca_bundle, behaviour: str) -> None:
-    mode, port, finding = HOSTILE[behaviour]
-    async with SmtpTestServer(port=port, mode=mode, behaviour=behaviour) as server:
-        dns.zone.host(NAME, server.host)
-        run = await run_cli(
-            *cli_args(dns, ca_bundle, port=port, mode=mode), "--transcript", env=CLI_ENV
-        )
-    assert f"({finding})" in run.out
+def test_text_report_of_a_flood_stays_short(cli_runs, behaviour: str) -> None:
+    _mode, _port, finding = HOSTILE[behaviour]
+    run, _connections = cli_runs[(behaviour, "text")]
     MEASURED.append(
         f"cli text {behaviour:22} {len(run.out):7d} chars of report, peak growth {mib(run.growth)}"
     )
+    assert f"({finding})" in run.out
     assert run.code == 1, run.user_lines
     assert "Traceback" not in run.err
     assert len(run.out) < 64 * 1024
@@ -150,17 +192,13 @@ async def test_text_report_of_a_flood_stays_short(dns, ca_bundle, behaviour: str
     assert "\x1b" not in run.out and "\x00" not in run.out
 
 
-async def test_control_run_against_a_well_behaved_server(dns, ca_bundle) -> None:
-    """The same measurement against a healthy server: the baseline the numbers compare to."""
-    async with SmtpTestServer(port=587, mode="starttls") as server:
-        dns.zone.host(NAME, server.host)
-        run = await run_cli(
-            *cli_args(dns, ca_bundle, port=587, mode="starttls"), "--json", env=CLI_ENV
-        )
+def test_control_run_against_a_well_behaved_server(cli_runs) -> None:
+    run, _connections = cli_runs[(CONTROL, "json")]
     MEASURED.append(
         f"cli      {'(well-behaved control)':22} {'-':26} main {run.main_s:5.2f} s"
         f" (process {run.wall_s:4.2f} s)  peak growth {mib(run.growth)}  (VmHWM {mib(run.hwm)})"
     )
-    assert run.code == 0, run.user_lines
-    assert json.loads(run.out)["verdict"] in {"pass", "warn"}
+    report = json.loads(run.out)
+    assert run.code == 0, [(f["id"], f["title"]) for f in report["findings"]]
+    assert report["verdict"] in {"pass", "warn"}
     assert run.growth < GROWTH_LIMIT

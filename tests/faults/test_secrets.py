@@ -8,6 +8,7 @@ then really passes through the engine's hands, and must still be gone from every
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -158,9 +159,9 @@ async def test_cli_keeps_the_password(dns, ca_bundle, behaviour) -> None:
         port=587, mode="starttls", behaviour=behaviour, password=CANARY
     ) as server:
         dns.zone.host(NAME, server.host)
-        as_json = await run_cli(*cli_args(dns, ca_bundle, "--json"), stdin=CANARY + "\n", env=env)
-        as_text = await run_cli(
-            *cli_args(dns, ca_bundle, "--transcript"), stdin=CANARY + "\n", env=env
+        as_json, as_text = await asyncio.gather(
+            run_cli(*cli_args(dns, ca_bundle, "--json"), stdin=CANARY + "\n", env=env),
+            run_cli(*cli_args(dns, ca_bundle, "--transcript"), stdin=CANARY + "\n", env=env),
         )
         attempts = list(server.auth_attempts)
     assert len(attempts) >= 2, "the login never reached the server"
