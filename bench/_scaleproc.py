@@ -30,6 +30,12 @@ def _rss() -> tuple[int, int]:
 
 async def _main(args: argparse.Namespace) -> dict:
     hosts = args.hosts.split(",")
+    if args.tls_buffer:
+        # What an application could choose for its whole process (asyncio's default for
+        # every TLS connection is a 256 KiB read buffer); measured, not used by the engine.
+        from asyncio import sslproto
+
+        sslproto.SSLProtocol.max_size = args.tls_buffer
     if args.mode == "diagnose":
         from diagnostics import CheckRequest, EngineConfig, diagnose
 
@@ -94,6 +100,7 @@ async def _main(args: argparse.Namespace) -> dict:
     rss, hwm = _rss()
     return {
         "mode": args.mode,
+        "tls_buffer": args.tls_buffer,
         "n": args.n,
         "baseline_rss": baseline,
         "peak_rss": max(peak, rss),
@@ -112,6 +119,7 @@ def main() -> None:
     parser.add_argument("--hosts", required=True)
     parser.add_argument("--nameserver", required=True)
     parser.add_argument("--ca-bundle", required=True)
+    parser.add_argument("--tls-buffer", type=int, default=0, help="asyncio TLS read buffer")
     print(json.dumps(asyncio.run(_main(parser.parse_args()))), flush=True)
 
 
