@@ -202,7 +202,11 @@ def test_fix_is_filled_with_the_recommended_values(kb: Knowledge) -> None:
     fix = kb.fix_for("tls.mode.starttls_on_ssl_port", OutlookClient.CLASSIC, ctx)
     assert fix is not None
     text = " ".join(fix.steps)
-    assert "*Use the following type of encrypted connection* to SSL/TLS" in text
+    assert (
+        "the list *Use the following type of encrypted connection* right below it (not the one"
+        " for the incoming server) choose SSL/TLS" in text
+    )
+    assert "Set the port box *Outgoing server (SMTP)* to 465" in text
     assert "(called SSL in Outlook 2016 and older)" in text
     assert "File* > *Account Settings* > *Account Settings…*" in text
     assert "*More Settings…*" in text and "*Advanced*" in text
@@ -216,8 +220,9 @@ def test_fix_without_recommendation_uses_the_entered_port(kb: Knowledge) -> None
     ctx = FixContext(host="mail.example.com", port=587, security=Security.SSL)
     fix = kb.fix_for("tls.mode.ssl_on_starttls_port", OutlookClient.CLASSIC, ctx)
     assert fix is not None
-    assert "Leave *Outgoing server (SMTP)* at 587" in fix.steps[1]
-    assert "STARTTLS (called TLS in Outlook 2016 and older)" in fix.steps[1]
+    assert "Leave the port box *Outgoing server (SMTP)* at 587" in fix.steps[1]
+    assert fix.steps[1].endswith("choose STARTTLS (called TLS in Outlook 2016 and older).")
+    assert "Why: port 587 starts in plain text" in fix.steps[2]
     assert fix.values == {}  # nothing recommended, so no values to type
 
 

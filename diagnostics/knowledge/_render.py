@@ -29,6 +29,7 @@ CONTEXT_VARIABLES = frozenset(
         "rec_host",  # what would work: the engine's recommendation, else the provider's
         "rec_port",
         "rec_security",
+        "other_host",  # rec_host when it is not the server entered (for "use X instead")
         "port_security",  # the encryption that belongs to the entered port (587 -> STARTTLS)
         "provider_name",
         "provider_host",  # the provider's own documented endpoint (not the engine's pick)
@@ -123,6 +124,7 @@ def context_variables(ctx: FixContext, client: ClientSpec) -> dict[str, str | No
         "rec_host": rec.host if rec else None,
         "rec_port": str(rec.port) if rec else None,
         "rec_security": labels[rec.security] if rec else None,
+        "other_host": rec.host if rec and not _same_host(rec.host, ctx.host) else None,
         "port_security": labels[port_security] if port_security else None,
         "provider_name": provider.name if provider else None,
         "provider_host": documented.host if documented else None,
