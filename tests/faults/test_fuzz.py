@@ -170,8 +170,7 @@ _OPTION_VALUES: dict[str, Any] = {
         st.text(_CHARS, max_size=8),
     ),
     "--connect": st.one_of(_HOSTISH, _IPISH, _TRICKY),
-    # A readable file without certificates is test_cli_non_pem_ca_bundle_is_bad_input (a bug).
-    "--ca-bundle": st.sampled_from(["/nonexistent.pem", "/", "", "/dev/null"]),
+    "--ca-bundle": st.sampled_from(["/nonexistent.pem", "/etc/hostname", "/", "", "/dev/null"]),
     "--timeout": st.one_of(
         st.sampled_from(["0", "-1", "nan", "inf", "1e309", "0.5", "301", "abc", ""]),
         st.floats(-1, 400).map(str),

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,12 @@ async def test_bot_credential_test_keeps_the_password(
         await bot.stub.wait_for(
             "chat.postMessage", lambda c: "Escalated" in str(c.args.get("text"))
         )
+    # Forged and stale requests make Bolt log about signatures: never the secret itself.
+    body = bot.sender.command_body("help")
+    form = "application/x-www-form-urlencoded"
+    assert (await bot.sender.post(body, content_type=form, secret="not-it")).status == 401
+    stale = time.time() - 600
+    assert (await bot.sender.post(body, content_type=form, timestamp=stale)).status == 401
     # Stop the bot before reading its database, so every write has landed.
     await bot.server.stop(grace=2.0)
     bot.server = None
@@ -330,4 +337,3 @@ async def test_bot_settings_never_show_the_tokens() -> None:
     )
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert SLACK_TOKEN not in shown and SIGNING not in shown
-    logging.getLogger("smtpcheck.faults").debug("settings %s", settings)
