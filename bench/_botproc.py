@@ -20,16 +20,45 @@ import time
 TICK = 0.005  # seconds between ticks: a stall is how much later than this a tick runs
 
 
+class SlowCallbacks:
+    """The slowest single callbacks the loop ran (what a stall is made of), by name."""
+
+    def __init__(self) -> None:
+        self.slowest: list[tuple[float, str]] = []
+        original = asyncio.events.Handle._run
+        recorder = self
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            started = time.perf_counter()
+            original(handle)
+            elapsed = time.perf_counter() - started
+            if elapsed > 0.005:
+                recorder.note(elapsed, handle)
+
+        asyncio.events.Handle._run = timed_run  # this helper process only
+
+    def note(self, elapsed: float, handle: asyncio.events.Handle) -> None:
+        if len(self.slowest) < 10 or elapsed > self.slowest[-1][0]:
+            callback = getattr(handle, "_callback", None)
+            task = getattr(callback, "__self__", None)
+            name = repr(task.get_coro()) if isinstance(task, asyncio.Task) else repr(callback)
+            self.slowest.append((elapsed, name[:160]))
+            self.slowest.sort(reverse=True)
+            del self.slowest[10:]
+
+
 class Ticker:
     """Wakes every TICK seconds and notes how late it woke (the loop's stall)."""
 
     def __init__(self) -> None:
         self.stalls: list[float] = []
         self.ticks = 0
+        self.callbacks = SlowCallbacks()
 
     def reset(self) -> None:
         self.stalls = []
         self.ticks = 0
+        self.callbacks.slowest = []
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -48,6 +77,7 @@ class Ticker:
             "late_over_5ms": sum(1 for s in ordered if s > 0.005),
             "late_over_20ms": sum(1 for s in ordered if s > 0.020),
             "worst": [round(s, 4) for s in ordered[:10]],
+            "slowest_callbacks": [(round(t, 4), name) for t, name in self.callbacks.slowest[:5]],
         }
 
 

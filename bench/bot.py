@@ -102,6 +102,7 @@ async def _burst(helper: Helper, stub, sender, size: int, round_: int) -> Row:
     final = Stat(done)
     worst_stall = max(stalls["worst"], default=0.0)
     p99 = ack.quantile(0.99)
+    slowest = "; ".join(f"{t * 1000:.0f} ms {name}" for t, name in stalls["slowest_callbacks"][:3])
     return Row(
         key=f"5{'ab'[BURSTS.index(size)]}",
         what=f"bot: {size} concurrent /smtpcheck, time to ack (p50 [min–max])",
@@ -118,6 +119,7 @@ async def _burst(helper: Helper, stub, sender, size: int, round_: int) -> Row:
             f"max {final.high:.2f} s; loop stalls: worst {worst_stall * 1000:.0f} ms, "
             f"{stalls['late_over_20ms']} over 20 ms, {stalls['late_over_5ms']} over 5 ms "
             f"(help burst: worst {max(help_stalls['worst'], default=0) * 1000:.0f} ms)",
+            f"slowest single callbacks: {slowest}",
         ],
         extra={
             "ack_p99": p99,
