@@ -174,12 +174,13 @@ def compare(
     import json
 
     from diagnostics.client_check import (
-        compare as compare_views,
-    )
-    from diagnostics.client_check import (
+        attach_fixes,
         load_report_json,
         parse_client_output,
         render_comparison_text,
+    )
+    from diagnostics.client_check import (
+        compare as compare_views,
     )
 
     try:
@@ -187,7 +188,8 @@ def compare(
         text = client_output.read_bytes()  # PowerShell 5.1's `>` writes UTF-16
     except (OSError, ValueError) as exc:
         raise BadInput(_first_error(exc)) from None
-    result = compare_views(report, parse_client_output(text))
+    # Fix steps for the Outlook named in the report, as the engine gives its own findings.
+    result = attach_fixes(compare_views(report, parse_client_output(text)), report)
     if json_output:
         sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
     else:

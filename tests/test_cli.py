@@ -197,5 +197,6 @@ async def test_compare_reads_a_report_and_a_client_paste(
     code, out, err = await smtpcheck("compare", str(report_file), str(paste))
     assert code == 1, (out, err)
     assert "587" in out
+    assert "Fix:" in out and "Account Settings" in out  # steps for classic Outlook
     code, _, err = await smtpcheck("compare", str(tmp_path / "missing.json"), str(paste))
     assert code == 2 and len(err.strip().splitlines()) == 1

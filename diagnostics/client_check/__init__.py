@@ -8,6 +8,7 @@ Never imports Slack; the CLI and the bot call these functions.
 """
 
 from diagnostics.client_check._compare import FINDING_IDS, compare
+from diagnostics.client_check._fixes import attach_fixes, with_fixes
 from diagnostics.client_check._model import (
     BEGIN_MARKER,
     END_MARKER,
@@ -37,6 +38,7 @@ __all__ = [
     "Interceptor",
     "Platform",
     "TargetPort",
+    "attach_fixes",
     "client_check_script",
     "compare",
     "decode_output",
@@ -47,4 +49,5 @@ __all__ = [
     "safe_host",
     "server_ok_but_user_fails",
     "targets_for",
+    "with_fixes",
 ]
