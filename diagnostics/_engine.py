@@ -709,7 +709,9 @@ class _Diagnosis:
             probes=tuple(self._summary(r) for r in results),
             error_text_causes=tuple(self.error_causes),
         )
-        hint = server_ok_but_user_fails(draft)
+        hint = server_ok_but_user_fails(
+            draft, user_reports_failure=self.request.user_reports_failure
+        )
         return [*findings, hint] if hint is not None else findings
 
     def _interpret(self, finding: Finding) -> Finding:
