@@ -547,3 +547,15 @@ async def test_failing_progress_callback_does_not_break_the_diagnosis(
 
 
 __all__ = ["SmtpTestServer"]
+
+
+async def test_user_side_failure_is_pointed_at_the_path(dns, config_for, smtp_servers):
+    """Works from here, fails on the user's computer: the report says where to look."""
+    server = await smtp_servers.start(port=587, mode="starttls")
+    plain = await check(dns, config_for(), server.host, port=587, security="starttls")
+    assert "client.server_ok_from_here" not in ids(plain)
+    report = await check(
+        dns, config_for(), server.host, port=587, security="starttls", user_reports_failure=True
+    )
+    finding = report.by_id("client.server_ok_from_here")[0]
+    assert finding.fix is not None
