@@ -113,7 +113,10 @@ def check(
         raise BadInput("--password-stdin needs --user")
     password = _read_password() if password_stdin else None
     overrides: dict[str, object] = {}
-    if nameserver:
+    if nameserver is not None:
+        if not all(entry.strip() for entry in nameserver):
+            # An empty value must not quietly fall back to the system's resolver.
+            raise BadInput("--nameserver needs an address (IP[:PORT])")
         overrides["nameservers"] = ",".join(nameserver)
     if ca_bundle is not None:
         overrides["ca_bundle"] = ca_bundle

@@ -120,6 +120,7 @@ async def test_password_from_stdin_never_reaches_any_output(dns, ca_bundle, smtp
         (["check", "127.0.0.1"], "loopback"),
         (["check", "mail.example.test:8080"], "8080"),
         (["check", "mail.example.test", "--nameserver", "not-an-ip"], "not-an-ip"),
+        (["check", "mail.example.test", "--nameserver", ""], "--nameserver"),
         (["check", "mail.example.test", "--ca-bundle", "/nonexistent.pem"], "nonexistent"),
         (["check", "mail.example.test", "--password-stdin"], "--user"),
         (["check"], "TARGET"),
