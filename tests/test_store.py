@@ -7,6 +7,7 @@ skipping) when selected without SMTPCHECK_TEST_POSTGRES_URL (set by scripts/peer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -802,7 +803,11 @@ async def test_maintenance_survives_a_failing_round(
     try:
         await asyncio.wait_for(done.wait(), 5)
     finally:
+        # Wait for the cancellation: a round still inside the database when the fixture
+        # closes the store would hang aiosqlite's close.
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     assert rounds >= 2
     assert "outbox round failed" in caplog.text
 
