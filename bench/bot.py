@@ -62,11 +62,20 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
         ) as session:
             sender = SlackSender(url, SECRET, session)
             await sender.command("help")  # Bolt's first auth.test
+            # The first diagnosis of a fresh process: imports, knowledge base, trust store.
+            await asyncio.to_thread(helper.ask, "reset")
             await sender.command(f"{GOOD_NAME}:587 starttls", user="UWARM0001")
             await stub.wait_for("chat.postMessage", _is_report, count=1, timeout=60)
+            cold = await asyncio.to_thread(helper.ask, "stats")
             for size in BURSTS:
                 for round_ in range(max(1, repeat)):
                     rows.append(await _burst(helper, stub, sender, size, round_))
+            first = max(cold["worst"], default=0.0)
+            rows[0].notes.append(
+                f"first diagnosis after start: worst loop stall {first * 1000:.0f} ms "
+                f"({cold['slowest_callbacks'][:1]})"
+            )
+            rows[0].extra["first_diagnosis_stalls"] = cold
     finally:
         await asyncio.to_thread(helper.__exit__)
         await stub.stop()
