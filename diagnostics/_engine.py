@@ -74,6 +74,18 @@ async def diagnose(
     return await run.run()
 
 
+async def prepare(config: EngineConfig | None = None) -> None:
+    """Load what a first diagnosis needs (modules, knowledge base, trust store) in worker
+    threads. diagnose() does it itself; a long-running front end calls this at start, so
+    that neither its first user nor its event loop waits for it (GIL-bound C parsing in a
+    thread still delays the loop by tens of milliseconds)."""
+    if not _prepared:
+        await asyncio.to_thread(_prepare)
+    from diagnostics import _tls
+
+    await _tls.load_trust_store((config or EngineConfig()).ca_bundle)
+
+
 _prepared = False
 
 
