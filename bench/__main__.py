@@ -28,17 +28,16 @@ ROWS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "names",
-        nargs="*",
-        choices=[*ROWS, []],
-        metavar="NAME",
-        help=f"rows to run (default all): {', '.join(ROWS)}",
+        "names", nargs="*", metavar="NAME", help=f"rows to run (default all): {', '.join(ROWS)}"
     )
     parser.add_argument("--json", dest="json_path", help="also write the results here")
     parser.add_argument(
         "--repeat", type=int, default=None, help="samples per side (default per row)"
     )
     args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {', '.join(unknown)}; known: {', '.join(ROWS)}")
     names = args.names or list(ROWS)
     info = machine()
     print(
