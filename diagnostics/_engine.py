@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
@@ -87,17 +88,21 @@ async def prepare(config: EngineConfig | None = None) -> None:
 
 
 _prepared = False
+_prepare_lock = threading.Lock()  # a first burst of diagnoses loads once, not once per thread
 
 
 def _prepare() -> None:
     """Imports and the knowledge base, once, in a worker thread: a bot's event loop never
     stalls for them (~0.3 s) when its first diagnosis starts."""
     global _prepared
-    from diagnostics import _smtp_probe, _tls  # noqa: F401
-    from diagnostics.knowledge import load_knowledge
+    with _prepare_lock:
+        if _prepared:
+            return
+        from diagnostics import _smtp_probe, _tls  # noqa: F401
+        from diagnostics.knowledge import load_knowledge
 
-    load_knowledge()
-    _prepared = True
+        load_knowledge()
+        _prepared = True
 
 
 class _Diagnosis:
