@@ -25,13 +25,25 @@ class FieldErrors(ValueError):
         self.errors = errors
 
 
+def state_element(values: Any, block_id: str, action_id: str = m.VALUE) -> dict[str, Any]:
+    """One input's state from view.state.values; empty when any level has the wrong shape."""
+    block = values.get(block_id) if isinstance(values, dict) else None
+    element = block.get(action_id) if isinstance(block, dict) else None
+    return element if isinstance(element, dict) else {}
+
+
+def state_values(view: Any) -> dict[str, Any]:
+    """view.state.values of a submitted view; empty when the payload has another shape."""
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
 def read_state(values: dict[str, Any]) -> dict[str, Any]:
     """Flatten Slack's view.state.values into plain fields (strings, bools, None)."""
 
     def raw(block_id: str) -> dict[str, Any]:
-        block = values.get(block_id) or {}
-        element = block.get(m.VALUE) or {}
-        return element if isinstance(element, dict) else {}
+        return state_element(values, block_id)
 
     def text(block_id: str) -> str | None:
         value = raw(block_id).get("value")
@@ -43,7 +55,9 @@ def read_state(values: dict[str, Any]) -> dict[str, Any]:
         return value if isinstance(value, str) else None
 
     def checked(block_id: str, option_value: str) -> bool:
-        options = raw(block_id).get("selected_options") or []
+        options = raw(block_id).get("selected_options")
+        if not isinstance(options, list):
+            return False
         return any(isinstance(o, dict) and o.get("value") == option_value for o in options)
 
     port_choice = selected(m.PORT)

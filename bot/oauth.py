@@ -82,7 +82,7 @@ def oauth_settings(
     if client_secret is None:
         problems.append("SLACK_CLIENT_SECRET: missing (Basic Information → App Credentials)")
     rotation = _env(environ, "SMTPCHECK_TOKEN_ROTATION_MINUTES") or "120"
-    if not rotation.isdigit() or not 1 <= int(rotation) <= 720:
+    if not (rotation.isascii() and rotation.isdigit()) or not 1 <= int(rotation) <= 720:
         problems.append("SMTPCHECK_TOKEN_ROTATION_MINUTES: a whole number from 1 to 720")
     if problems:
         raise ConfigError("Slack OAuth (multi-workspace install): " + "; ".join(problems))

@@ -30,10 +30,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import async_default_handlers
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack_io import api_error
 
 _log = logging.getLogger(__name__)
 
@@ -470,13 +471,9 @@ class InstrumentedAsyncWebClient(AsyncWebClient):
     async def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
         try:
             return await super().api_call(api_method, **kwargs)
-        except SlackApiError as exc:
-            data = exc.response.data if exc.response is not None else None
-            error = data.get("error") if isinstance(data, dict) else None
-            (self._metrics or METRICS).record_slack_error(api_method, str(error or "unknown"))
-            raise
         except Exception as exc:
-            (self._metrics or METRICS).record_slack_error(api_method, type(exc).__name__)
+            # Slack's error code, the HTTP status of a bodyless answer, or the transport's class.
+            (self._metrics or METRICS).record_slack_error(api_method, api_error(exc))
             raise
 
 

@@ -88,8 +88,8 @@ def parse_command(text: str) -> Command:
             )
         try:
             return ShowHistory(host=_history_target(words[1]))
-        except ValueError as exc:
-            raise ParseError(str(exc)) from None
+        except ValidationError as exc:
+            raise ParseError(plain_validation_message(exc)) from None
     return RunCheck(request=_check_request(words))
 
 
@@ -107,7 +107,8 @@ def _check_request(words: list[str]) -> CheckRequest:
     requires_auth = True
     for word in rest:
         lower = word.lower().strip(",")
-        if lower.isdigit():
+        # ASCII digits only: str.isdigit() is also true for '²' or '⑤', which int() refuses.
+        if lower.isascii() and lower.isdigit():
             if port is not None:
                 raise ParseError(f"two ports given ({port} and {lower}); give one")
             port = int(lower)
@@ -146,5 +147,5 @@ def plain_validation_message(exc: ValidationError) -> str:
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         if error.get("type") in {"less_than_equal", "greater_than_equal"}:
             message = "the port must be between 1 and 65535"
-        messages.append(message)
-    return "; ".join(dict.fromkeys(messages)) or "invalid settings"
+        messages.append(" ".join(message.split()))  # one line, whatever the validator said
+    return "; ".join(dict.fromkeys(m for m in messages if m)) or "invalid settings"

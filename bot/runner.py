@@ -12,13 +12,21 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import observability
 from bot.forms import request_fields
 from bot.settings import BotSettings
-from bot.slack_io import NOT_POSTABLE, api_error, dict_blocks, post_message, tell_user
+from bot.slack_io import (
+    NOT_POSTABLE,
+    REFUSED,
+    WEB_API_ERRORS,
+    api_error,
+    dict_blocks,
+    post_message,
+    tell_user,
+)
 from bot.views.progress import Step, progress_message, target_label
 from bot.views.report import changes_between, report_message
 from diagnostics import CheckRequest, EngineConfig, InputError, Report
@@ -28,6 +36,9 @@ log = logging.getLogger("smtpcheck.bot")
 
 Diagnose = Callable[..., Awaitable[Report]]
 INTERRUPT_POST_TIMEOUT = 5.0
+# Once the result is ready, how long it may still wait for the progress message's post
+# (Slack slow or retrying a 5xx); after that the report goes to the outbox instead.
+OPEN_GRACE = 1.0
 # Outbox entries that no retry can deliver.
 PERMANENT_ERRORS = NOT_POSTABLE | {"invalid_blocks", "msg_too_long", "invalid_arguments"}
 
@@ -174,12 +185,30 @@ class Runner:
             target=target_label(fields),
             interval=self.settings.progress_interval,
         )
-        queued = self._semaphore.locked()
+        # The progress message is posted while the check runs: a slow or failing Slack never
+        # holds the diagnosis back, and its result is delivered or parked in the outbox.
+        opening = board.start(
+            channel=job.channel_id, thread_ts=job.thread_ts, queued=self._semaphore.locked()
+        )
+        work = asyncio.ensure_future(self._capped(job, board, fields))
         try:
-            await board.open(channel=job.channel_id, thread_ts=job.thread_ts, queued=queued)
-        except SlackClientError as exc:
-            log.warning("could not post the progress message: %s", api_error(exc))
-            return
+            await asyncio.wait({work, opening}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done() and board.refused is not None:
+                # Slack refused the bot outright (token, or nowhere to post): nobody would
+                # ever see this check.
+                log.warning("Slack refused the progress message (%s); check dropped", board.refused)
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                return
+            await work
+        except asyncio.CancelledError:  # shutdown
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            await board.interrupted()
+            raise
+
+    async def _capped(self, job: Job, board: ProgressBoard, fields: dict) -> None:
+        """The diagnosis and its report, under the global concurrency cap."""
         acquired = False
         self._waiting += 1
         self._publish_depth()
@@ -191,9 +220,6 @@ class Runner:
                 self._publish_depth()
                 await board.set_phase("running")
                 await self._diagnose_and_report(job, board, fields)
-        except asyncio.CancelledError:
-            await board.interrupted()
-            raise
         finally:
             if acquired:
                 self._running -= 1
@@ -222,18 +248,26 @@ class Runner:
                     detail={"reason": str(exc)[:300]},
                 )
             )
+            await board.settle()
             await board.finish(phase="refused", message=str(exc))
             return
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("diagnosis failed unexpectedly")
+            await board.settle()
             await board.finish(
                 phase="error", message="Something went wrong on our side. Please try again."
             )
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
         observability.record_report(report)
+        finished = {"phase": "finished", "verdict": report.verdict, "total_ms": elapsed_ms}
+        parent = await board.settle()
+        if parent == "failed":
+            # The progress message did not get through: post it now, finished, so that the
+            # report has its thread (if Slack still refuses, the report goes on its own).
+            await board.finish(**finished)
         diagnosis_id = uuid.uuid4().hex
         thread_ts = job.thread_ts or board.ts
         report_json = report.to_json_dict()
@@ -277,20 +311,23 @@ class Runner:
             escalation=self.settings.escalation_channel is not None,
             user_reports_failure=job.fails_here,
         )
+        payload: dict[str, Any] = {
+            "channel": board.channel or job.channel_id,
+            "text": text,
+            "blocks": dict_blocks(blocks),
+            "unfurl_links": False,
+        }
+        if thread_ts:
+            payload["thread_ts"] = thread_ts
+        if parent == "abandoned":
+            # Slack is failing right now (still retrying the progress message): straight to
+            # the outbox, which posts the report once Slack answers again.
+            await self.park(team_id=job.team_id, method="chat.postMessage", payload=payload)
+            return
         # Side by side: a slow chat.update of the parent never holds the report back.
         await asyncio.gather(
-            board.finish(phase="finished", verdict=report.verdict, total_ms=elapsed_ms),
-            self.deliver(
-                team_id=job.team_id,
-                method="chat.postMessage",
-                payload={
-                    "channel": board.channel or job.channel_id,
-                    "thread_ts": thread_ts,
-                    "text": text,
-                    "blocks": dict_blocks(blocks),
-                    "unfurl_links": False,
-                },
-            ),
+            board.finish(**finished),
+            self.deliver(team_id=job.team_id, method="chat.postMessage", payload=payload),
         )
 
     async def _record(self, operation: Awaitable[Any]) -> Any:
@@ -308,10 +345,18 @@ class Runner:
         try:
             await self.client.api_call(method, json=payload)
             return True
-        except (TimeoutError, SlackClientError, OSError) as exc:
+        except WEB_API_ERRORS as exc:
             log.warning("%s failed (%s); queued for retry", method, api_error(exc))
+        await self.park(team_id=team_id, method=method, payload=payload)
+        return False
+
+    async def park(self, *, team_id: str, method: str, payload: dict[str, Any]) -> None:
+        """Keep the call in the store's outbox; the maintenance loop retries it."""
+        try:
             await self.store.enqueue_outbox(team_id=team_id, method=method, payload=payload)
-            return False
+        except Exception:
+            log.error("%s could not be queued for retry either; the message is lost", method)
+            raise
 
     async def flush_outbox(self) -> int:
         """Send what is waiting in the outbox; returns how many were sent."""
@@ -319,7 +364,7 @@ class Runner:
         for row in await self.store.pending_outbox(limit=50):
             try:
                 await self.client.api_call(row.method, json=row.payload)
-            except (TimeoutError, SlackClientError, OSError) as exc:
+            except WEB_API_ERRORS as exc:
                 error = api_error(exc)
                 await self.store.mark_outbox_failed(
                     row.id, error=error, permanent=error in PERMANENT_ERRORS
@@ -350,6 +395,9 @@ class ProgressBoard:
         self.interval = interval
         self.channel: str | None = None
         self.ts: str | None = None
+        self.refused: str | None = None  # Slack's error when it refused the first post outright
+        self._thread_ts: str | None = None
+        self._opening: asyncio.Future[None] | None = None
         self.steps: dict[str, Step] = {}
         self.phase = "queued"
         self.updates = 0
@@ -358,16 +406,49 @@ class ProgressBoard:
         self._flusher: asyncio.Task[None] | None = None
         self._finished = False
 
-    async def open(self, *, channel: str, thread_ts: str | None, queued: bool) -> None:
+    def start(self, *, channel: str, thread_ts: str | None, queued: bool) -> asyncio.Future[None]:
+        """Post the parent message (in THREAD_TS for a re-run) in the background."""
         self.phase = "queued" if queued else "running"
-        text, blocks = self._render()
+        self.channel, self._thread_ts = channel, thread_ts
+        self._opening = asyncio.ensure_future(self._open())
+        return self._opening
+
+    async def _open(self) -> None:
+        posted_phase = self.phase
+        try:
+            await self._post()
+        except WEB_API_ERRORS as exc:
+            error = api_error(exc)
+            if error in REFUSED:
+                self.refused = error
+            log.warning("could not post the progress message: %s", error)
+            return
+        if self.steps or self.phase != posted_phase:
+            self._mark()  # what happened while the post was on its way
+
+    async def settle(self) -> str:
+        """Where the parent message stands once the result is ready: posted, failed, or
+        abandoned (its post was still retrying OPEN_GRACE seconds later, and is cancelled)."""
+        if self._opening is not None and not self._opening.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._opening), OPEN_GRACE)
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._opening
+            return "abandoned"
+        return "posted" if self.ts is not None else "failed"
+
+    async def _post(self, **kwargs: Any) -> None:
+        assert self.channel is not None
+        text, blocks = self._render(**kwargs)
         self.channel, self.ts = await post_message(
             self.client,
-            channel=channel,
+            channel=self.channel,
             user_id=self.user_id,
             text=text,
             blocks=blocks,
-            thread_ts=thread_ts,
+            thread_ts=self._thread_ts,
         )
         self._last = time.monotonic()
 
@@ -419,7 +500,7 @@ class ProgressBoard:
             await self.client.chat_update(
                 channel=self.channel, ts=self.ts, text=text, blocks=blocks
             )
-        except SlackClientError as exc:
+        except WEB_API_ERRORS as exc:
             log.info("progress update failed: %s", api_error(exc))
 
     async def _stop_flusher(self) -> None:
@@ -430,10 +511,18 @@ class ProgressBoard:
                 await self._flusher
 
     async def finish(self, **kwargs: Any) -> None:
-        """The final state of the parent message (always sent, not throttled)."""
+        """The final state of the parent message (always sent, not throttled); posted afresh
+        when the first post failed."""
         await self._stop_flusher()
         if self.ts is not None:
             await self._update(**kwargs)
+            return
+        if self.channel is None:
+            return
+        try:
+            await self._post(**kwargs)
+        except WEB_API_ERRORS as exc:
+            log.warning("could not post the finished progress message: %s", api_error(exc))
 
     async def interrupted(self) -> None:
         """Tell the thread the run was cut short (shutdown); bounded in time."""
@@ -442,6 +531,8 @@ class ProgressBoard:
 
     async def _interrupted(self) -> None:
         await self._stop_flusher()
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
         if self.ts is None:
             return
         await self._update(phase="interrupted")

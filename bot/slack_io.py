@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
@@ -15,12 +16,29 @@ log = logging.getLogger("smtpcheck.bot")
 NOT_POSTABLE = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
 )
+# Errors that mean Slack will not take the bot's calls at all until someone acts.
+TOKEN_REFUSED = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
+REFUSED = NOT_POSTABLE | TOKEN_REFUSED
+
+# What a Web API call can raise once the client's retries are spent: Slack's answer
+# (SlackApiError), or the transport's (a timeout, a reset, a refused or dropped connection).
+WEB_API_ERRORS: tuple[type[Exception], ...] = (
+    SlackClientError,
+    aiohttp.ClientError,
+    TimeoutError,
+    OSError,
+)
 
 
 def api_error(exc: Exception) -> str:
-    """The Slack error code (or the exception's class) for logs, never a token."""
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or exc.response.status_code)
+    """The Slack error code, else the HTTP status, else the exception's class; never a token."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        # A 429/5xx from Slack's edge or a proxy may have no JSON body: data is then a str.
+        data = exc.response.data
+        error = data.get("error") if isinstance(data, dict) else None
+        return str(error or exc.response.status_code)
     return type(exc).__name__
 
 
@@ -73,7 +91,10 @@ async def tell_user(
         if api_error(exc) not in NOT_POSTABLE:
             log.warning("ephemeral message failed: %s", api_error(exc))
             return
+    except WEB_API_ERRORS as exc:  # Slack unreachable: the DM would fail the same way
+        log.warning("ephemeral message failed: %s", api_error(exc))
+        return
     try:
         await client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
-    except SlackClientError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("could not reach user %s: %s", user_id, api_error(exc))

@@ -170,11 +170,12 @@ def _extract(request: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str,
         if domain:
             break
     port = request.get("port") or echo.get("port")
+    port_text = str(port) if isinstance(port, int | str) else ""
     security = request.get("security") or echo.get("security")
     return {
         "host": host,
         "sender_domain": domain,
-        "port": int(port) if isinstance(port, int | str) and str(port).isdigit() else None,
+        "port": int(port_text) if port_text.isascii() and port_text.isdigit() else None,
         "security": str(security) if security else None,
         "verdict": report.get("verdict"),
     }

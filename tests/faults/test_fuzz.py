@@ -382,13 +382,6 @@ def test_slash_command_parses_or_explains(text: str) -> None:
         assert parsed.host
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bot/parsing.py _check_request tests words with str.isdigit(), which is true "
-    "for superscripts such as '²', then int('²') raises a bare ValueError (not ParseError): "
-    "the slash-command handler only catches ParseError/FieldErrors, so '/smtpcheck "
-    "smtp.example.com ²' answers Slack with HTTP 500 (see test_slack_faults)",
-)
 @pytest.mark.parametrize(
     "text", ["smtp.example.test ²", "smtp.example.test ¹ starttls", "x.test ⑤"]
 )
@@ -402,13 +395,6 @@ def test_superscript_digit_is_a_parse_error(text: str) -> None:
     # Any other exception escapes here and fails the test.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bot/parsing.py parse_command('history <bad target>') turns the pydantic "
-    "ValidationError into ParseError(str(exc)): the user gets pydantic's multi-line text "
-    "('1 validation error for CheckRequest ... input_value=... For further information "
-    "visit https://errors.pydantic.dev/...') instead of one plain line",
-)
 @pytest.mark.parametrize("text", ["history bad!host", "history a@", "history [::1"])
 def test_history_with_a_bad_target_gets_one_plain_line(text: str) -> None:
     from bot.parsing import ParseError, parse_command
@@ -496,13 +482,6 @@ def test_modal_values_build_a_request_or_field_errors(values, password) -> None:
     assert request.host or request.target_email
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bot/forms.py read_state() tolerates a non-dict element but not a non-dict "
-    "block: view.state.values {'auth': [None]} raises AttributeError ('list' object has no "
-    "attribute 'get') instead of reading as empty (only reachable with a validly signed but "
-    "malformed payload; Bolt then answers 500)",
-)
 @pytest.mark.parametrize("values", [{"auth": [None]}, {"server": "smtp.example.test"}, {"port": 5}])
 def test_modal_values_of_the_wrong_shape_read_as_empty(values) -> None:
     from bot.forms import read_state

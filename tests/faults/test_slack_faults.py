@@ -174,7 +174,6 @@ async def test_bodyless_error_after_retries_still_parks_the_report(
     await bot.stub.wait_for("chat.postMessage", is_report, timeout=2.5)
 
 
-@pytest.mark.xfail(strict=True, reason=API_ERROR_BUG)
 def test_api_error_names_a_bodyless_failure() -> None:
     from slack_sdk.errors import SlackApiError
     from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -296,13 +295,6 @@ async def test_hanging_report_post_goes_to_the_outbox_and_others_are_served(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bot/runner.py Runner._run catches only SlackClientError around "
-    "board.open(); when the first chat.postMessage (the progress message) times out, "
-    "TimeoutError ends the job: no diagnosis, no report, nothing in the outbox, and the "
-    "user is never told (the same for aiohttp connection errors once retries run out)",
-)
 async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, server) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", hang=2, times=1)  # the progress message hangs
@@ -320,12 +312,6 @@ async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, s
     assert delivered or parked is not None, "the check vanished"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the progress message cannot be posted (500 until the client's "
-    "retries run out), Runner._run logs 'could not post the progress message' and drops "
-    "the job: the diagnosis never runs and no report is delivered or stored for retry",
-)
 async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, server) -> None:
     bot = await make_bot(json_errors=True)  # Slack's JSON error bodies: api_error() copes
     bot.stub.fail("chat.postMessage", status=500, times=3)  # the progress message fails
@@ -343,12 +329,6 @@ async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, s
 # --------------------------------------------------------------------------- hostile input
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: '/smtpcheck smtp.example.com ²' raises ValueError in bot/parsing.py "
-    "(str.isdigit() accepts '²', int() does not); the command handler does not catch it, "
-    "so Slack gets HTTP 500 and the user a 'dispatch_failed' error instead of a message",
-)
 async def test_superscript_port_gets_a_plain_answer(make_bot) -> None:
     bot = await make_bot()
     reply = await bot.sender.command("smtp.example.test ²")

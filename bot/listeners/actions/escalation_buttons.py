@@ -26,7 +26,7 @@ async def _act(
     channel_id = (body.get("channel") or {}).get("id")
     team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
     value = str(action.get("value") or "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # int() refuses "²", isdigit() does not
         await tell_user(
             client, channel=channel_id, user_id=str(user.get("id", "")), text="Unknown escalation."
         )

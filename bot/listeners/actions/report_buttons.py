@@ -118,7 +118,7 @@ async def details_page(
     diagnosis_id, _, page = str(action.get("value") or "").partition(":")
     row = await deps.store.get_diagnosis(diagnosis_id[:64])
     view = body.get("view") or {}
-    if row is None or not page.isdigit():
+    if row is None or not (page.isascii() and page.isdigit()):
         return
     try:
         await client.views_update(

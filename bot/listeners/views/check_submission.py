@@ -7,7 +7,14 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.deps import deps_of
-from bot.forms import FieldErrors, build_request, check_policy, read_state
+from bot.forms import (
+    FieldErrors,
+    build_request,
+    check_policy,
+    read_state,
+    state_element,
+    state_values,
+)
 from bot.runner import Job
 from bot.views import modal as m
 
@@ -22,7 +29,7 @@ async def check_submission(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: Any
 ) -> None:
     deps = deps_of(context)
-    fields = read_state((view.get("state") or {}).get("values") or {})
+    fields = read_state(state_values(view))
     channel_id, _ = m.unpack_metadata(view.get("private_metadata"))
     port_block = m.PORT_OTHER if fields.get("port_choice") == "other" else m.PORT
     try:
@@ -68,8 +75,7 @@ async def credentials_submission(
         )
         return
     channel_id, fields = m.unpack_metadata(view.get("private_metadata"))
-    values = (view.get("state") or {}).get("values") or {}
-    password = ((values.get(m.PASSWORD) or {}).get(m.VALUE) or {}).get("value")
+    password = state_element(state_values(view), m.PASSWORD).get("value")
     if not isinstance(password, str) or not password:
         await ack(response_action="errors", errors={m.PASSWORD: "Enter the password, or go Back"})
         return

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.client_fixes import attach_fixes
 from bot.deps import deps_of
+from bot.forms import state_element, state_values
 from bot.slack_io import dict_blocks, tell_user
 from bot.views.client_check import OUTPUT_BLOCK, VALUE, comparison_message, paste_error
 from diagnostics import Report
@@ -25,8 +26,7 @@ async def client_paste_submission(
 ) -> None:
     deps = deps_of(context)
     diagnosis_id = str(view.get("private_metadata") or "")[:64]
-    values = (view.get("state") or {}).get("values") or {}
-    text = ((values.get(OUTPUT_BLOCK) or {}).get(VALUE) or {}).get("value")
+    text = state_element(state_values(view), OUTPUT_BLOCK, VALUE).get("value")
     text = text if isinstance(text, str) else None
     observation = parse_client_output(text) if text and text.strip() else None
     problem = paste_error(text, observation)
