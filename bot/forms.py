@@ -110,6 +110,7 @@ def build_request(fields: dict[str, Any], *, password: str | None = None) -> Che
             requires_auth=bool(fields.get("requires_auth", True)),
             client=client,
             error_text=error_text,
+            user_reports_failure=bool(fields.get("fails_here")),
         )
     except ValidationError as exc:
         raise FieldErrors({m.SERVER: plain_validation_message(exc)}) from None
@@ -144,6 +145,7 @@ def request_fields(request: CheckRequest) -> dict[str, Any]:
         "requires_auth": request.requires_auth,
         "client": request.client.value,
         "error_text": request.error_text,
+        "fails_here": request.user_reports_failure,
     }
 
 
@@ -158,6 +160,7 @@ def request_from_fields(fields: dict[str, Any]) -> CheckRequest:
         requires_auth=fields.get("requires_auth", True),
         client=fields.get("client") or "classic",
         error_text=fields.get("error_text"),
+        user_reports_failure=bool(fields.get("fails_here")),
     )
 
 

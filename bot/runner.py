@@ -54,9 +54,6 @@ class Job:
     source: str = "command"  # command | modal | shortcut | rerun
     thread_ts: str | None = None  # answer inside this thread (re-run)
     previous_id: str | None = None  # compare with this diagnosis (re-run)
-    # The user says Outlook fails on their computer (the form's box); CheckRequest has no
-    # field for it, so it travels beside the request and is stored with the settings.
-    fails_here: bool = False
 
 
 class Runner:
@@ -177,8 +174,6 @@ class Runner:
             )
             return
         fields = request_fields(job.request)
-        if job.fails_here:
-            fields["fails_here"] = True
         board = ProgressBoard(
             client=self.client,
             user_id=job.user_id,
@@ -309,7 +304,6 @@ class Runner:
             diagnosis_id=diagnosis_id,
             changes=changes,
             escalation=self.settings.escalation_channel is not None,
-            user_reports_failure=job.fails_here,
         )
         payload: dict[str, Any] = {
             "channel": board.channel or job.channel_id,

@@ -541,8 +541,12 @@ async def test_fails_on_my_computer_box_and_the_canary(
     assert "The server is reachable and working from here" in blocks_text(report)
     row = await bot.store.get_diagnosis(diagnosis_id)
     assert row.request["fails_here"] is True
-    # The engine was not told (CheckRequest has no field), so the report has no such finding.
-    assert "client.server_ok_from_here" not in row.finding_ids
+    # The box reached the engine (CheckRequest.user_reports_failure): the finding is its own,
+    # with the knowledge base's fix, and the report shows it once, as the callout.
+    assert "client.server_ok_from_here" in row.finding_ids
+    [hint] = (await stored_report(bot, diagnosis_id)).by_id("client.server_ok_from_here")
+    assert hint.fix is not None
+    assert blocks_text(report).count("The server is reachable and working from here") == 1
 
     await bot.sender.interaction(
         bot.sender.block_action(action_id=CLIENT_SCRIPT_MAC_ACTION, value=diagnosis_id)

@@ -66,13 +66,19 @@ def test_email_and_other_forms() -> None:
         ("history", "history"),
         ("a@b@c", "not"),
         ("smtp.example.com:25 587", "two ports"),
+        ("smtp.example.com ²", "don't understand '²'"),  # isdigit() is true, int() refuses
+        ("smtp.example.com ٥٨٧", "don't understand"),  # digits, but not the ones Outlook shows
+        ("history bad!host", "not a valid server name"),
+        ("history [::1", "missing ']'"),
     ],
 )
 def test_errors_are_plain(text: str, words: str) -> None:
     with pytest.raises(ParseError) as caught:
         parse_command(text)
-    assert words in str(caught.value)
-    assert "Traceback" not in str(caught.value) and "pydantic" not in str(caught.value)
+    message = str(caught.value)
+    assert words in message
+    assert "Traceback" not in message and "pydantic" not in message
+    assert "\n" not in message and "validation error" not in message
 
 
 def state(**fields: object) -> dict:
@@ -113,9 +119,43 @@ def test_form_to_request() -> None:
     )
     assert request.client is OutlookClient.IOS and request.requires_auth
     assert request.error_text == "0x800CCC0F\nline two"
+    assert request.user_reports_failure is False
     again = request_from_fields(request_fields(request))
     assert again == request
     assert "password" not in request_fields(request)
+
+
+def test_fails_here_box_reaches_the_engine_request_and_survives_a_rerun() -> None:
+    values = state(server="smtp.example.com", port="587", security="starttls")
+    values[m.FAILS_HERE] = {
+        m.VALUE: {"type": "checkboxes", "selected_options": [{"value": m.FAILS_HERE_OPTION}]}
+    }
+    request = build_request(read_state(values))
+    assert request.user_reports_failure is True
+    stored = request_fields(request)
+    assert stored["fails_here"] is True
+    assert request_from_fields(stored).user_reports_failure is True
+    # Rows stored before the box reached the engine have no key: the box was not ticked.
+    legacy = {k: v for k, v in stored.items() if k != "fails_here"}
+    assert request_from_fields(legacy).user_reports_failure is False
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {m.SERVER: "smtp.example.com"},  # a block that is not an object
+        {m.SERVER: [None], m.PORT: 5},
+        {m.AUTH: {m.VALUE: {"selected_options": 7}}},  # options that are not a list
+        {m.PORT: {m.VALUE: {"selected_option": "587"}}},
+    ],
+)
+def test_form_state_of_the_wrong_shape_reads_as_empty(values: dict) -> None:
+    fields = read_state(values)
+    assert fields["host"] is None and fields["port"] is None
+    assert fields["requires_auth"] is False and fields["fails_here"] is False
+    with pytest.raises(FieldErrors) as caught:
+        build_request(fields)
+    assert m.SERVER in caught.value.errors
 
 
 @pytest.mark.parametrize(

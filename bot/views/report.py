@@ -15,7 +15,6 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.client_fixes import with_fixes
 from bot.views.labels import (
     SEVERITY_ICON,
     VERDICT_LINE,
@@ -37,7 +36,6 @@ from bot.views.text import (
     plain,
 )
 from diagnostics import Endpoint, Finding, Report, Severity, Verdict
-from diagnostics.client_check import server_ok_but_user_fails
 
 RERUN_ACTION = "report_rerun"
 DETAILS_ACTION = "report_details"
@@ -58,12 +56,8 @@ def report_message(
     diagnosis_id: str,
     changes: list[str] | None = None,
     escalation: bool = True,
-    user_reports_failure: bool = False,
 ) -> tuple[str, list[Block]]:
-    """(fallback text, blocks) of the report posted in the thread.
-
-    `user_reports_failure`: the user said Outlook fails on their computer (the form's box).
-    """
+    """(fallback text, blocks) of the report posted in the thread."""
     host = report.input.host or report.input.target
     head = f"{VERDICT_WORD[report.verdict]}: {one_line(host)}"
     if report.input.port:
@@ -78,7 +72,7 @@ def report_message(
         top.append(SectionBlock(text=md(_changes_text(changes))))
     if report.error_text_causes:
         top.append(SectionBlock(text=md(_causes_text(report))))
-    hint = client_side_hint(report, user_reports_failure=user_reports_failure)
+    hint = client_side_hint(report)
     if hint is not None:
         top += client_check_blocks(hint, diagnosis_id=diagnosis_id)
     bottom: list[Block] = [
@@ -164,22 +158,13 @@ def _causes_text(report: Report) -> str:
     return clip("\n".join(lines), SECTION_TEXT_MAX)
 
 
-def client_side_hint(report: Report, *, user_reports_failure: bool = False) -> Finding | None:
-    """The "works from here, fails on your computer" finding: the engine's, else derived.
+def client_side_hint(report: Report) -> Finding | None:
+    """The engine's "works from here, fails on your computer" finding, if it made one.
 
-    The engine derives it from the pasted Outlook error; the form's "It fails on my
-    computer" box cannot reach the engine yet (CheckRequest has no field), so it is
-    applied here with the engine's own rule.
+    The engine makes it from a pasted Outlook error or the form's "It fails on my computer"
+    box (CheckRequest.user_reports_failure), with its fix attached.
     """
-    for finding in report.findings:
-        if finding.id == SERVER_OK_FROM_HERE:
-            return finding
-    if not user_reports_failure:
-        return None
-    hint = server_ok_but_user_fails(report, user_reports_failure=True)
-    if hint is None:
-        return None
-    return with_fixes([hint], report)[0]
+    return next((f for f in report.findings if f.id == SERVER_OK_FROM_HERE), None)
 
 
 def client_check_blocks(hint: Finding, *, diagnosis_id: str) -> list[Block]:

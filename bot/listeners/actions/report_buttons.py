@@ -70,7 +70,6 @@ async def rerun(
             source="rerun",
             thread_ts=row.thread_ts,
             previous_id=diagnosis_id,
-            fails_here=bool(row.request.get("fails_here")),
         )
     )
 

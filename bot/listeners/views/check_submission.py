@@ -59,7 +59,6 @@ async def check_submission(
             channel_id=channel_id or user_id,
             request=request,
             source="modal",
-            fails_here=bool(fields.get("fails_here")),
         )
     )
 
@@ -102,6 +101,5 @@ async def credentials_submission(
             channel_id=channel_id or user_id,
             request=request,
             source="modal",
-            fails_here=bool(fields.get("fails_here")),
         )
     )
