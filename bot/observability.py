@@ -250,16 +250,16 @@ def configure_logging(
     JSON when asked, or SMTPCHECK_LOG_FORMAT=json, or STREAM is not a terminal; the level
     from LEVEL, else SMTPCHECK_LOG_LEVEL, else INFO. Calling it again replaces the handler.
     """
-    stream = stream or sys.stderr
+    target = stream or sys.stderr
     if json is None:
         wanted = os.environ.get("SMTPCHECK_LOG_FORMAT", "").strip().lower()
         if wanted in ("json", "text", "console"):
             json = wanted == "json"
         else:
-            json = not (hasattr(stream, "isatty") and stream.isatty())
+            json = not (hasattr(target, "isatty") and target.isatty())
     level = level or os.environ.get("SMTPCHECK_LOG_LEVEL", "").strip().upper() or logging.INFO
     register_env_secrets()
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if json else ConsoleFormatter())
@@ -270,6 +270,22 @@ def configure_logging(
     root.setLevel(level)
     logging.captureWarnings(True)
     return handler
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes (as logging's last resort does),
+    never to a stream that was replaced and closed since."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
 
 
 # =========================================================================== metrics

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +20,20 @@ from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, SlackSender, SlackStub
 CLEAN = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SMTPCHECK_USER_RATE")
 
 
+@pytest.fixture
+def process_logging() -> Iterator[None]:
+    """serve() configures the process' root logger; put it back for the tests after this one."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.captureWarnings(False)
+
+
+@pytest.mark.usefixtures("process_logging")
 def test_configuration_errors_exit_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
