@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.oauth import oauth_problems, oauth_requested
 from diagnostics import ConfigError, EngineConfig
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
@@ -15,8 +16,9 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
 
-class BotSettings(BaseSettings):
-    """Slack credentials and the bot's own options (the engine reads its own EngineConfig)."""
+class SlackCredentials(BaseSettings):
+    """The Slack credentials as given (plain strings, which cannot fail to parse): a bot
+    token for one workspace, or the app's OAuth variables for a multi-workspace install."""
 
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", frozen=True, populate_by_name=True
@@ -27,6 +29,45 @@ class BotSettings(BaseSettings):
         default=None, validation_alias="SLACK_SIGNING_SECRET"
     )
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    # Multi-workspace install (OAuth): checked by bot.oauth, named in load_settings' message.
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_CLIENT_SECRET"
+    )
+    slack_scopes: str | None = Field(default=None, validation_alias="SLACK_SCOPES")
+    slack_redirect_uri: str | None = Field(default=None, validation_alias="SLACK_REDIRECT_URI")
+    slack_install_path: str | None = Field(default=None, validation_alias="SLACK_INSTALL_PATH")
+    slack_redirect_uri_path: str | None = Field(
+        default=None, validation_alias="SLACK_REDIRECT_URI_PATH"
+    )
+    token_rotation_minutes: str | None = Field(
+        default=None, validation_alias="SMTPCHECK_TOKEN_ROTATION_MINUTES"
+    )
+
+    def oauth_environ(self) -> dict[str, str]:
+        """The OAuth variables that are set, by name, as bot.oauth reads them."""
+        values = {
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": (
+                self.slack_client_secret.get_secret_value() if self.slack_client_secret else None
+            ),
+            "SLACK_SCOPES": self.slack_scopes,
+            "SLACK_REDIRECT_URI": self.slack_redirect_uri,
+            "SLACK_INSTALL_PATH": self.slack_install_path,
+            "SLACK_REDIRECT_URI_PATH": self.slack_redirect_uri_path,
+            "SMTPCHECK_TOKEN_ROTATION_MINUTES": self.token_rotation_minutes,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+    @property
+    def oauth(self) -> bool:
+        """Multi-workspace mode: SLACK_CLIENT_ID or SLACK_CLIENT_SECRET is set."""
+        return oauth_requested(self.oauth_environ())
+
+
+class BotSettings(SlackCredentials):
+    """Slack credentials and the bot's own options (the engine reads its own EngineConfig)."""
+
     slack_api_base_url: str = Field(
         default="https://slack.com/api/", validation_alias="SLACK_API_BASE_URL"
     )
@@ -133,30 +174,26 @@ def load_settings(*, socket_mode: bool = False) -> tuple[BotSettings, EngineConf
             exc, {name: f"SMTPCHECK_{name.upper()}" for name in EngineConfig.model_fields}
         )
     # Named even when another variable is malformed, so one run shows every problem.
-    problems += _missing(_Tokens(), socket_mode=socket_mode)
+    problems += _missing(SlackCredentials(), socket_mode=socket_mode)
     if problems or settings is None or engine is None:
         mode = "Socket Mode" if socket_mode else "HTTP mode"
+        if settings is not None and settings.oauth:
+            mode += ", multi-workspace"
         raise ConfigError(f"smtpcheck serve ({mode}): " + "; ".join(problems))
     return settings, engine
 
 
-class _Tokens(BaseSettings):
-    """Only the credentials (which cannot fail to parse), to report what is missing."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
-    slack_signing_secret: SecretStr | None = Field(
-        default=None, validation_alias="SLACK_SIGNING_SECRET"
-    )
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
-
-
-def _missing(settings: _Tokens, *, socket_mode: bool) -> list[str]:
+def _missing(settings: SlackCredentials, *, socket_mode: bool) -> list[str]:
     problems = []
     token = settings.slack_bot_token
-    if token is None or not token.get_secret_value().strip():
-        problems.append("SLACK_BOT_TOKEN: missing (the xoxb-… token from OAuth & Permissions)")
+    if settings.oauth:
+        # Each workspace's token comes from its install; SLACK_BOT_TOKEN is not used.
+        problems += oauth_problems(settings.oauth_environ())
+    elif token is None or not token.get_secret_value().strip():
+        problems.append(
+            "SLACK_BOT_TOKEN: missing (the xoxb-… token from OAuth & Permissions; or, to"
+            " install in several workspaces, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
+        )
     elif not token.get_secret_value().startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN: malformed (a bot token starts with xoxb-)")
     if socket_mode:

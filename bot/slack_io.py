@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackTokenRotationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -34,6 +35,8 @@ WEB_API_ERRORS: tuple[type[Exception], ...] = (
 
 def api_error(exc: Exception) -> str:
     """The Slack error code, else the HTTP status, else the exception's class; never a token."""
+    if isinstance(exc, SlackTokenRotationError):  # oauth.v2.access refused the refresh
+        exc = exc.api_error
     if isinstance(exc, SlackApiError) and exc.response is not None:
         # A 429/5xx from Slack's edge or a proxy may have no JSON body: data is then a str.
         data = exc.response.data
@@ -98,3 +101,46 @@ async def tell_user(
         await client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
     except WEB_API_ERRORS as exc:
         log.warning("could not reach user %s: %s", user_id, api_error(exc))
+
+
+class TeamClients:
+    """The Web API client that speaks for a workspace, for work outside a Slack request.
+
+    One workspace (SLACK_BOT_TOKEN): the app's client. Several (OAuth): a client like the
+    app's (base URL, timeout, retries) with the team's bot token from BOT_TOKEN(team_id),
+    which looks the installation up (and rotates an expiring token).
+    """
+
+    def __init__(
+        self,
+        base: AsyncWebClient,
+        *,
+        bot_token: Callable[[str], Awaitable[str | None]] | None = None,
+    ) -> None:
+        self.base = base
+        self._bot_token = bot_token
+
+    @property
+    def per_team(self) -> bool:
+        return self._bot_token is not None
+
+    async def for_team(self, team_id: str) -> AsyncWebClient | None:
+        """The client for TEAM_ID; None when that workspace has no installation."""
+        if self._bot_token is None:
+            return self.base
+        token = await self._bot_token(team_id) if team_id else None
+        if token is None:
+            return None
+        base = self.base
+        return type(base)(
+            token=token,
+            base_url=base.base_url,
+            timeout=base.timeout,
+            ssl=base.ssl,
+            proxy=base.proxy,
+            session=base.session,
+            trust_env_in_session=base.trust_env_in_session,
+            headers=dict(base.headers),
+            logger=base.logger,
+            retry_handlers=list(base.retry_handlers),
+        )

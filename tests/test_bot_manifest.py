@@ -12,6 +12,7 @@ import yaml
 
 from bot.listeners.commands import COMMAND
 from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
+from bot.oauth import DEFAULT_REDIRECT_URI_PATH, DEFAULT_SCOPES
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = {
@@ -209,7 +210,10 @@ def test_modes_differ_only_where_they_must() -> None:
     assert "request_url" not in socket["settings"]["interactivity"]
     assert all("url" not in c for c in socket["features"]["slash_commands"])
     assert all(c["url"].endswith("/slack/events") for c in http["features"]["slash_commands"])
-    assert http["oauth_config"] == socket["oauth_config"]
+    assert http["oauth_config"]["scopes"] == socket["oauth_config"]["scopes"]
+    # The install's redirect needs a public URL: HTTP mode only.
+    assert "redirect_urls" not in socket["oauth_config"]
+    assert set(http["oauth_config"]) == {"scopes", "redirect_urls"}
     assert http["features"]["shortcuts"] == socket["features"]["shortcuts"]
 
 
@@ -244,3 +248,17 @@ def test_scopes_are_exactly_those_used(kind: str) -> None:
     needed = {METHOD_SCOPES[m] for m in methods} - {None}
     needed.add("commands")  # the slash command and the message shortcut
     assert set(load(kind)["oauth_config"]["scopes"]["bot"]) == needed
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_oauth_install_asks_for_the_manifest_scopes(kind: str) -> None:
+    """A multi-workspace install asks Slack for exactly the scopes the manifest declares."""
+    assert sorted(DEFAULT_SCOPES) == sorted(load(kind)["oauth_config"]["scopes"]["bot"])
+
+
+def test_redirect_url_is_where_the_bot_listens() -> None:
+    http = load("http")
+    [redirect] = http["oauth_config"]["redirect_urls"]
+    events = http["settings"]["event_subscriptions"]["request_url"]
+    # The same public server as the request URL, on the path bot.oauth mounts by default.
+    assert redirect == events.removesuffix("/slack/events") + DEFAULT_REDIRECT_URI_PATH
