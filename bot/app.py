@@ -1,4 +1,9 @@
-"""`build_app()`: the Bolt AsyncApp with its Web API client, listeners and dependencies."""
+"""`build_app()`: the Bolt AsyncApp with its Web API client, listeners and dependencies.
+
+One workspace: the client holds SLACK_BOT_TOKEN. Several (SLACK_CLIENT_ID and
+SLACK_CLIENT_SECRET): Bolt's OAuth flow installs the app and authorizes each request with
+its workspace's token (the listener's `client`); background work asks `TeamTokens`.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
 from bot.listeners import register_listeners
+from bot.oauth import TeamTokens, oauth_settings
 from bot.observability import CountingRetryHandler, InstrumentedAsyncWebClient
 from bot.runner import Diagnose, Runner
 from bot.settings import BotSettings
+from bot.slack_io import TeamClients
 from diagnostics import EngineConfig
 
 log = logging.getLogger("smtpcheck.bot")
@@ -27,8 +34,13 @@ _DEPS: weakref.WeakKeyDictionary[AsyncApp, Deps] = weakref.WeakKeyDictionary()
 
 
 def build_client(settings: BotSettings) -> AsyncWebClient:
-    """The Web API client: SLACK_API_BASE_URL, and retries for 429 (Retry-After), 5xx, resets."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    """The Web API client: SLACK_API_BASE_URL, and retries for 429 (Retry-After), 5xx, resets.
+
+    It holds SLACK_BOT_TOKEN in single-workspace mode and no token in OAuth mode.
+    """
+    token = None
+    if settings.slack_bot_token is not None and not settings.oauth:
+        token = settings.slack_bot_token.get_secret_value()
     handlers = [
         AsyncRateLimitErrorRetryHandler(max_retry_count=3),  # sleeps for Retry-After
         AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -49,7 +61,17 @@ def build_app(
     engine_config: EngineConfig,
     diagnose: Diagnose | None = None,
 ) -> AsyncApp:
-    """The Slack app. `diagnose` replaces the engine only where a test needs a fake one."""
+    """The Slack app. `diagnose` replaces the engine only where a test needs a fake one.
+
+    Raises ConfigError for bad OAuth variables (load_settings names them earlier).
+    """
+    oauth = None
+    if settings.oauth:
+        oauth = oauth_settings(
+            store, api_base_url=settings.slack_api_base_url, environ=settings.oauth_environ()
+        )
+        if settings.slack_bot_token is not None:
+            log.warning("SLACK_CLIENT_ID is set: OAuth mode; SLACK_BOT_TOKEN is ignored")
     client = build_client(settings)
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -60,9 +82,11 @@ def build_app(
         request_verification_enabled=True,
         process_before_response=False,  # ack first; the work continues after the response
         logger=logging.getLogger("smtpcheck.bolt"),
+        oauth_settings=oauth,  # None: the client's own token (and no install pages)
     )
+    tokens = TeamTokens(oauth) if oauth is not None else None
     runner = Runner(
-        client=client,
+        clients=TeamClients(client, bot_token=tokens.bot_token if tokens else None),
         store=store,
         engine_config=engine_config,
         settings=settings,

@@ -6,11 +6,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import BotSettings
-from bot.slack_io import api_error, tell_user
+from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.views.escalation import EscalationInfo, escalation_message, mention, thread_notice
 from bot.views.labels import VERDICT_WORD, security_label
 from bot.views.text import one_line
@@ -108,9 +107,22 @@ async def escalate(
     text, blocks = escalation_message(
         _info(escalation, permalink=permalink, incident_users=incident_users, host=host)
     )
-    response = await client.chat_postMessage(
-        channel=settings.escalation_channel, text=text, blocks=blocks, unfurl_links=False
-    )
+    try:
+        response = await client.chat_postMessage(
+            channel=settings.escalation_channel, text=text, blocks=blocks, unfurl_links=False
+        )
+    except WEB_API_ERRORS as exc:
+        # e.g. the bot is not in the help desk's channel, or (several workspaces) that
+        # channel is in another workspace: the user must not think the desk was told.
+        log.warning("could not post escalation %s: %s", escalation.id, api_error(exc))
+        await tell_user(
+            client,
+            channel=channel_id,
+            user_id=user_id,
+            text=":warning: I could not reach the help desk's channel. Please try again in a"
+            " moment, or contact your help desk directly.",
+        )
+        return
     await store.set_escalation_message(
         escalation.id, channel_id=str(response["channel"]), ts=str(response["ts"])
     )
@@ -165,7 +177,7 @@ async def act(
             await client.chat_update(
                 channel=row.message_channel_id, ts=row.message_ts, text=text, blocks=blocks
             )
-        except SlackClientError as exc:
+        except WEB_API_ERRORS as exc:
             log.warning("could not update the escalation post: %s", api_error(exc))
     await store.audit(
         team_id=team_id,
@@ -186,7 +198,7 @@ async def _permalink(client: AsyncWebClient, channel: str, ts: str | None) -> st
     try:
         response = await client.chat_getPermalink(channel=channel, message_ts=ts)
         return str(response.get("permalink") or "") or None
-    except SlackClientError as exc:
+    except WEB_API_ERRORS as exc:
         log.info("no permalink for %s: %s", channel, api_error(exc))
         return None
 
@@ -194,5 +206,5 @@ async def _permalink(client: AsyncWebClient, channel: str, ts: str | None) -> st
 async def _thread_notice(client: AsyncWebClient, channel: str, ts: str | None, text: str) -> None:
     try:
         await client.chat_postMessage(channel=channel, thread_ts=ts, text=text)
-    except SlackClientError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("could not tell the user's thread: %s", api_error(exc))

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import observability
@@ -22,6 +21,7 @@ from bot.slack_io import (
     NOT_POSTABLE,
     REFUSED,
     WEB_API_ERRORS,
+    TeamClients,
     api_error,
     dict_blocks,
     post_message,
@@ -62,7 +62,7 @@ class Runner:
     def __init__(
         self,
         *,
-        client: AsyncWebClient,
+        clients: TeamClients,
         store: Any,
         engine_config: EngineConfig,
         settings: BotSettings,
@@ -72,7 +72,7 @@ class Runner:
             from diagnostics import diagnose as engine_diagnose
 
             diagnose = engine_diagnose
-        self.client = client
+        self.clients = clients  # who posts for which workspace, outside a Slack request
         self.store = store
         self.engine_config = engine_config
         self.settings = settings
@@ -82,7 +82,6 @@ class Runner:
         self._closing = False
         self._running = 0
         self._waiting = 0
-        self._outbox_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -107,20 +106,11 @@ class Runner:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    def start_outbox(self) -> None:
-        """Retry undelivered messages from the store periodically."""
-        if self._outbox_task is None:
-            self._outbox_task = asyncio.ensure_future(self._outbox_loop())
-
     async def shutdown(self, *, grace: float | None = None) -> int:
         """Stop accepting work, let running diagnoses finish within `grace` seconds,
         report the rest as interrupted; returns how many were interrupted."""
         self._closing = True
         grace = self.settings.shutdown_grace if grace is None else grace
-        if self._outbox_task is not None:
-            self._outbox_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._outbox_task
         pending = set(self._tasks)
         if pending:
             _, pending = await asyncio.wait(pending, timeout=grace)
@@ -132,11 +122,15 @@ class Runner:
 
     # ------------------------------------------------------------------ diagnoses
 
-    async def submit(self, job: Job) -> None:
-        """Accept a job (after ack); its work happens in the background."""
+    async def submit(self, job: Job, *, client: AsyncWebClient) -> None:
+        """Accept a job (after ack); its work happens in the background.
+
+        CLIENT is the listener's (its workspace's token) for an immediate answer; the
+        background work gets the team's client from `clients`.
+        """
         if self._closing:
             await tell_user(
-                self.client,
+                client,
                 channel=job.channel_id,
                 user_id=job.user_id,
                 text=":arrows_counterclockwise: smtpcheck is restarting. Please try again in"
@@ -146,6 +140,14 @@ class Runner:
         self.spawn(self._run(job), name=f"diagnose:{job.user_id}")
 
     async def _run(self, job: Job) -> None:
+        try:
+            client = await self.clients.for_team(job.team_id)
+        except Exception:  # the installation store or the token rotation failed
+            log.exception("no Slack token for workspace %s; check dropped", job.team_id)
+            return
+        if client is None:
+            log.warning("workspace %s has no installation (any more); check dropped", job.team_id)
+            return
         limit, window = self.settings.rate_limit
         try:
             allowed = await self.store.rate_limit_hit(
@@ -166,7 +168,7 @@ class Runner:
                 )
             )
             await tell_user(
-                self.client,
+                client,
                 channel=job.channel_id,
                 user_id=job.user_id,
                 text=f":hourglass: You have run {limit} checks in the last {window:g} seconds."
@@ -175,7 +177,7 @@ class Runner:
             return
         fields = request_fields(job.request)
         board = ProgressBoard(
-            client=self.client,
+            client=client,
             user_id=job.user_id,
             target=target_label(fields),
             interval=self.settings.progress_interval,
@@ -318,11 +320,14 @@ class Runner:
             # the outbox, which posts the report once Slack answers again.
             await self.park(team_id=job.team_id, method="chat.postMessage", payload=payload)
             return
-        # Side by side: a slow chat.update of the parent never holds the report back.
-        await asyncio.gather(
-            board.finish(**finished),
-            self.deliver(team_id=job.team_id, method="chat.postMessage", payload=payload),
+        delivery = self.deliver(
+            team_id=job.team_id, method="chat.postMessage", payload=payload, client=board.client
         )
+        if parent == "failed":  # its final state was posted above
+            await delivery
+            return
+        # Side by side: a slow chat.update of the parent never holds the report back.
+        await asyncio.gather(board.finish(**finished), delivery)
 
     async def _record(self, operation: Awaitable[Any]) -> Any:
         """A store call on the report path: a database hiccup never costs the user a report."""
@@ -334,10 +339,22 @@ class Runner:
 
     # ------------------------------------------------------------------ delivery
 
-    async def deliver(self, *, team_id: str, method: str, payload: dict[str, Any]) -> bool:
-        """Call the Web API (the client retries 429/5xx); park it in the outbox if that fails."""
+    async def deliver(
+        self,
+        *,
+        team_id: str,
+        method: str,
+        payload: dict[str, Any],
+        client: AsyncWebClient | None = None,
+    ) -> bool:
+        """Call the Web API as TEAM_ID's bot (CLIENT if given; the client retries 429/5xx);
+        park the call in the outbox if that fails."""
         try:
-            await self.client.api_call(method, json=payload)
+            client = client or await self.clients.for_team(team_id)
+            if client is None:
+                log.warning("workspace %s has no installation; %s dropped", team_id, method)
+                return False
+            await client.api_call(method, json=payload)
             return True
         except WEB_API_ERRORS as exc:
             log.warning("%s failed (%s); queued for retry", method, api_error(exc))
@@ -355,9 +372,21 @@ class Runner:
     async def flush_outbox(self) -> int:
         """Send what is waiting in the outbox; returns how many were sent."""
         sent = 0
+        clients: dict[str, AsyncWebClient | None] = {}  # one token look-up per team and round
         for row in await self.store.pending_outbox(limit=50):
             try:
-                await self.client.api_call(row.method, json=row.payload)
+                if row.team_id not in clients:
+                    clients[row.team_id] = await self.clients.for_team(row.team_id)
+                client = clients[row.team_id]
+            except Exception as exc:  # the installation store or the token rotation failed
+                log.warning("no token for workspace %s: %s", row.team_id, api_error(exc))
+                await self.store.mark_outbox_failed(row.id, error=f"token: {api_error(exc)}")
+                continue
+            if client is None:  # uninstalled since: nobody can post it
+                await self.store.mark_outbox_failed(row.id, error="not_installed", permanent=True)
+                continue
+            try:
+                await client.api_call(row.method, json=row.payload)
             except WEB_API_ERRORS as exc:
                 error = api_error(exc)
                 await self.store.mark_outbox_failed(
@@ -367,14 +396,6 @@ class Runner:
             await self.store.mark_outbox_sent(row.id)
             sent += 1
         return sent
-
-    async def _outbox_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.outbox_interval)
-            try:
-                await self.flush_outbox()
-            except Exception:
-                log.warning("outbox flush failed", exc_info=True)
 
 
 class ProgressBoard:
@@ -530,7 +551,7 @@ class ProgressBoard:
         if self.ts is None:
             return
         await self._update(phase="interrupted")
-        with contextlib.suppress(SlackApiError):
+        with contextlib.suppress(*WEB_API_ERRORS):
             await self.client.chat_postMessage(
                 channel=self.channel,
                 thread_ts=self.ts,

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import observability
 from bot.app import app_deps, build_app
+from bot.oauth import add_oauth_routes
 from bot.runner import Diagnose
 from bot.settings import BotSettings, load_settings
 from bot.store import start_maintenance
@@ -30,7 +31,8 @@ MAX_BODY = 1024 * 1024  # Slack payloads are far smaller; refuse floods early
 def build_web_app(
     bolt_app: AsyncApp, *, health: observability.HealthState, events: bool = True
 ) -> web.Application:
-    """The aiohttp application: Slack's request URL (HTTP mode), /health and /metrics."""
+    """The aiohttp application: Slack's request URL (HTTP mode), the install pages (OAuth
+    mode), /health and /metrics."""
     runner = app_deps(bolt_app).runner
     web_app = web.Application(client_max_size=MAX_BODY)
 
@@ -43,6 +45,7 @@ def build_web_app(
 
     if events:
         web_app.router.add_post(EVENTS_PATH, slack_events)
+    add_oauth_routes(web_app, bolt_app)  # GET /slack/install and the redirect, with OAuth
     observability.add_ops_routes(web_app, health)  # GET /health, GET /metrics
     return web_app
 
@@ -132,9 +135,14 @@ async def _serve(port: int, socket_mode: bool, *, host: str = "0.0.0.0") -> int:
     from bot.store import Store
 
     store = await Store.open(settings.database_url)
-    server = BotServer(
-        settings=settings, engine_config=engine_config, store=store, socket_mode=socket_mode
-    )
+    try:
+        server = BotServer(
+            settings=settings, engine_config=engine_config, store=store, socket_mode=socket_mode
+        )
+    except ConfigError as exc:  # from the OAuth settings build_app makes
+        await store.close()
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -601,3 +601,62 @@ async def test_time_to_ack_with_50_concurrent_commands(
         f"\nack of 50 concurrent commands: median {median * 1000:.0f} ms,"
         f" worst {elapsed[-1] * 1000:.0f} ms; all 50 reports {total:.1f} s after the last ack"
     )
+
+
+# --------------------------------------------------------------------------- a slow first post
+
+
+def instant_report(request: Any, config: Any, *, on_progress: Any = None) -> Any:
+    """A diagnosis that is done at once (the engine's own speed is beside the point here)."""
+    import datetime as dt
+
+    from diagnostics import Report, Verdict
+    from diagnostics._models import ReportInput
+
+    async def done() -> Report:
+        return Report(
+            input=ReportInput(
+                target=request.target,
+                host=request.host,
+                port=request.port,
+                security=request.security,
+                email=None,
+                user=None,
+                client=request.client,
+            ),
+            verdict=Verdict.PASS,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+
+    return done()
+
+
+@pytest.mark.parametrize("hang", [0.5, 2.5])
+async def test_a_result_faster_than_the_progress_post(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch, hang: float
+) -> None:
+    """The check does not wait for the progress message; the report waits for it briefly
+    (runner.OPEN_GRACE, 1 s), then goes to the outbox rather than hang on Slack."""
+    runner = bot.server.deps.runner
+    monkeypatch.setattr(runner, "_diagnose", instant_report)
+    bot.stub.fail("chat.postMessage", hang=hang, times=1)  # the progress message
+    started = time.perf_counter()
+    await bot.sender.command("smtp.example.test:587 starttls")
+    if hang < 1.0:  # posted within the grace: the report is threaded under it
+        [parent] = await bot.stub.wait_for("chat.postMessage", is_parent)
+        [report] = await wait_report(bot, timeout=5)
+        assert report.args["thread_ts"] == parent.response["ts"]
+        assert await bot.store.outbox_entry(1) is None
+        return
+    for _ in range(60):
+        parked = await bot.store.outbox_entry(1)
+        if parked is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert parked is not None and "report_rerun" in json.dumps(parked.payload)
+    assert time.perf_counter() - started < hang  # parked before the hung post returned
+    assert "thread_ts" not in parked.payload  # no parent known: the report stands alone
+    assert await runner.flush_outbox() == 1
+    await bot.stub.wait_for(
+        "chat.postMessage", lambda c: "report_rerun" in json.dumps(c.args.get("blocks", []))
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.parse
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -22,43 +24,76 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.oauth import TeamTokens, add_oauth_routes, authorize_url_for, oauth_settings
 from bot.store import Store
 from diagnostics import ConfigError
+from tests.certs import CertFactory
+from tests.servers import SERVER_NAME, SmtpTestServer
+from tests.slack_stub import SlackSender, engine_config_for_tests
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "CANARY-client-secret"
 SIGNING_SECRET = "CANARY-signing-secret"
 
 
+# The workspaces the stand-in knows: the install's authorization code -> (team ID, name).
+TEAMS = {"good-code": ("T0TEAM", "Contoso"), "other-code": ("T0OTHER", "Fabrikam")}
+
+
 @dataclass
 class SlackWebStandIn:
-    """oauth.v2.access (code and refresh_token grants), auth.test, chat.postMessage."""
+    """oauth.v2.access (code and refresh_token grants), auth.test, chat.* and views.*, with
+    every call's Authorization header; bot calls need a token it issued (else invalid_auth)."""
 
     token_lifetime_s: int = 43200
-    calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     issued: int = 0
-    valid_refresh: set[str] = field(default_factory=set)
+    valid_refresh: dict[str, str] = field(default_factory=dict)  # refresh token -> team
+    token_team: dict[str, str] = field(default_factory=dict)  # bot token -> team
+    faults: dict[str, list[str]] = field(default_factory=dict)  # method -> errors to answer
     base_url: str = ""
 
-    def _token(self) -> tuple[str, str]:
+    def _token(self, team: str) -> tuple[str, str]:
         self.issued += 1
         refresh = f"xoxe-1-refresh-{self.issued}"
-        self.valid_refresh.add(refresh)
-        return f"xoxe.xoxb-1-bot-{self.issued}", refresh
+        token = f"xoxe.xoxb-1-bot-{self.issued}"
+        self.valid_refresh[refresh] = team
+        self.token_team[token] = team
+        return token, refresh
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        self.faults.setdefault(method, []).extend([error] * times)
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        form = dict(await request.post())
+        if request.content_type == "application/json":
+            form: dict[str, Any] = json.loads(await request.text() or "{}")
+        else:
+            form = dict(await request.post())
         auth = request.headers.get("Authorization", "")
-        self.calls.append((method, {**form, "authorization": auth}))
+        call = {**form, "authorization": auth}
+        self.calls.append((method, call))
+        body = self._answer(method, form, auth)
+        if not body.get("ok"):
+            call["refused"] = body.get("error")
+        return web.json_response(body)
+
+    def _answer(self, method: str, form: dict[str, Any], auth: str) -> dict[str, Any]:
         if method == "oauth.v2.access":
-            return web.json_response(self._oauth(form, auth))
+            return self._oauth(form, auth)
+        if method == "respond":  # a slash command's response_url
+            return {"ok": True}
+        team = self.token_team.get(auth.removeprefix("Bearer "))
+        if team is None:
+            return {"ok": False, "error": "invalid_auth"}
+        if self.faults.get(method):
+            return {"ok": False, "error": self.faults[method].pop(0)}
         if method == "auth.test":
-            return web.json_response(
-                {"ok": True, "team_id": "T0TEAM", "user_id": "UBOT", "bot_id": "B0BOT",
-                 "url": "https://example.invalid/", "team": "Contoso"}
-            )  # fmt: skip
-        if method == "chat.postMessage":
-            return web.json_response({"ok": True, "channel": form.get("channel"), "ts": "1.1"})
-        return web.json_response({"ok": False, "error": "unknown_method"})
+            return {"ok": True, "team_id": team, "user_id": "UBOT", "bot_id": "B0BOT",
+                    "url": "https://example.invalid/", "team": "Contoso"}  # fmt: skip
+        if method in {"chat.postMessage", "chat.update", "chat.postEphemeral"}:
+            ts = form.get("ts") or f"1700000000.{len(self.calls):06d}"
+            return {"ok": True, "channel": form.get("channel"), "ts": ts}
+        if method.startswith("views."):
+            return {"ok": True, "view": {"id": "V1", "hash": "h1"}}
+        return {"ok": False, "error": "unknown_method"}
 
     def _oauth(self, form: dict[str, Any], auth: str) -> dict[str, Any]:
         # slack_sdk sends the client credentials as HTTP Basic auth.
@@ -68,22 +103,23 @@ class SlackWebStandIn:
         if auth != expected:
             return {"ok": False, "error": "invalid_client_id"}
         if form.get("grant_type") == "refresh_token":
-            if form.get("refresh_token") not in self.valid_refresh:
+            team = self.valid_refresh.pop(str(form.get("refresh_token")), None)
+            if team is None:
                 return {"ok": False, "error": "invalid_refresh_token"}
-            self.valid_refresh.discard(form["refresh_token"])
-            token, refresh = self._token()
+            token, refresh = self._token(team)
             return {"ok": True, "access_token": token, "refresh_token": refresh,
                     "expires_in": self.token_lifetime_s, "token_type": "bot",
-                    "team": {"id": "T0TEAM", "name": "Contoso"}, "bot_user_id": "UBOT",
+                    "team": {"id": team, "name": "Contoso"}, "bot_user_id": "UBOT",
                     "app_id": "A0APP", "scope": "commands,chat:write"}  # fmt: skip
-        if form.get("code") != "good-code":
+        if form.get("code") not in TEAMS:
             return {"ok": False, "error": "invalid_code"}
-        token, refresh = self._token()
+        team, name = TEAMS[str(form["code"])]
+        token, refresh = self._token(team)
         return {
             "ok": True, "access_token": token, "refresh_token": refresh,
             "expires_in": self.token_lifetime_s, "token_type": "bot",
             "scope": "commands,chat:write", "bot_user_id": "UBOT", "app_id": "A0APP",
-            "team": {"id": "T0TEAM", "name": "Contoso"}, "enterprise": None,
+            "team": {"id": team, "name": name}, "enterprise": None,
             "is_enterprise_install": False, "authed_user": {"id": "UINSTALLER"},
         }  # fmt: skip
 
@@ -175,10 +211,13 @@ async def rows(store: Store, table: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in result]
 
 
-def slash_command(team_id: str = "T0TEAM") -> tuple[str, dict[str, str]]:
+def slash_command(
+    respond_to: str, team_id: str = "T0TEAM", text: str = "smtp.contoso.com"
+) -> tuple[str, dict[str, str]]:
+    """A signed slash command; Bolt answers RESPOND_TO (loopback) when it cannot authorize."""
     body = urllib.parse.urlencode(
-        {"command": "/smtpcheck", "text": "smtp.contoso.com", "team_id": team_id,
-         "user_id": "U1", "channel_id": "C1", "response_url": "https://example.invalid/r",
+        {"command": "/smtpcheck", "text": text, "team_id": team_id, "team_domain": "t",
+         "user_id": "U0ALICE", "channel_id": "C1", "response_url": respond_to,
          "trigger_id": "1.2.3", "api_app_id": "A0APP", "token": "legacy"}
     )  # fmt: skip
     timestamp = str(int(time.time()))
@@ -312,16 +351,18 @@ async def test_requests_use_the_installed_token(
     bot: Bot, slack_web: SlackWebStandIn, store: Store
 ) -> None:
     await install(bot)
-    body, headers = slash_command()
+    body, headers = slash_command(slack_web.base_url + "respond")
     response = await bot.http.post("/slack/events", data=body, headers=headers)
     assert response.status == 200
     assert bot.seen_tokens == ["xoxe.xoxb-1-bot-1"]
     posted = [c for m, c in slack_web.calls if m == "chat.postMessage"]
     assert posted and posted[0]["authorization"] == "Bearer xoxe.xoxb-1-bot-1"
     # A workspace that never installed the app gets nothing done.
-    body, headers = slash_command(team_id="T0OTHER")
+    body, headers = slash_command(slack_web.base_url + "respond", team_id="T0OTHER")
     await bot.http.post("/slack/events", data=body, headers=headers)
     assert bot.seen_tokens == ["xoxe.xoxb-1-bot-1"]
+    [(_, note)] = [(m, c) for m, c in slack_web.calls if m == "respond"]  # "please reinstall"
+    assert "text" in note
 
 
 async def test_expiring_token_is_rotated_and_saved(
@@ -330,7 +371,7 @@ async def test_expiring_token_is_rotated_and_saved(
     # A token that lives one minute: inside the 120-minute rotation margin.
     slack_web.token_lifetime_s = 60
     await install(bot)
-    body, headers = slash_command()
+    body, headers = slash_command(slack_web.base_url + "respond")
     response = await bot.http.post("/slack/events", data=body, headers=headers)
     assert response.status == 200
     refreshes = [c for m, c in slack_web.calls if m == "oauth.v2.access" and "grant_type" in c]
@@ -363,6 +404,27 @@ async def test_team_tokens_for_background_work(
     assert await tokens.bot_token("T0TEAM") == "xoxe.xoxb-1-bot-3"  # 60 s tokens: again
 
 
+async def test_failed_rotation_falls_back_to_a_token_that_still_works(
+    bot: Bot, slack_web: SlackWebStandIn, store: Store
+) -> None:
+    from slack_sdk.errors import SlackTokenRotationError
+
+    tokens = TeamTokens(bot.app.oauth_flow.settings)
+    await install(bot)
+    slack_web.valid_refresh.clear()  # e.g. another replica used the refresh token first
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE slack_bots SET bot_token_expires_at = :t"), {"t": _naive_utc_in(30)}
+        )
+    assert await tokens.bot_token("T0TEAM") == "xoxe.xoxb-1-bot-1"  # 30 s left: still good
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE slack_bots SET bot_token_expires_at = :t"), {"t": _naive_utc_in(-5)}
+        )
+    with pytest.raises(SlackTokenRotationError):  # expired, not renewable: said, not hidden
+        await tokens.bot_token("T0TEAM")
+
+
 def _naive_utc_in(seconds: int) -> Any:
     import datetime as dt
 
@@ -377,3 +439,158 @@ async def test_single_workspace_app_has_no_oauth_routes(store: Store) -> None:
     web_app = web.Application()
     assert add_oauth_routes(web_app, app) is False
     assert list(web_app.router.routes()) == []
+
+
+# --------------------------------------------------------------------------- the whole bot
+
+
+@dataclass
+class MultiWorkspaceBot:
+    server: Any  # bot.server.BotServer
+    store: Store
+    url: str
+    session: aiohttp.ClientSession
+    sender: SlackSender
+
+    async def install(self, code: str) -> str:
+        """A workspace installs the app through the bot's own pages; its bot token."""
+        started = await self.session.get(self.url + "/slack/install", allow_redirects=False)
+        assert started.status == 302, await started.text()
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(started.headers["Location"]).query)
+        assert query["scope"] == ["commands,chat:write"]  # exactly the manifests' scopes
+        cookie = started.headers["Set-Cookie"].split(";", 1)[0]
+        done = await self.session.get(
+            self.url + "/slack/oauth_redirect",
+            params={"code": code, "state": query["state"][0]},
+            headers={"Cookie": cookie},
+            allow_redirects=False,
+        )
+        assert done.status == 200, await done.text()
+        bots = await rows(self.store, "slack_bots")
+        return str(bots[-1]["bot_token"])
+
+
+@pytest.fixture
+async def whole_bot(
+    tmp_path: Path, ca_bundle: Path, slack_web: SlackWebStandIn
+) -> AsyncIterator[MultiWorkspaceBot]:
+    """The real bot (BotServer: aiohttp, Bolt, runner, store) in OAuth mode, no bot token."""
+    from bot.server import EVENTS_PATH, BotServer
+    from bot.settings import BotSettings
+
+    settings = BotSettings(
+        _env_file=None,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_base_url=slack_web.base_url,
+        progress_interval=0.2,
+        outbox_interval=3600,  # the outbox is flushed by hand below
+    )
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    server = BotServer(
+        settings=settings, engine_config=engine_config_for_tests(ca_bundle), store=store
+    )
+    port = await server.start(host="127.0.0.1", port=0)
+    url = f"http://127.0.0.1:{port}"
+    session = aiohttp.ClientSession()
+    try:
+        sender = SlackSender(url + EVENTS_PATH, SIGNING_SECRET, session)
+        yield MultiWorkspaceBot(server, store, url, session, sender)
+    finally:
+        await server.stop(grace=2.0)
+        await session.close()
+        await store.close()
+
+
+@pytest.fixture
+async def smtp(cert_factory: CertFactory) -> AsyncIterator[SmtpTestServer]:
+    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME)) as server:
+        yield server
+
+
+def chat_calls(slack_web: SlackWebStandIn) -> list[dict[str, Any]]:
+    return [{**c, "method": m} for m, c in slack_web.calls if m.startswith("chat.")]
+
+
+def is_report(call: dict[str, Any]) -> bool:
+    return (
+        call["method"] == "chat.postMessage"
+        and bool(call.get("thread_ts"))
+        and "report_rerun" in json.dumps(call.get("blocks"))
+    )
+
+
+async def report_posted(slack_web: SlackWebStandIn, *, timeout: float = 15) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reports = [c for c in chat_calls(slack_web) if is_report(c)]
+        if reports:
+            return reports[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no report; calls: {[m for m, _ in slack_web.calls]}")
+
+
+async def test_each_workspace_gets_its_report_with_its_own_token(
+    whole_bot: MultiWorkspaceBot, slack_web: SlackWebStandIn, smtp: SmtpTestServer
+) -> None:
+    assert whole_bot.server.app.client.token is None  # no global token in OAuth mode
+    contoso = await whole_bot.install("good-code")
+    fabrikam = await whole_bot.install("other-code")
+    assert contoso != fabrikam
+    reply = await whole_bot.sender.command(f"{smtp.host}:{smtp.port} starttls", team="T0OTHER")
+    assert reply.status == 200 and reply.elapsed < 3
+    report = await report_posted(slack_web)
+    assert report["authorization"] == f"Bearer {fabrikam}"
+    # The progress message, its updates and the report: all as Fabrikam's bot, none as
+    # Contoso's (whose token the stand-in would have accepted too).
+    calls = chat_calls(slack_web)
+    assert {c["method"] for c in calls} >= {"chat.postMessage", "chat.update"}
+    assert {c["authorization"] for c in calls} == {f"Bearer {fabrikam}"}
+    [row] = await whole_bot.store.recent_for_user(team_id="T0OTHER", user_id="U0ALICE")
+    assert row.thread_ts == report["thread_ts"]
+
+
+async def test_parked_report_is_retried_with_its_workspace_token(
+    whole_bot: MultiWorkspaceBot, slack_web: SlackWebStandIn, smtp: SmtpTestServer
+) -> None:
+    await whole_bot.install("good-code")
+    fabrikam = await whole_bot.install("other-code")
+    # The progress message goes through; the report is refused once: into the outbox.
+    await whole_bot.sender.command(f"{smtp.host}:{smtp.port} starttls", team="T0OTHER")
+    deadline = time.monotonic() + 15
+    while not [c for c in chat_calls(slack_web) if c["method"] == "chat.postMessage"]:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    slack_web.fail("chat.postMessage", "ratelimited")  # the next one: the report
+    entry = None
+    while entry is None:
+        assert time.monotonic() < deadline, "the report was neither posted nor parked"
+        await asyncio.sleep(0.05)
+        entry = await whole_bot.store.outbox_entry(1)
+    assert entry.team_id == "T0OTHER" and "report_rerun" in json.dumps(entry.payload)
+    [refused] = [c for c in chat_calls(slack_web) if is_report(c)]
+    assert refused["refused"] == "ratelimited"
+    before = len(slack_web.calls)
+    assert await whole_bot.server.deps.runner.flush_outbox() == 1
+    [(method, retried)] = slack_web.calls[before:]
+    assert method == "chat.postMessage" and "report_rerun" in json.dumps(retried["blocks"])
+    assert retried["authorization"] == f"Bearer {fabrikam}"
+    assert (await whole_bot.store.outbox_entry(1)).state == "sent"
+
+
+async def test_a_workspace_without_the_app_gets_nothing_done(
+    whole_bot: MultiWorkspaceBot, slack_web: SlackWebStandIn, smtp: SmtpTestServer
+) -> None:
+    await whole_bot.install("good-code")
+    before = len(slack_web.calls)
+    body, headers = slash_command(
+        slack_web.base_url + "respond", team_id="T0NONE", text=f"{smtp.host}:{smtp.port}"
+    )
+    async with whole_bot.session.post(whole_bot.sender.url, data=body, headers=headers) as reply:
+        assert reply.status == 200
+    await asyncio.sleep(0.5)  # anything the command might have started has had time to run
+    # Only Bolt's "please reinstall" note to the command's response URL; no bot call at all.
+    assert [m for m, _ in slack_web.calls[before:]] == ["respond"]
+    assert await whole_bot.store.audit_entries() == []
+    assert await whole_bot.store.recent_for_user(team_id="T0NONE", user_id="U0ALICE") == []

@@ -7,11 +7,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
-from bot.slack_io import api_error, tell_user
+from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.views.client_check import ScriptTooLong, paste_view, script_view
 from bot.views.report import CLIENT_SCRIPT_WINDOWS_ACTION
 from diagnostics import InputError, Report
@@ -85,7 +84,7 @@ async def show_client_script(
         log.warning("audit of client_script failed", exc_info=True)
     try:
         await _show(client, body, view)
-    except SlackApiError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("client script: views.open failed: %s", api_error(exc))
         await tell_user(
             client,
@@ -106,7 +105,7 @@ async def open_client_paste(
     _, user_id, channel_id, diagnosis_id = _who(body, action)
     try:
         await _show(client, body, paste_view(diagnosis_id=diagnosis_id))
-    except SlackApiError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("client paste: views.open failed: %s", api_error(exc))
         await tell_user(
             client,

@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.escalation import escalate as post_escalation
 from bot.forms import request_from_fields
 from bot.runner import Job
-from bot.slack_io import api_error, tell_user
+from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.views.details import details_view
 
 log = logging.getLogger("smtpcheck.bot")
@@ -70,7 +69,8 @@ async def rerun(
             source="rerun",
             thread_ts=row.thread_ts,
             previous_id=diagnosis_id,
-        )
+        ),
+        client=client,
     )
 
 
@@ -95,7 +95,7 @@ async def details(
             trigger_id=body.get("trigger_id", ""),
             view=details_view(row.report, diagnosis_id=diagnosis_id),
         )
-    except SlackApiError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("details: views.open failed: %s", api_error(exc))
         await tell_user(
             client,
@@ -125,7 +125,7 @@ async def details_page(
             hash=view.get("hash"),
             view=details_view(row.report, diagnosis_id=diagnosis_id, page=int(page)),
         )
-    except SlackApiError as exc:
+    except WEB_API_ERRORS as exc:
         log.info("details page: views.update failed: %s", api_error(exc))
 
 

@@ -6,14 +6,13 @@ import logging
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.forms import FieldErrors, check_policy
 from bot.parsing import OpenModal, ParseError, RunCheck, ShowHelp, ShowHistory, parse_command
 from bot.runner import Job
-from bot.slack_io import api_error, tell_user
+from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.views.escalation import mention
 from bot.views.help import error_blocks, help_blocks, notice_blocks
 from bot.views.modal import check_modal
@@ -61,7 +60,8 @@ async def smtpcheck_command(
     else:
         await ack()
         await deps.runner.submit(
-            Job(team_id=team_id, user_id=user_id, channel_id=channel_id, request=parsed.request)
+            Job(team_id=team_id, user_id=user_id, channel_id=channel_id, request=parsed.request),
+            client=client,
         )
 
 
@@ -71,7 +71,7 @@ async def open_modal(
     """views.open; an expired trigger gets a plain note instead of silence."""
     try:
         await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("views.open failed: %s", api_error(exc))
         await tell_user(
             client,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
-from bot.slack_io import api_error
+from bot.slack_io import WEB_API_ERRORS, api_error
 from bot.views.home import RecentCheck, home_view
 
 log = logging.getLogger("smtpcheck.bot")
@@ -45,5 +44,5 @@ async def app_home_opened(
         )
     try:
         await client.views_publish(user_id=user_id, view=home_view(recent))
-    except SlackApiError as exc:
+    except WEB_API_ERRORS as exc:
         log.warning("views.publish failed: %s", api_error(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.forms import (
@@ -26,7 +27,7 @@ def _who(body: dict[str, Any]) -> tuple[str, str]:
 
 
 async def check_submission(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
 ) -> None:
     deps = deps_of(context)
     fields = read_state(state_values(view))
@@ -59,12 +60,13 @@ async def check_submission(
             channel_id=channel_id or user_id,
             request=request,
             source="modal",
-        )
+        ),
+        client=client,
     )
 
 
 async def credentials_submission(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
 ) -> None:
     deps = deps_of(context)
     if not deps.settings.credential_test:
@@ -101,5 +103,6 @@ async def credentials_submission(
             channel_id=channel_id or user_id,
             request=request,
             source="modal",
-        )
+        ),
+        client=client,
     )

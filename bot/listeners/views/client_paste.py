@@ -90,4 +90,6 @@ async def client_paste_submission(
     }
     if row.thread_ts:
         payload["thread_ts"] = row.thread_ts
-    await deps.runner.deliver(team_id=team_id, method="chat.postMessage", payload=payload)
+    await deps.runner.deliver(
+        team_id=team_id, method="chat.postMessage", payload=payload, client=client
+    )
