@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from bot.client_fixes import attach_fixes
 from bot.views import modal as m
 from bot.views.client_check import (
     OUTPUT_BLOCK,
@@ -40,6 +39,7 @@ from diagnostics._models import ProbeSummary, ReportInput
 from diagnostics.client_check import (
     BEGIN_MARKER,
     END_MARKER,
+    attach_fixes,
     client_check_script,
     compare,
     parse_client_output,

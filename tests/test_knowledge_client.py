@@ -2,7 +2,8 @@
 
 The findings come from `compare()` on the pasted-output samples (tests/samples/client_check)
 and hand-built reports, the fixes from the knowledge base, filled the way the Slack app
-fills them (bot/client_fixes.py) and, for the unit cases, with the finding's evidence only.
+fills them (diagnostics/client_check/_fixes.py) and, for the unit cases, with the
+finding's evidence only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.client_fixes import attach_fixes
 from diagnostics._models import (
     Endpoint,
     ErrorTextCause,
@@ -27,6 +27,7 @@ from diagnostics._models import (
 from diagnostics.client_check import (
     FINDING_IDS,
     ComparisonResult,
+    attach_fixes,
     compare,
     parse_client_output,
     server_ok_but_user_fails,

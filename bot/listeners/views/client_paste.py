@@ -10,13 +10,12 @@ from pydantic import ValidationError
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.client_fixes import attach_fixes
 from bot.deps import deps_of
 from bot.forms import state_element, state_values
 from bot.slack_io import dict_blocks, tell_user
 from bot.views.client_check import OUTPUT_BLOCK, VALUE, comparison_message, paste_error
 from diagnostics import Report
-from diagnostics.client_check import compare, parse_client_output
+from diagnostics.client_check import attach_fixes, compare, parse_client_output
 
 log = logging.getLogger("smtpcheck.bot")
 
