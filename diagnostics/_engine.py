@@ -166,7 +166,7 @@ class _Diagnosis:
             results = await self._probe_all(address, addresses)
             self.findings += await sender_task
         self._provider_findings(results)
-        self._error_text_findings(results)
+        await self._error_text_findings(results)
         recommended = self._recommended(results)
         findings = self._finalize(recommended, results)
         self.timings["total"] = round((time.perf_counter() - started) * 1000, 1)
@@ -638,11 +638,14 @@ class _Diagnosis:
                 )
             )
 
-    def _error_text_findings(self, results: list[ProbeResult]) -> None:
+    async def _error_text_findings(self, results: list[ProbeResult]) -> None:
         self.error_causes: list[ErrorTextCause] = []
         if not self.request.error_text:
             return
-        self.pending_error_matches = self.kb.parse_error_text(self.request.error_text)
+        # Linear-time (RE2) but up to 20,000 characters of the user's text: not on the loop.
+        self.pending_error_matches = await asyncio.to_thread(
+            self.kb.parse_error_text, self.request.error_text
+        )
 
     def _finalize(self, recommended: Endpoint | None, results: list[ProbeResult]) -> list[Finding]:
         findings = [self._interpret(f) for f in self.findings]

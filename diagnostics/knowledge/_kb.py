@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections.abc import Sequence
+from typing import Any
 
 from diagnostics._errors import KnowledgeError
 from diagnostics._models import Endpoint, Finding, Fix, OutlookClient
 from diagnostics.knowledge._errortext import ErrorTextParser
+from diagnostics.knowledge._linear import Pattern, compile_linear
 from diagnostics.knowledge._models import (
     ClientMap,
     ClientSpec,
@@ -31,7 +32,7 @@ from diagnostics.knowledge._policy import policy_findings
 from diagnostics.knowledge._render import client_variables, context_variables, render_fix
 from diagnostics.knowledge._replies import ReplyClassifier
 
-_Compiled = tuple[Provider, re.Pattern[str], tuple[int, ...]]
+_Compiled = tuple[Provider, Pattern, tuple[int, ...]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -294,7 +295,7 @@ class Knowledge:
         )
 
 
-_REPLY = re.compile(r"^\s*([245]\d\d)(?:[ -](.*))?$", re.DOTALL)
+_REPLY = compile_linear(r"^\s*([245]\d\d)(?:[ -](.*))?$")
 _STAGES = frozenset(("greeting", "ehlo", "starttls", "auth", "mail", "rcpt"))
 
 
@@ -302,7 +303,7 @@ def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def _params(found: re.Match[str]) -> dict[str, str]:
+def _params(found: Any) -> dict[str, str]:
     return {k: v for k, v in found.groupdict().items() if v}
 
 

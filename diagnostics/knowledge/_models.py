@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from diagnostics._models import Endpoint, OutlookClient, Security, Severity
+from diagnostics.knowledge._linear import Pattern, UnsafePatternError, compile_linear
 
 SourceId = Annotated[str, StringConstraints(pattern=r"^S\d{1,3}[a-z]?$")]
 FindingId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")]
@@ -42,6 +43,15 @@ ClientKey = Literal["classic", "new", "mac", "ios", "android", "all"]
 Status = Literal["verified", "third_party", "unverified"]
 ALL_CLIENTS: tuple[OutlookClient, ...] = tuple(OutlookClient)
 _PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+def _linear_safe(pattern: str) -> str:
+    """A data regex must compile with RE2 (linear time on any text); else the load fails."""
+    try:
+        compile_linear(pattern)
+    except UnsafePatternError as exc:
+        raise ValueError(str(exc)) from None
+    return pattern
 
 
 class _Strict(BaseModel):
@@ -154,7 +164,7 @@ class HostPattern(_Strict):
         """Literal characters: the longer, the more specific (mxa.eu.mailgun.org beats *.org)."""
         return len(_PARAM.sub("", self.pattern).replace("*", ""))
 
-    def regex(self) -> re.Pattern[str]:
+    def regex(self) -> Pattern:
         out = []
         for part in re.split(r"(\*|\{[a-z_]+\})", self.pattern):
             if part == "*":
@@ -163,7 +173,7 @@ class HostPattern(_Strict):
                 out.append(rf"(?P<{part[1:-1]}>[a-z0-9-]+)")
             else:
                 out.append(re.escape(part))
-        return re.compile("^" + "".join(out) + "$")
+        return compile_linear("^" + "".join(out) + "$", ignore_case=False, dot_all=False)
 
 
 class Provider(_Strict):
@@ -317,12 +327,7 @@ class ReplyRule(_Strict):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regex {value!r}: {exc}") from None
-        return value
+        return None if value is None else _linear_safe(value)
 
     @field_validator("enhanced")
     @classmethod
@@ -381,11 +386,7 @@ class MessagePattern(_Strict):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regex {value!r}: {exc}") from None
-        return value
+        return _linear_safe(value)
 
 
 class ErrorTextsFile(_Strict):

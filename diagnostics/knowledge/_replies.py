@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from diagnostics._models import Severity
+from diagnostics.knowledge._linear import MAX_REPLY_TEXT, compile_linear
 from diagnostics.knowledge._models import RepliesFile, ReplyMeaning, ReplyRule, Stage
 
-_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_ENHANCED = compile_linear(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 # Where a reply is seen without the stage (pasted text), the basic code tells it well enough.
 _STAGE_BY_CODE: dict[int, Stage] = {535: "auth", 534: "auth", 538: "auth", 454: "auth",
                                     530: "mail", 421: "greeting"}  # fmt: skip
@@ -26,9 +26,7 @@ class ReplyClassifier:
     def __init__(self, data: RepliesFile) -> None:
         self._data = data
         self._patterns = {
-            rule.id: re.compile(rule.pattern, re.IGNORECASE | re.DOTALL)
-            for rule in data.rules
-            if rule.pattern
+            rule.id: compile_linear(rule.pattern) for rule in data.rules if rule.pattern
         }
 
     @property
@@ -41,6 +39,7 @@ class ReplyClassifier:
         """The meaning of a failure reply; None for success and intermediate replies."""
         if code < 400 or code > 599:
             return None
+        message = message[:MAX_REPLY_TEXT]
         enhanced = enhanced_code(message)
         best: tuple[int, int, ReplyRule] | None = None
         for order, rule in enumerate(self._data.rules):
