@@ -20,7 +20,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
+
 DEPLOY = REPO / "deploy"
 LINT = REPO / "scripts" / "lint-deploy.sh"
 
@@ -72,6 +73,7 @@ def env_of(c: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- the lint
 
 
+@pytest.mark.slow
 def test_lint_deploy_passes() -> None:
     result = run_lint()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -81,6 +83,7 @@ def test_lint_deploy_passes() -> None:
     assert "lint-deploy: all checks passed" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("file", "old", "new", "failing_check"),
     [
@@ -281,6 +284,7 @@ def test_systemd_unit_is_hardened_and_keeps_state_in_its_directory() -> None:
 # --------------------------------------------------------------------------- installed package
 
 
+@pytest.mark.slow
 def test_migrations_run_from_an_installed_wheel(tmp_path: Path) -> None:
     """No alembic.ini and no source tree: the wheel carries the migrations and runs them."""
     wheels = tmp_path / "wheels"

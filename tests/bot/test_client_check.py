@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -44,7 +43,9 @@ from diagnostics.client_check import (
     compare,
     parse_client_output,
 )
+from tests.bot.support import blocks_text, form, is_report, submit, wait_report
 from tests.certs import CertFactory
+from tests.client_side import fake_nc_env, interceptor_cert, run_script
 from tests.servers import SERVER_NAME, TEST_PASSWORD, TEST_USER, SmtpTestServer, next_loopback
 from tests.slack_stub import (
     BotHarness,
@@ -55,8 +56,6 @@ from tests.slack_stub import (
     validate_blocks,
     validate_view,
 )
-from tests.test_bot_flows import blocks_text, form, is_report, submit, wait_report
-from tests.test_client_check_e2e import FAKE_NC, _interceptor_cert
 
 CONNECTION_ERROR = (
     "Send test e-mail message: Cannot connect to the outgoing (SMTP) server. 0x800CCC0E"
@@ -278,6 +277,7 @@ def assert_no_injection(texts: list[str]) -> None:
 # --------------------------------------------------------------------------- the report
 
 
+@pytest.mark.slow
 async def test_buttons_when_the_server_works_but_the_user_cannot_connect(
     bot: BotHarness, site: Site
 ) -> None:
@@ -436,7 +436,7 @@ async def test_avast_interception_is_named(
         [opened] = await bot.stub.wait_for("views.open")
         script = copied_script(view_of(opened))
         await site.stop()
-        await site.start(cert=_interceptor_cert(site.host))
+        await site.start(cert=interceptor_cert(site.host))
         output = await run_mac_script(script, tmp_path)
         assert "Avast" in output, output
     reply = await paste(bot, diagnosis_id, output)
@@ -451,22 +451,7 @@ async def test_avast_interception_is_named(
 
 async def run_mac_script(script: str, tmp_path: Path) -> str:
     """Run the macOS check here with a stand-in for macOS' `nc -G`."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    nc = bin_dir / "nc"
-    nc.write_text(FAKE_NC)
-    nc.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = await asyncio.create_subprocess_exec(
-        "sh",
-        "-c",
-        script,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return out.decode()
+    return await run_script("sh", script, fake_nc_env(tmp_path))
 
 
 async def test_same_on_both_sides_goes_back_to_the_server(bot: BotHarness, site: Site) -> None:
@@ -508,6 +493,7 @@ async def test_paste_for_a_forgotten_check_gets_a_plain_note(bot: BotHarness) ->
 # --------------------------------------------------------------------------- the form's box
 
 
+@pytest.mark.slow
 async def test_fails_on_my_computer_box_and_the_canary(
     make_bot: Any, site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:

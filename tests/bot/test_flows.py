@@ -19,6 +19,7 @@ from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
 from bot.views import modal as m
 from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
 from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
+from tests.bot.support import blocks_text, form, submit, wait_report
 from tests.certs import CertFactory
 from tests.servers import SERVER_NAME, TEST_PASSWORD, TEST_USER, SmtpTestServer, next_loopback
 from tests.slack_stub import (
@@ -67,19 +68,6 @@ async def server(cert_factory: CertFactory) -> AsyncIterator[SmtpTestServer]:
 
 def is_parent(call: Call) -> bool:
     return "thread_ts" not in call.args or not call.args.get("thread_ts")
-
-
-def is_report(call: Call) -> bool:
-    blocks = json.dumps(call.args.get("blocks", []))
-    return bool(call.args.get("thread_ts")) and "report_rerun" in blocks
-
-
-async def wait_report(bot: BotHarness, *, count: int = 1, timeout: float = 15) -> list[Call]:
-    return await bot.stub.wait_for("chat.postMessage", is_report, count=count, timeout=timeout)
-
-
-def blocks_text(call: Call) -> str:
-    return json.dumps(call.args.get("blocks", [])) + str(call.args.get("text", ""))
 
 
 def all_mrkdwn(bot: BotHarness) -> list[str]:
@@ -131,36 +119,6 @@ async def test_progress_updates_are_throttled(bot: BotHarness, server: SmtpTestS
 
 
 # --------------------------------------------------------------------------- modal
-
-
-def form(**fields: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for block, value in fields.items():
-        if block in {m.PORT, m.SECURITY, m.CLIENT}:
-            values[block] = {
-                m.VALUE: {"type": "static_select", "selected_option": {"value": value}}
-            }
-        elif block in {m.AUTH, m.CREDTEST}:
-            values[block] = {
-                m.VALUE: {"type": "checkboxes", "selected_options": [{"value": value}]}
-            }
-        else:
-            values[block] = {m.VALUE: {"type": "plain_text_input", "value": value}}
-    return values
-
-
-async def submit(
-    bot: BotHarness,
-    values: dict[str, Any],
-    *,
-    user: str = "U0ALICE",
-    metadata: str = '{"c":"C0HELP"}',
-    callback: str = m.CHECK_CALLBACK,
-):
-    payload = bot.sender.view_submission(
-        callback_id=callback, values=values, private_metadata=metadata, user=user
-    )
-    return await bot.sender.interaction(payload)
 
 
 async def test_modal_submit_runs_the_check(bot: BotHarness, server: SmtpTestServer) -> None:
@@ -253,6 +211,7 @@ async def test_expired_trigger_gets_a_plain_note(bot: BotHarness) -> None:
 # --------------------------------------------------------------------------- buttons
 
 
+@pytest.mark.slow
 async def test_rerun_details_escalate_claim_resolve(
     bot: BotHarness, server: SmtpTestServer
 ) -> None:
@@ -390,6 +349,7 @@ async def test_rate_limit_is_friendly(make_bot: Any, server: SmtpTestServer) -> 
     assert any(a["action"] == "rate_limited" for a in await bot.store.audit_entries())
 
 
+@pytest.mark.slow
 async def test_429_then_success_delivers_the_report(
     bot: BotHarness, server: SmtpTestServer
 ) -> None:
@@ -418,12 +378,14 @@ async def test_undeliverable_report_waits_in_the_outbox(
     assert (await bot.store.outbox_entry(1)).state == "sent"
 
 
+@pytest.mark.slow
 async def test_server_errors_are_retried(bot: BotHarness, server: SmtpTestServer) -> None:
     bot.stub.fail("chat.postMessage", status=500, after=1)
     await bot.sender.command(f"{server.host}:{server.port} starttls")
     await wait_report(bot)
 
 
+@pytest.mark.slow
 async def test_hanging_progress_updates_do_not_hold_the_report_back(
     bot: BotHarness, server: SmtpTestServer
 ) -> None:
@@ -450,6 +412,7 @@ async def test_a_store_outage_does_not_cost_the_report(
 # --------------------------------------------------------------------------- injection
 
 
+@pytest.mark.slow
 async def test_injection_through_every_field_and_the_banner(
     bot: BotHarness, cert_factory: CertFactory
 ) -> None:
@@ -579,6 +542,7 @@ async def test_sigterm_reports_running_checks_as_interrupted(
 # --------------------------------------------------------------------------- load
 
 
+@pytest.mark.slow
 async def test_time_to_ack_with_50_concurrent_commands(
     make_bot: Any, server: SmtpTestServer
 ) -> None:

@@ -4,7 +4,6 @@ with the code: the command, shortcut and events registered, and exactly the scop
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -13,8 +12,8 @@ import yaml
 from bot.listeners.commands import COMMAND
 from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
 from bot.oauth import DEFAULT_REDIRECT_URI_PATH, DEFAULT_SCOPES
+from tests.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = {
     "http": ROOT / "deploy/slack/manifest-http.yaml",
     "socket": ROOT / "deploy/slack/manifest-socket.yaml",

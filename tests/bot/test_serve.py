@@ -53,6 +53,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 async def test_serve_http_health_and_sigterm(tmp_path: Path) -> None:
     stub = SlackStub()
     base_url = await stub.start()

@@ -88,6 +88,7 @@ async def test_error_finding_exits_1_with_a_readable_report(dns, ca_bundle, smtp
     assert "Tools" in out or "Accounts" in out
 
 
+@pytest.mark.slow
 async def test_password_from_stdin_never_reaches_any_output(dns, ca_bundle, smtp_servers):
     server = await smtp_servers.start(port=587, mode="starttls")
     dns.zone.host(NAME, server.host)

@@ -213,6 +213,7 @@ async def test_misbehaving_server_ends_in_its_finding(
     assert elapsed < config.budget + 1.0
 
 
+@pytest.mark.slow
 async def test_tarpit_ends_within_the_budget_not_after(dns, config_for, smtp_servers):
     server = await smtp_servers.start(port=587, behaviour="tarpit")
     config = config_for(budget=2.0, timeouts=Timeouts(connect=1, greeting=30, command=30, tls=30))
@@ -399,6 +400,7 @@ async def test_name_without_address(dns: DnsServer, config_for):
     assert "dns.host.no_address" in ids(report)
 
 
+@pytest.mark.slow
 async def test_dns_that_never_answers(dns: DnsServer, config_for):
     dns.zone.set("slow.example.test", Behaviour.DROP)
     started = time.monotonic()
@@ -507,6 +509,7 @@ async def test_rebinding_name_is_resolved_once(dns: DnsServer, config_for, smtp_
     assert {p.address for p in report.probes if p.address} == {server.host}
 
 
+@pytest.mark.slow
 async def test_bad_input_is_an_input_error():
     with pytest.raises(InputError):
         await diagnose(

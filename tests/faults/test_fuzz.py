@@ -105,6 +105,7 @@ def validation_messages(exc: ValidationError) -> list[str]:
 # --------------------------------------------------------------------------- CheckRequest
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     target=TARGETS,
@@ -245,6 +246,7 @@ def captured_io(stdin: str) -> Iterator[tuple[io.StringIO, io.StringIO]]:
         sys.stdin = saved
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=120)
 @given(argv=ARGV, password=st.text(_CHARS, max_size=30))
 @example(argv=["smtp.example.test", "--nameserver", ""], password="x")
@@ -451,6 +453,7 @@ def _form_values() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional=blocks)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     values=st.deferred(_form_values), password=st.one_of(st.none(), st.text(_CHARS, max_size=40))
@@ -541,6 +544,7 @@ _REPLY_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     code=st.one_of(st.integers(-1000, 1000), st.integers()),
@@ -585,6 +589,7 @@ PASTES = st.one_of(
 SLOWEST: dict[str, float] = {}
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=PASTES)
 @example(text=("0x800CCC0E " * 2000)[:20_000])

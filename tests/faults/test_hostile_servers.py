@@ -156,6 +156,7 @@ async def cli_runs(ca_bundle: Path) -> AsyncIterator[dict[tuple[str, str], tuple
         }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("behaviour", list(HOSTILE))
 def test_hostile_server_via_the_cli_process(cli_runs, behaviour: str) -> None:
     _mode, _port, finding = HOSTILE[behaviour]

@@ -121,6 +121,7 @@ async def run_check(bot: BotHarness, server: SmtpTestServer, user: str = "U0ALIC
 # --------------------------------------------------------------------------- rate limits
 
 
+@pytest.mark.slow
 async def test_429_twice_then_success_honours_retry_after(make_bot, server) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", status=429, retry_after=1, times=2, after=1)
@@ -141,6 +142,7 @@ async def test_429_twice_then_success_honours_retry_after(make_bot, server) -> N
     )
 
 
+@pytest.mark.slow
 async def test_429_on_every_try_parks_the_report_then_delivers_it(make_bot, server) -> None:
     bot = await make_bot(json_errors=True)
     # The client retries 429 three times; four 429s in a row exhaust it.
@@ -163,6 +165,7 @@ API_ERROR_BUG = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=API_ERROR_BUG)
 @pytest.mark.parametrize(("status", "times"), [(500, 3)])
 async def test_bodyless_error_after_retries_still_parks_the_report(
@@ -195,6 +198,7 @@ def test_api_error_names_a_bodyless_failure() -> None:
 # --------------------------------------------------------------------------- server errors
 
 
+@pytest.mark.slow
 async def test_500_once_is_retried_by_the_client(make_bot, server) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", status=500, times=1, after=1)
@@ -204,6 +208,7 @@ async def test_500_once_is_retried_by_the_client(make_bot, server) -> None:
     assert await bot.store.outbox_entry(1) is None  # delivered without the outbox
 
 
+@pytest.mark.slow
 async def test_500_until_retries_run_out_goes_through_the_outbox(make_bot, server) -> None:
     bot = await make_bot(json_errors=True)
     bot.stub.fail("chat.postMessage", status=500, times=3, after=1)  # 1 try + 2 retries
@@ -256,6 +261,7 @@ async def test_invalid_auth_on_every_call_keeps_acking(make_bot, server) -> None
 # --------------------------------------------------------------------------- a hanging API
 
 
+@pytest.mark.slow
 async def test_hanging_report_post_goes_to_the_outbox_and_others_are_served(
     make_bot, server
 ) -> None:
@@ -312,6 +318,7 @@ async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, s
     assert delivered or parked is not None, "the check vanished"
 
 
+@pytest.mark.slow
 async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, server) -> None:
     bot = await make_bot(json_errors=True)  # Slack's JSON error bodies: api_error() copes
     bot.stub.fail("chat.postMessage", status=500, times=3)  # the progress message fails

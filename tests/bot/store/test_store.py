@@ -35,8 +35,7 @@ from bot.store import (
 )
 from bot.store._migrate import head_revision
 from bot.store._schema import metadata
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 
 
 def postgres_url() -> str:
@@ -259,6 +258,7 @@ async def test_concurrent_first_start_of_two_replicas_migrates_once(store_url: s
     assert [v[0] for v in versions] == [head_revision()]
 
 
+@pytest.mark.slow
 def test_migrate_command_line(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/cli/db.sqlite"
     check = [sys.executable, "-m", "bot.store", "check", "--url", url]
@@ -316,6 +316,7 @@ def test_unsupported_or_garbage_urls_are_refused_without_echoing_them() -> None:
     assert "CANARY" not in str(info.value)
 
 
+@pytest.mark.slow
 async def test_unreachable_postgres_error_never_shows_the_password() -> None:
     # Port 9 on loopback: nothing listens, so the connection is refused at once.
     with pytest.raises(StoreError) as info:
@@ -652,6 +653,7 @@ async def test_rate_limit_window_slides(store: Store) -> None:
     assert not await store.rate_limit_hit("s", limit=2, window_s=0.8)
 
 
+@pytest.mark.slow
 async def test_rate_limit_is_exact_across_two_replicas(two_stores: tuple[Store, Store]) -> None:
     a, b = two_stores
     results = await asyncio.gather(

@@ -28,8 +28,8 @@ from diagnostics.client_check import (
     render_comparison_text,
     server_ok_but_user_fails,
 )
+from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
-SAMPLES = Path(__file__).parent / "samples" / "client_check"
 LE_R11 = {
     "issuer": "CN=R11,O=Let's Encrypt,C=US",
     "subject": "CN=mail.contoso-mail.de",

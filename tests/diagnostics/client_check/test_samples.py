@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from diagnostics.client_check import identify, parse_client_output
+from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
-SAMPLES = Path(__file__).parent / "samples" / "client_check"
 UTC = dt.UTC
 
 # file -> the expected parse. Keys: platform, from_script, host, reachable, reasons,

@@ -8,8 +8,6 @@ finding's evidence only.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from diagnostics._models import (
@@ -33,8 +31,8 @@ from diagnostics.client_check import (
     server_ok_but_user_fails,
 )
 from diagnostics.knowledge import FixContext, Knowledge, data_dir, load_knowledge_from
+from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
-SAMPLES = Path(__file__).parent / "samples" / "client_check"
 LE_R11 = {
     "issuer": "CN=R11,O=Let's Encrypt,C=US",
     "subject": "CN=mail.contoso-mail.de",

@@ -27,8 +27,8 @@ import pytest
 
 from diagnostics._models import Severity
 from diagnostics.knowledge import Knowledge, data_dir, load_knowledge_from
+from tests.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCANNED = (ROOT / "diagnostics", ROOT / "bot")
 NAMESPACES = ("dns", "tcp", "smtp", "tls", "auth", "provider", "settings", "client", "probe",
               "input")  # fmt: skip

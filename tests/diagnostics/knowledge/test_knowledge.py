@@ -18,8 +18,9 @@ from diagnostics.knowledge import (
     load_knowledge,
     load_knowledge_from,
 )
+from tests.paths import REPO
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = REPO.parent / "shared"
 CONTRACT = SHARED / "spec" / "contract.md"
 FACTS = SHARED / "knowledge" / "outlook-smtp-facts.md"
 

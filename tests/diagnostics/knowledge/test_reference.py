@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from diagnostics._models import OutlookClient
 from diagnostics.knowledge import Knowledge, data_dir, load_knowledge_from
 from diagnostics.knowledge.reference import COMMAND, render_reference
+from tests.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "findings.md"
 
 
