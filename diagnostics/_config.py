@@ -46,6 +46,8 @@ class EngineConfig(BaseSettings):
     budget: float = Field(default=20.0, gt=0, le=300, description="seconds for a whole diagnosis")
     timeouts: Timeouts = Timeouts()
     ehlo_name: str = "smtpcheck.invalid"
+    # Where autoconfig fetches connect (the URL and the certificate stay on 443); tests only.
+    https_port: int = Field(default=443, ge=1, le=65535)
 
     @field_validator("nameservers", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ import dns.resolver
 import dns.reversename
 
 from diagnostics._errors import ConfigError, InputError, SmtpcheckError
+from diagnostics._models import Security
 
 MAX_MX_HOSTS_CHECKED = 10  # a hostile domain may list hundreds
 MAX_PTR_NAMES_CHECKED = 5
@@ -437,3 +438,84 @@ async def forward_confirmed(resolver: dns.asyncresolver.Resolver, address: str) 
     target = ipaddress.ip_address(address)
     forward = await forward_addresses(resolver, names)
     return any(target in {ipaddress.ip_address(a) for a in addrs} for addrs in forward.values())
+
+
+# --------------------------------------------------------------------------- SRV
+
+MAX_SRV_RECORDS = 10  # a hostile domain may publish hundreds
+SUBMISSION_SRV = (
+    # RFC 8314 section 5.1 prefers implicit TLS; RFC 6186 section 3.1 defines STARTTLS's.
+    ("_submissions._tcp", Security.SSL),
+    ("_submission._tcp", Security.STARTTLS),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SrvRecord:
+    priority: int
+    weight: int
+    port: int
+    target: str  # lower case, no trailing dot
+
+    def as_evidence(self) -> dict[str, object]:
+        return {
+            "priority": self.priority,
+            "weight": self.weight,
+            "port": self.port,
+            "target": self.target,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SrvResult:
+    """The SRV records at one name, in the order a client tries them (RFC 2782)."""
+
+    name: str
+    records: tuple[SrvRecord, ...] = ()
+    no_service: bool = False  # a single record with target "." (RFC 2782, RFC 6186 3.4)
+    raw: tuple[str, ...] = ()
+
+    @property
+    def found(self) -> bool:
+        return bool(self.records)
+
+
+async def lookup_srv(resolver: dns.asyncresolver.Resolver, name: str) -> SrvResult:
+    """Return the SRV records at `name`, lowest priority first, then heaviest weight.
+
+    RFC 2782 picks randomly by weight within a priority; a diagnosis wants the same order
+    every run, so the heaviest (most likely) record comes first. NXDOMAIN and NODATA give
+    an empty result; raises DnsTimeout (or DnsServerFailure).
+    """
+    shown = name.rstrip(".").lower()
+    try:
+        answer = await _query(resolver, shown, "SRV")
+    except dns.resolver.NXDOMAIN:
+        return SrvResult(name=shown)
+    rdatas = list(answer.rrset or ())
+    raw = tuple(rdata.to_text() for rdata in rdatas[:MAX_SRV_RECORDS])
+    if len(rdatas) == 1 and rdatas[0].target == dns.name.root:
+        return SrvResult(name=shown, no_service=True, raw=raw)
+    records = sorted(
+        (
+            SrvRecord(r.priority, r.weight, r.port, _text(r.target))
+            for r in rdatas
+            if r.target != dns.name.root and r.port > 0
+        ),
+        key=lambda r: (r.priority, -r.weight, r.target, r.port),
+    )
+    return SrvResult(name=shown, records=tuple(records[:MAX_SRV_RECORDS]), raw=raw)
+
+
+async def lookup_cname(resolver: dns.asyncresolver.Resolver, name: str) -> str | None:
+    """The alias target of `name` (lower case, no trailing dot), or None when not an alias.
+
+    Raises DnsTimeout (or DnsServerFailure).
+    """
+    try:
+        answer = await _query(resolver, name, "CNAME")
+    except dns.resolver.NXDOMAIN:
+        return None
+    for rdata in answer.rrset or ():
+        return _text(rdata.target)
+    return None
