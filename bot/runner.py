@@ -228,7 +228,6 @@ class Runner:
         observability.set_queue_depth(in_flight=self._running, waiting=self._waiting)
 
     async def _diagnose_and_report(self, job: Job, board: ProgressBoard, fields: dict) -> None:
-        started = time.perf_counter()
         try:
             report = await self._diagnose(
                 job.request, self.engine_config, on_progress=board.on_progress
@@ -257,9 +256,10 @@ class Runner:
                 phase="error", message="Something went wrong on our side. Please try again."
             )
             return
-        elapsed_ms = (time.perf_counter() - started) * 1000
         observability.record_report(report)
-        finished = {"phase": "finished", "verdict": report.verdict, "total_ms": elapsed_ms}
+        # One total everywhere: the report's own, as its footer and the terminal give it.
+        total_ms = report.timings_ms.get("total")
+        finished = {"phase": "finished", "verdict": report.verdict, "total_ms": total_ms}
         parent = await board.settle()
         if parent == "failed":
             # The progress message did not get through: post it now, finished, so that the

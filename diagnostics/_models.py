@@ -301,6 +301,8 @@ class Report(_Frozen):
     verdict: Verdict
     provider: ProviderRef | None = None
     recommended: Endpoint | None = None
+    # Extension: other settings seen to work, after `recommended` (closest to the input first).
+    alternatives: tuple[Endpoint, ...] = ()
     findings: tuple[Finding, ...] = ()
     probes: tuple[ProbeSummary, ...] = ()
     transcript: tuple[TranscriptLine, ...] = ()

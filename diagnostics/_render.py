@@ -1,21 +1,40 @@
-"""The human report in a terminal (rich): verdict, findings by severity with their fixes."""
+"""The human report in a terminal (rich): verdict, what to enter, findings with their fixes.
+
+Laid out for 80 columns first and wider when the terminal has room (up to MAX_WIDTH): text
+wraps between words with a hanging indent, finding IDs are a dim suffix (never inside a
+sentence), and the "What was tried" table is in plain words that fit its columns.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
 
-from rich.console import Console, Group
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from diagnostics._models import Progress, Report, Security, Severity
+from diagnostics._models import Finding, ProbeSummary, Progress, Report, Severity
+from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
+from diagnostics.wording import (
+    ROLE_WORDS,
+    duration_text,
+    probe_result_words,
+    security_words,
+    shown_code,
+    tls_words,
+)
 
+MAX_WIDTH = 120
+# Findings whose words a section of their own already shows (said once, not twice).
+SHOWN_ELSEWHERE = frozenset({"input.error_text.cause"})
 VERDICT_STYLE = {
-    "pass": ("PASS", "bold green", "These settings work."),
-    "warn": ("WARN", "bold yellow", "These settings work, with warnings."),
+    "pass": ("PASS", "bold green", "Sending works with these settings."),
+    "warn": ("WARN", "bold yellow", "Sending works, with warnings."),
     "fail": ("FAIL", "bold red", "Outlook cannot send with these settings."),
 }
 SEVERITY_STYLE = {
@@ -23,102 +42,196 @@ SEVERITY_STYLE = {
     Severity.WARN: ("!", "yellow", "Warnings"),
     Severity.INFO: ("i", "cyan", "Information"),
 }
-SECURITY_LABEL = {
-    Security.STARTTLS: "STARTTLS",
-    Security.SSL: "SSL/TLS",
-    Security.NONE: "None",
-    Security.AUTO: "Auto",
+CAUSE_STATE = {
+    True: ("confirmed by the checks", "green"),
+    False: ("not seen from here", "yellow"),
+    None: ("could not be checked", "dim"),
 }
+
+
+def report_console(width: int | None = None) -> Console:
+    """A console for the report: the terminal's width up to MAX_WIDTH (80 when piped)."""
+    console = Console(highlight=False, soft_wrap=False, width=width)
+    if width is None:
+        console.width = min(console.width, MAX_WIDTH)
+    return console
 
 
 def print_report(
     report: Report, *, transcript: bool = False, console: Console | None = None
 ) -> None:
     """Print `report` for a person at a terminal."""
-    console = console or Console(highlight=False, soft_wrap=False)
+    console = console or report_console()
+    for part in report_parts(report, transcript=transcript):
+        console.print(part)
+
+
+def report_parts(report: Report, *, transcript: bool = False) -> list[RenderableType]:
+    """The report's pieces, top to bottom (a blank Text between sections)."""
+    parts: list[RenderableType] = [*_headline(report), Text()]
+    parts += _advice(report)
+    for severity in (Severity.ERROR, Severity.WARN, Severity.INFO):
+        findings = [
+            f for f in report.findings if f.severity is severity and f.id not in SHOWN_ELSEWHERE
+        ]
+        if findings:
+            parts += [_findings(severity, findings), Text()]
+    if report.error_text_causes:
+        parts += [_causes(report), Text()]
+    if report.probes:
+        parts.append(_probe_table(report))
+    if transcript:
+        parts += [Text(), _transcript(report)]
+    return parts
+
+
+def _headline(report: Report) -> list[RenderableType]:
     inp = report.input
     name, style, words = VERDICT_STYLE[report.verdict]
-    where = f"{inp.host or inp.target}:{inp.port}" if inp.port else (inp.host or inp.target)
-    security = SECURITY_LABEL.get(inp.security, "?") if inp.security else "?"
+    host = inp.host or inp.target
     headline = Text.assemble(
         (f" {name} ", f"{style} reverse"),
         "  ",
-        (escape(where), "bold"),
-        f"  {security}",
-        f"  ({report.timings_ms.get('total', 0) / 1000:.1f} s)",
+        (f"{host}:{inp.port}" if inp.port else host, "bold"),
+        f"  {security_words(inp.security)}" if inp.security else "",
+        ("  · checked in " + duration_text(report.timings_ms.get("total")), "dim"),
     )
-    console.print(headline)
-    console.print(f"  {words}")
+    lines: list[RenderableType] = [headline, Text("  " + words)]
     if report.provider:
-        console.print(f"  Provider: [bold]{escape(report.provider.name)}[/]")
-    console.print()
-    if report.recommended:
-        rec = report.recommended
-        table = Table.grid(padding=(0, 2))
-        table.add_row("Outgoing server (SMTP)", f"[bold]{escape(rec.host)}[/]")
-        table.add_row("Port", f"[bold]{rec.port}[/]")
-        table.add_row("Encryption", f"[bold]{SECURITY_LABEL[rec.security]}[/]")
-        console.print(Panel(table, title="Use these settings", border_style="green", expand=False))
-        console.print()
-    for severity in (Severity.ERROR, Severity.WARN, Severity.INFO):
-        findings = [f for f in report.findings if f.severity is severity]
-        if not findings:
-            continue
-        mark, colour, heading = SEVERITY_STYLE[severity]
-        console.print(f"[bold {colour}]{heading}[/]")
-        for finding in findings:
-            console.print(
-                f" [{colour}]{mark}[/] [bold]{escape(finding.title)}[/] [dim]({finding.id})[/]"
-            )
-            if finding.detail:
-                console.print(f"   {escape(finding.detail)}")
-            if finding.fix and severity is not Severity.INFO:
-                console.print(f"   [green]Fix:[/] {_emphasis(finding.fix.summary)}")
-                for number, step in enumerate(finding.fix.steps, 1):
-                    console.print(f"     {number}. {_emphasis(step)}")
-                if finding.fix.link:
-                    console.print(f"     [dim]{escape(finding.fix.link)}[/]")
-        console.print()
-    if report.error_text_causes:
-        console.print("[bold]The error the user saw[/]")
-        for cause in report.error_text_causes:
-            state = {True: "[green]confirmed[/]", False: "[yellow]not seen from here[/]"}.get(
-                cause.confirmed, "[dim]not checked[/]"
-            )
-            console.print(f"  {escape(cause.code or '')} {escape(cause.cause)}: {state}")
-        console.print()
-    console.print(_probe_table(report))
-    if transcript:
-        console.print()
-        console.print(_transcript(report))
+        lines.append(Text.assemble("  Provider: ", (report.provider.name, "bold")))
+    return lines
 
 
-def _emphasis(text: str) -> str:
-    """Escape for rich markup, then show the knowledge base's *field names* in bold."""
-    return re.sub(r"\*([^*\n]+)\*", r"[bold]\1[/]", escape(text))
+def _advice(report: Report) -> list[RenderableType]:
+    advice = settings_advice(report)
+    if advice is not Advice.CHANGE or report.recommended is None:
+        colour = {Advice.KEEP: "green", Advice.KEEP_FIX_OTHER: "yellow"}.get(advice, "red")
+        return [_hanging("→", colour, Text(ADVICE_WORDS[advice] + ".", style="bold")), Text()]
+    rec = report.recommended
+    table = Table.grid(padding=(0, 2))
+    table.add_row("Outgoing server (SMTP)", Text(rec.host, style="bold"))
+    table.add_row("Port", Text(str(rec.port), style="bold"))
+    table.add_row("Encryption", Text(security_words(rec.security), style="bold"))
+    parts: list[RenderableType] = [
+        Panel(table, title=ADVICE_WORDS[advice], border_style="green", expand=False)
+    ]
+    if report.alternatives:
+        others = "; ".join(
+            (f"{alt.host} " if alt.host != rec.host else "")
+            + f"port {alt.port} with {security_words(alt.security)}"
+            for alt in report.alternatives
+        )
+        parts.append(Text(f"  Also works: {others}.", style="dim"))
+    return [*parts, Text()]
+
+
+def _hanging(mark: str, colour: str, body: RenderableType) -> Table:
+    """`mark` in its own narrow column, so wrapped lines align under the text."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=2, justify="right", no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_row(Text(mark, style=colour), body)
+    return grid
+
+
+def _findings(severity: Severity, findings: list[Finding]) -> Group:
+    mark, colour, heading = SEVERITY_STYLE[severity]
+    parts: list[RenderableType] = [Text(heading, style=f"bold {colour}")]
+    for finding in findings:
+        parts.append(_hanging(mark, colour, _finding_body(finding, severity)))
+    return Group(*parts)
+
+
+def _finding_body(finding: Finding, severity: Severity) -> Group:
+    title = Text(finding.title, style="bold")
+    title.append(f"  {finding.id}", style="dim")  # the ID: only ever this dim suffix
+    parts: list[RenderableType] = [title]
+    if finding.detail:
+        parts.append(Text(finding.detail))
+    fix = finding.fix
+    if fix is not None and severity is not Severity.INFO:
+        parts.append(Text.assemble(("Fix: ", "green"), _emphasis(fix.summary)))
+        if fix.steps:
+            steps = Table.grid(padding=(0, 1))
+            steps.add_column(justify="right", no_wrap=True)
+            steps.add_column(ratio=1)
+            for number, step in enumerate(fix.steps, 1):
+                steps.add_row(f"{number}.", _emphasis(step))
+            parts.append(steps)
+        if fix.link:
+            # A link a terminal can open even when folded (OSC 8), whatever the width.
+            parts.append(Text(fix.link, style=Style(dim=True, link=fix.link), overflow="fold"))
+    return Group(*parts)
+
+
+def _emphasis(text: str) -> Text:
+    """The knowledge base's *field names* in bold; everything else literal."""
+    return Text.from_markup(re.sub(r"\*([^*\n]+)\*", r"[bold]\1[/]", escape(text)))
+
+
+def _causes(report: Report) -> Group:
+    parts: list[RenderableType] = [Text("The error the user saw", style="bold")]
+    for cause in report.error_text_causes:
+        state, colour = CAUSE_STATE[cause.confirmed]
+        code = shown_code(cause.code)
+        body = Text.assemble(
+            (f"{code}: " if code else ""), cause.cause, " ", (f"({state})", colour)
+        )
+        parts.append(_hanging("•", colour, body))
+    return Group(*parts)
 
 
 def _probe_table(report: Report) -> Table:
-    table = Table(title="What was tried", title_justify="left", show_edge=False)
-    table.add_column("Port", justify="right")
-    table.add_column("Encryption")
-    table.add_column("Why")
-    table.add_column("Result")
-    table.add_column("TLS")
-    table.add_column("AUTH")
-    table.add_column("ms", justify="right")
+    table = Table(
+        title="What was tried",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    # Short cells never wrap; only the details may, and only between words.
+    table.add_column("Setting", no_wrap=True)
+    table.add_column("Why", no_wrap=True)
+    table.add_column("Result", no_wrap=True)
+    table.add_column("Details", ratio=1)
+    table.add_column("Time", justify="right", no_wrap=True)
     for probe in report.probes:
-        ok = probe.outcome == "ok"
         table.add_row(
-            (f"{escape(probe.host)}:" if probe.host else "") + str(probe.port),
-            SECURITY_LABEL.get(probe.security, str(probe.security)),
-            probe.role.replace("_", " "),
-            f"[{'green' if ok else 'red'}]{probe.outcome.replace('_', ' ')}[/]",
-            probe.tls_version or "-",
-            escape(" ".join(probe.auth_after_tls or probe.auth_before_tls) or "-"),
-            f"{probe.elapsed_ms:.0f}",
+            _setting(probe),
+            ROLE_WORDS.get(probe.role, probe.role.replace("_", " ")),
+            Text(
+                probe_result_words(probe, requires_auth=report.input.requires_auth),
+                style=_result_style(probe),
+            ),
+            _probe_details(probe),
+            duration_text(probe.elapsed_ms),
         )
     return table
+
+
+def _setting(probe: ProbeSummary) -> Text:
+    text = Text(f"{probe.port} {security_words(probe.security)}")
+    if probe.host:
+        text = Text(f"{probe.host}\n") + text
+    return text
+
+
+def _result_style(probe: ProbeSummary) -> str:
+    if probe.outcome == "ok" and not (probe.certificate or {}).get("problems"):
+        return "green"
+    # Context probes (the other mode, the alternatives) are not the user's failures.
+    return "red" if probe.role == "entered" else "dim"
+
+
+def _probe_details(probe: ProbeSummary) -> str:
+    parts = []
+    if probe.tls_version:
+        parts.append(tls_words(probe.tls_version))
+    mechanisms = probe.auth_after_tls or probe.auth_before_tls
+    if mechanisms:
+        parts.append("login " + " ".join(mechanisms))
+    return ", ".join(parts)
 
 
 def _transcript(report: Report) -> Group:
@@ -132,7 +245,7 @@ def _transcript(report: Report) -> Group:
                 line.line,
             )
         )
-    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items())
+    timings = ", ".join(f"{k} {duration_text(v)}" for k, v in report.timings_ms.items())
     lines.append(Text(f"Timings: {timings}", style="dim"))
     return Group(*lines)
 

@@ -10,6 +10,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 from bot.views.labels import VERDICT_LINE, VERDICT_WORD
 from bot.views.text import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, clip_escaped, escape, md
 from diagnostics import Verdict
+from diagnostics.wording import duration_text
 
 STATE_ICON = {
     "running": ":hourglass_flowing_sand:",
@@ -17,6 +18,9 @@ STATE_ICON = {
     "failed": ":x:",
     "skipped": ":heavy_minus_sign:",
 }
+# A setting the user did not enter (the other mode, the alternatives) is context: when it
+# does not work, that is information, not the user's failure.
+CONTEXT_FAILED_ICON = ":white_circle:"
 Phase = Literal["queued", "running", "finished", "refused", "interrupted", "error"]
 MAX_STEPS_SHOWN = 25
 
@@ -26,8 +30,16 @@ class Step:
     step: str
     label: str
     state: str
-    elapsed_ms: float = 0.0
+    elapsed_ms: float = 0.0  # since the check started
     note: str = ""
+    duration_ms: float | None = None  # how long this step took, once it ended
+    role: str | None = None  # for probes: entered, mode_check, alternative, provider, ...
+
+    @property
+    def icon(self) -> str:
+        if self.state == "failed" and self.role not in {None, "entered"}:
+            return CONTEXT_FAILED_ICON
+        return STATE_ICON.get(self.state, ":grey_question:")
 
 
 def target_label(fields: dict) -> str:
@@ -59,8 +71,8 @@ def progress_message(
     elif phase == "running":
         status = ":mag: Checking…"
     elif phase == "finished" and verdict is not None:
-        seconds = f" in {total_ms / 1000:.1f} s" if total_ms is not None else ""
-        status = f"{VERDICT_LINE[verdict]}{seconds}. Full report in the thread."
+        took = f" · checked in {duration_text(total_ms)}" if total_ms is not None else ""
+        status = f"{VERDICT_LINE[verdict]}{took}. Full report in the thread."
     elif phase == "refused":
         status = f":no_entry: {clip_escaped(message, 1500)}"
     elif phase == "interrupted":
@@ -71,10 +83,11 @@ def progress_message(
     lines = []
     shown = steps[-MAX_STEPS_SHOWN:]
     for step in shown:
-        icon = STATE_ICON.get(step.state, ":grey_question:")
-        timing = f" _{step.elapsed_ms / 1000:.1f} s_" if step.state != "running" else ""
+        timing = ""
+        if step.state != "running" and step.duration_ms is not None:
+            timing = f" _{duration_text(step.duration_ms)}_"
         note = f" — {escape(step.note)}" if step.note else ""
-        lines.append(f"{icon} {escape(step.label)}{note}{timing}")
+        lines.append(f"{step.icon} {escape(step.label)}{note}{timing}")
     if lines:
         text = "\n".join(lines)
         if len(steps) > len(shown):

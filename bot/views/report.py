@@ -36,6 +36,8 @@ from bot.views.text import (
     plain,
 )
 from diagnostics import Endpoint, Finding, Report, Severity, Verdict
+from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
+from diagnostics.wording import duration_text, shown_code
 
 RERUN_ACTION = "report_rerun"
 DETAILS_ACTION = "report_details"
@@ -46,6 +48,7 @@ CLIENT_SCRIPT_MAC_ACTION = "client_check_mac"
 CLIENT_PASTE_ACTION = "client_check_paste"
 CLIENT_CHECK_BLOCK = "client_check_actions"
 SERVER_OK_FROM_HERE = "client.server_ok_from_here"  # the engine's finding ID
+ERROR_TEXT_CAUSE = "input.error_text.cause"  # the engine's finding per cause of a pasted error
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
 _SAFE_LINK = re.compile(r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]*)?$")
 
@@ -66,8 +69,7 @@ def report_message(
         HeaderBlock(text=plain(head, HEADER_MAX)),
         SectionBlock(text=md(clip(_verdict_text(report), SECTION_TEXT_MAX))),
     ]
-    if report.recommended is not None or report.verdict is not Verdict.PASS:
-        top.append(SectionBlock(text=md(clip(_recommended_text(report), SECTION_TEXT_MAX))))
+    top.append(SectionBlock(text=md(clip(_recommended_text(report), SECTION_TEXT_MAX))))
     if changes is not None:
         top.append(SectionBlock(text=md(_changes_text(changes))))
     if report.error_text_causes:
@@ -82,7 +84,7 @@ def report_message(
                     clip(
                         f"Fix steps for {escape(client_label(report.input.client))}"
                         f" · {len(report.probes)} connection tests"
-                        f" · {report.timings_ms.get('total', 0) / 1000:.1f} s"
+                        f" · checked in {duration_text(report.timings_ms.get('total'))}"
                         f" · check {diagnosis_id[:8]}",
                         CONTEXT_TEXT_MAX,
                     )
@@ -118,18 +120,28 @@ def _verdict_text(report: Report) -> str:
 
 
 def _recommended_text(report: Report) -> str:
+    """What to do with the settings entered: from the verdict and the probes (settings_advice),
+    never from `recommended` alone, which is null both when they work and when nothing did."""
+    advice = settings_advice(report)
     rec = report.recommended
-    if rec is None:
-        if report.verdict is Verdict.PASS:
-            return "*Your settings work.*"
-        return "*Recommended settings:* none of the settings tried worked; see the problems below."
-    return settings_text(rec)
+    if advice is not Advice.CHANGE or rec is None:
+        tail = {Advice.NONE_WORKED: " The problems below say why."}.get(advice, "")
+        return f"*{ADVICE_WORDS[advice]}.*{tail}"
+    text = settings_text(rec, heading=ADVICE_WORDS[advice])
+    if report.alternatives:
+        others = "; ".join(
+            (f"{code(alt.host)} " if alt.host != rec.host else "")
+            + f"port {code(alt.port)} with {code(security_label(alt.security))}"
+            for alt in report.alternatives
+        )
+        text += f"\n_Also works:_ {others}"
+    return text
 
 
-def settings_text(rec: Endpoint) -> str:
+def settings_text(rec: Endpoint, *, heading: str = "Use these settings in Outlook") -> str:
     """The settings to enter in Outlook, as escaped mrkdwn."""
     return (
-        "*Use these settings in Outlook:*\n"
+        f"*{heading}:*\n"
         f"• Outgoing server (SMTP): {code(rec.host)}\n"
         f"• Port: {code(rec.port)}\n"
         f"• Encryption: {code(security_label(rec.security))}"
@@ -153,7 +165,8 @@ def _causes_text(report: Report) -> str:
             False: "not what the test saw",
             None: "could not tell",
         }
-        code_part = f"{code(cause.code)} " if cause.code else ""
+        shown = shown_code(cause.code)  # Outlook's and SMTP's codes, never the data's labels
+        code_part = f"{code(shown)} " if shown else ""
         lines.append(f"• {code_part}{escape(cause.cause)} _({mark[cause.confirmed]})_")
     return clip("\n".join(lines), SECTION_TEXT_MAX)
 
@@ -169,10 +182,14 @@ def client_side_hint(report: Report) -> Finding | None:
 
 def client_check_blocks(hint: Finding, *, diagnosis_id: str) -> list[Block]:
     """The plain statement that the server works from here, and the client-check buttons."""
-    # Said plainly whatever the engine's wording; its detail and any fix follow.
+    # Said plainly whatever the engine's wording (once: not when its detail says it too);
+    # its detail and any fix follow.
+    plainly = "*The problem lies between your computer and the server.* "
+    if _said(plainly, hint):
+        plainly = ""
     tail = (
-        "*The problem lies between your computer and the server.* Press the button for your"
-        " system, run the short read-only check it shows, then press *Paste the result*."
+        f"{plainly}Press the button for your system, run the short read-only check it shows,"
+        " then press *Paste the result*."
     )
     titled = hint.model_copy(update={"title": "The server is reachable and working from here"})
     text = finding_text(titled, limit=SECTION_TEXT_MAX - len(tail) - 1) + "\n" + tail
@@ -200,9 +217,20 @@ def client_check_blocks(hint: Finding, *, diagnosis_id: str) -> list[Block]:
     ]
 
 
+def _said(sentence: str, finding: Finding) -> bool:
+    """Does the finding's own text already say `sentence` (markup and case aside)?"""
+    words = " ".join(sentence.strip(" *_.").lower().split())
+    fix = finding.fix
+    own = [finding.title, finding.detail, *([fix.summary, *fix.steps] if fix else [])]
+    return any(words in " ".join(text.replace("*", "").lower().split()) for text in own)
+
+
 def _finding_blocks(report: Report, room: int, *, skip: str | None = None) -> list[Block]:
+    # The pasted error's causes have a section of their own (_causes_text): said once.
+    hidden = {skip, ERROR_TEXT_CAUSE} if report.error_text_causes else {skip}
     findings = sorted(
-        (f for f in report.findings if f.id != skip), key=lambda f: SEVERITY_ORDER[f.severity]
+        (f for f in report.findings if f.id not in hidden),
+        key=lambda f: SEVERITY_ORDER[f.severity],
     )
     serious = [f for f in findings if f.severity is not Severity.INFO]
     notes = [f for f in findings if f.severity is Severity.INFO]

@@ -1,0 +1,133 @@
+"""Which settings to tell the user to enter, and what to say about the ones they entered.
+
+Two pure rules, no I/O:
+
+- `recommend`: from what was tried, the working setting closest to what was entered (fewest
+  of host, port and encryption changed; the same port first; then the provider's documented
+  order; then 587 STARTTLS before 465 SSL/TLS), and the other working ones as alternatives.
+  Nothing to change when the entered setting works.
+- `settings_advice`: the one sentence a report leads with: change to the recommendation,
+  keep the settings (they work, or they are right and something else fails), or none of the
+  settings tried worked. Decided from the verdict and the probes, never from `recommended`
+  alone (it is null both when the settings work and when nothing did).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Sequence
+
+from diagnostics._assess import LEGACY_TLS
+from diagnostics._models import Endpoint, ProbeSummary, Report, Security, Verdict
+
+# The common submission settings, in the order a help desk would suggest them.
+STANDARD_ORDER = ((587, Security.STARTTLS), (465, Security.SSL))
+MAX_ALTERNATIVES = 2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tried:
+    """One setting that was probed, and whether Outlook could send through it."""
+
+    endpoint: Endpoint
+    works: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recommendation:
+    best: Endpoint | None  # None: keep what was entered (it works), or nothing works
+    alternatives: tuple[Endpoint, ...] = ()
+
+
+def fields_changed(entered: Endpoint, other: Endpoint) -> int:
+    """How many of Outlook's three fields (server, port, encryption) the user must edit."""
+    return sum(
+        (
+            entered.host != other.host,
+            entered.port != other.port,
+            entered.security is not other.security,
+        )
+    )
+
+
+def recommend(
+    entered: Endpoint,
+    tried: Sequence[Tried],
+    *,
+    entered_works: bool,
+    preferred: Sequence[Endpoint] = (),
+) -> Recommendation:
+    """The working setting closest to `entered`, and the other working ones.
+
+    `entered_works` is False also when the entered setting connects but should not be kept
+    (port 25 for a mail client): then the closest working setting is recommended instead.
+    """
+    if entered_works:
+        return Recommendation(best=None)
+    candidates: list[Endpoint] = []
+    for item in tried:
+        if item.works and item.endpoint != entered and item.endpoint not in candidates:
+            candidates.append(item.endpoint)
+    if not candidates:
+        return Recommendation(best=None)
+
+    def rank(endpoint: Endpoint) -> tuple[int, bool, int, int, int]:
+        return (
+            fields_changed(entered, endpoint),
+            endpoint.port != entered.port,
+            _index(preferred, endpoint),
+            _index(
+                [Endpoint(host=endpoint.host, port=p, security=s) for p, s in STANDARD_ORDER],
+                endpoint,
+            ),
+            endpoint.port,
+        )
+
+    ranked = sorted(candidates, key=rank)
+    return Recommendation(best=ranked[0], alternatives=tuple(ranked[1 : 1 + MAX_ALTERNATIVES]))
+
+
+def _index(order: Sequence[Endpoint], endpoint: Endpoint) -> int:
+    try:
+        return list(order).index(endpoint)
+    except ValueError:
+        return len(order)
+
+
+class Advice(enum.StrEnum):
+    CHANGE = "change"  # use the recommended settings
+    KEEP = "keep"  # the settings work (PASS or WARN)
+    KEEP_FIX_OTHER = "keep_fix_other"  # the settings connect; the login or server fails
+    NONE_WORKED = "none_worked"
+
+
+ADVICE_WORDS = {
+    Advice.CHANGE: "Use these settings in Outlook",
+    Advice.KEEP: "Your settings work: keep them",
+    Advice.KEEP_FIX_OTHER: (
+        "Your server, port and encryption are right: keep them. What stops sending is below"
+    ),
+    Advice.NONE_WORKED: "None of the settings tried worked",
+}
+
+
+def settings_advice(report: Report) -> Advice:
+    """What to say about the entered settings, from the verdict and the probes."""
+    if report.recommended is not None:
+        return Advice.CHANGE
+    if report.verdict is not Verdict.FAIL:
+        return Advice.KEEP
+    entered = next((p for p in report.probes if p.role == "entered"), None)
+    if entered is not None and _connects(entered, requires_auth=report.input.requires_auth):
+        return Advice.KEEP_FIX_OTHER
+    return Advice.NONE_WORKED
+
+
+def _connects(probe: ProbeSummary, *, requires_auth: bool) -> bool:
+    """Encrypted, trusted, and offering a login: Outlook would get as far as signing in."""
+    if probe.outcome != "ok" or probe.tls_version is None or probe.tls_version in LEGACY_TLS:
+        return False
+    if probe.certificate and probe.certificate.get("problems"):
+        return False
+    return bool(probe.auth_after_tls) or not requires_auth
