@@ -483,13 +483,7 @@ class ProgressBoard:
 
     def on_progress(self, event: Progress) -> None:
         """The engine's callback: record the step, schedule a throttled update."""
-        self.steps[event.step] = Step(
-            step=event.step,
-            label=event.label,
-            state=event.state,
-            elapsed_ms=event.elapsed_ms,
-            note=event.note,
-        )
+        self.steps[event.step] = Step.from_event(event)
         self._mark()
 
     def _mark(self) -> None:

@@ -509,5 +509,8 @@ class Progress:
     step: str  # "dns", "sender", or a probe label such as "587/starttls"
     label: str  # human words: "Looking up smtp.example.com"
     state: Literal["running", "done", "failed", "skipped"]
-    elapsed_ms: float = 0.0
-    note: str = ""  # short outcome: "TLS 1.3, AUTH PLAIN LOGIN", "connection refused"
+    elapsed_ms: float = 0.0  # since the diagnosis started
+    note: str = ""  # short outcome in plain words: "TLS 1.3, login PLAIN", "port closed"
+    # Probes: why this setting is tried (ProbePlan.role); only "entered" is the user's own.
+    role: str | None = None
+    duration_ms: float | None = None  # how long the step took, once it ended

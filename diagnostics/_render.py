@@ -80,6 +80,9 @@ def report_parts(report: Report, *, transcript: bool = False) -> list[Renderable
         parts += [_causes(report), Text()]
     if report.probes:
         parts.append(_probe_table(report))
+        other = _other_servers(report)
+        if other is not None:
+            parts.append(other)
     if transcript:
         parts += [Text(), _transcript(report)]
     return parts
@@ -198,7 +201,7 @@ def _probe_table(report: Report) -> Table:
     table.add_column("Time", justify="right", no_wrap=True)
     for probe in report.probes:
         table.add_row(
-            _setting(probe),
+            f"{probe.port} {security_words(probe.security)}" + (" *" if probe.host else ""),
             ROLE_WORDS.get(probe.role, probe.role.replace("_", " ")),
             Text(
                 probe_result_words(probe, requires_auth=report.input.requires_auth),
@@ -210,11 +213,13 @@ def _probe_table(report: Report) -> Table:
     return table
 
 
-def _setting(probe: ProbeSummary) -> Text:
-    text = Text(f"{probe.port} {security_words(probe.security)}")
-    if probe.host:
-        text = Text(f"{probe.host}\n") + text
-    return text
+def _other_servers(report: Report) -> Text | None:
+    """Probes of another server (the provider's documented one), said below the table: a
+    long host name would squeeze its columns."""
+    hosts = list(dict.fromkeys(p.host for p in report.probes if p.host))
+    if not hosts:
+        return None
+    return Text("* on " + ", ".join(hosts) + ", not on the server entered", style="dim")
 
 
 def _result_style(probe: ProbeSummary) -> str:
@@ -250,6 +255,22 @@ def _transcript(report: Report) -> Group:
     return Group(*lines)
 
 
+def progress_line(event: Progress) -> Text:
+    """One finished step: ✓ or ✗ for what the user entered, a neutral mark for context."""
+    if event.state == "done":
+        mark, colour = "✓", "green"
+    elif event.state == "failed" and event.role in {None, "entered"}:
+        mark, colour = "✗", "red"
+    else:  # the other mode or an alternative did not work: information, not a failure
+        mark, colour = "·", "dim"
+    line = Text.assemble((mark, colour), " ", event.label)
+    if event.note:
+        line.append(f": {event.note}")
+    if event.duration_ms is not None:
+        line.append(f" ({duration_text(event.duration_ms)})", style="dim")
+    return line
+
+
 class ProgressDisplay:
     """A spinner on stderr naming the steps still running; silent when stderr is no terminal."""
 
@@ -276,7 +297,6 @@ class ProgressDisplay:
             self.running[event.step] = event.label
         else:
             self.running.pop(event.step, None)
-            mark = "[green]✓[/]" if event.state == "done" else "[red]✗[/]"
-            self.console.print(f"{mark} {escape(event.label)}: {escape(event.note)}")
+            self.console.print(progress_line(event))
         current = ", ".join(self.running.values()) or "Finishing…"
         self.status.update(escape(current))

@@ -10,6 +10,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 from bot.views.labels import VERDICT_LINE, VERDICT_WORD
 from bot.views.text import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, clip_escaped, escape, md
 from diagnostics import Verdict
+from diagnostics._models import Progress
 from diagnostics.wording import duration_text
 
 STATE_ICON = {
@@ -34,6 +35,18 @@ class Step:
     note: str = ""
     duration_ms: float | None = None  # how long this step took, once it ended
     role: str | None = None  # for probes: entered, mode_check, alternative, provider, ...
+
+    @classmethod
+    def from_event(cls, event: Progress) -> Step:
+        return cls(
+            step=event.step,
+            label=event.label,
+            state=event.state,
+            elapsed_ms=event.elapsed_ms,
+            note=event.note,
+            duration_ms=event.duration_ms,
+            role=event.role,
+        )
 
     @property
     def icon(self) -> str:

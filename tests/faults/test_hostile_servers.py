@@ -184,7 +184,7 @@ def test_text_report_of_a_flood_stays_short(cli_runs, behaviour: str) -> None:
     MEASURED.append(
         f"cli text {behaviour:22} {len(run.out):7d} chars of report, peak growth {mib(run.growth)}"
     )
-    assert f"({finding})" in run.out
+    assert finding in run.out  # the dim ID suffix
     assert run.code == 1, run.user_lines
     assert "Traceback" not in run.err
     assert len(run.out) < 64 * 1024
