@@ -14,7 +14,6 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
-from rich.status import Status
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -236,7 +235,7 @@ def _probe_details(probe: ProbeSummary) -> str:
         parts.append(tls_words(probe.tls_version))
     mechanisms = probe.auth_after_tls or probe.auth_before_tls
     if mechanisms:
-        parts.append("login: " + ", ".join(mechanisms))
+        parts.append("login " + " ".join(mechanisms))
     return ", ".join(parts)
 
 
@@ -279,7 +278,7 @@ class ProgressDisplay:
         self.console = Console(file=sys.stderr)
         self.enabled = self.console.is_terminal
         self.running: dict[str, str] = {}
-        self.status: Status | None = None
+        self.status = None
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:

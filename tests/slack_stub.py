@@ -1,7 +1,9 @@
 """A local stand-in for Slack, both ways, on loopback.
 
-`SlackStub` plays the Web API (an aiohttp server recording every call, able to answer 429
-with Retry-After, 500, an error such as invalid_auth or expired_trigger_id, or to hang).
+`SlackStub` plays the Web API: an aiohttp server recording every call, enforcing Slack's rate
+limits as Slack does (`SlackLimits`: chat.postMessage per channel, the published tiers per
+method and workspace, HTTP 429 with Retry-After), and failing on request on any method (429,
+5xx, an error such as invalid_auth or expired_trigger_id, or a hang past the client's timeout).
 `SlackSender` plays Slack calling the app: slash commands, `payload=` interactions and
 events, signed exactly as Slack signs them (v0:timestamp:body, HMAC-SHA256).
 """
@@ -14,6 +16,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import re
 import time
 import urllib.parse
@@ -47,10 +50,130 @@ class Fault:
     seconds: float = 0.0
 
 
-class SlackStub:
-    """The Slack Web API on 127.0.0.1, recording calls and failing on request."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limit:
+    """A token bucket: `per_minute` sustained, up to `burst` calls at once."""
 
-    def __init__(self) -> None:
+    per_minute: float
+    burst: float
+
+
+# Slack's published limits (https://api.slack.com/apis/rate-limits, "Rate limit tiers"):
+# evaluated "per API method per app per workspace"; Tier 2 "20+ per minute ... occasional
+# bursts", Tier 3 "50+ per minute ... sporadic bursts are welcome", Tier 4 "100+ per minute
+# ... generous burst behavior". Burst sizes are not published: these are cautious guesses.
+TIER_1 = Limit(per_minute=1, burst=1)
+TIER_2 = Limit(per_minute=20, burst=3)
+TIER_3 = Limit(per_minute=50, burst=5)
+TIER_4 = Limit(per_minute=100, burst=10)
+# chat.postMessage (special tier): "one message per second per channel ... short bursts >1
+# allowed. If you attempt bursts, there is no guarantee that messages will be stored"; plus an
+# unpublished workspace-wide limit (off unless a test sets one).
+POST_PER_CHANNEL = Limit(per_minute=60, burst=3)
+# Each method's tier, from its reference page ("Rate limits" in the method's facts).
+METHOD_TIERS: dict[str, Limit] = {
+    "auth.test": TIER_4,  # special in Slack's catalog ("thousands per hour"): Tier 4 is close
+    "chat.update": TIER_3,
+    "chat.delete": TIER_3,
+    "chat.postEphemeral": TIER_4,
+    "chat.getPermalink": TIER_4,
+    "conversations.info": TIER_3,
+    "users.info": TIER_4,
+    "views.open": TIER_4,
+    "views.publish": TIER_4,
+    "views.push": TIER_4,
+    "views.update": TIER_4,
+    "oauth.v2.access": TIER_4,
+}
+DEFAULT_TIER = TIER_2  # "Most methods allow at least 20 requests per minute"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlackLimits:
+    """The limits the stand-in enforces. `speed` runs Slack's clock faster (4.0: every limit
+    4x higher, every Retry-After a quarter as long, as a fraction of a second) so that a test of
+    a busy channel takes seconds, not minutes; at 1.0 Retry-After is whole seconds, as Slack's."""
+
+    post_per_channel: Limit | None = POST_PER_CHANNEL
+    post_per_workspace: Limit | None = None
+    tiers: dict[str, Limit] = dataclasses.field(default_factory=lambda: dict(METHOD_TIERS))
+    default_tier: Limit | None = DEFAULT_TIER
+    speed: float = 1.0
+
+
+# For unit tests that are about something else entirely (never a test of posting or progress).
+UNLIMITED_FOR_UNRELATED_TESTS = SlackLimits(
+    post_per_channel=None, post_per_workspace=None, tiers={}, default_tier=None
+)
+
+
+class _Bucket:
+    def __init__(self, limit: Limit, speed: float) -> None:
+        self.rate = limit.per_minute / 60.0 * speed  # tokens per (real) second
+        self.capacity = limit.burst
+        self.tokens = limit.burst
+        self.stamp = time.monotonic()
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is free (0: take it now)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+class RateLimiter:
+    """Slack's limits as token buckets, keyed as Slack keys them."""
+
+    def __init__(self, limits: SlackLimits) -> None:
+        self.limits = limits
+        self._buckets: dict[tuple[str, ...], _Bucket] = {}
+        self.limited: list[tuple[str, str, float]] = []  # (method, key, Retry-After) answered
+
+    def _bucket(self, key: tuple[str, ...], limit: Limit) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(limit, self.limits.speed)
+        return bucket
+
+    def check(self, method: str, workspace: str, args: dict[str, Any]) -> float | None:
+        """None if the call may go through (its tokens are taken), else its Retry-After."""
+        buckets: list[_Bucket] = []
+        if method == "chat.postMessage":
+            if self.limits.post_per_channel is not None:
+                channel = str(args.get("channel", ""))
+                key = (workspace, method, channel)
+                buckets.append(self._bucket(key, self.limits.post_per_channel))
+            if self.limits.post_per_workspace is not None:
+                buckets.append(self._bucket((workspace, method), self.limits.post_per_workspace))
+        else:
+            limit = self.limits.tiers.get(method, self.limits.default_tier)
+            if limit is not None:
+                buckets.append(self._bucket((workspace, method), limit))
+        now = time.monotonic()
+        wait = max((b.wait(now) for b in buckets), default=0.0)
+        if wait > 0:
+            retry_after = self.retry_after(wait)
+            self.limited.append((method, str(args.get("channel", "")), retry_after))
+            return retry_after
+        for bucket in buckets:
+            bucket.take()
+        return None
+
+    def retry_after(self, wait: float) -> float:
+        if self.limits.speed == 1.0:
+            return float(max(1, math.ceil(wait)))  # Slack: whole seconds
+        return round(max(wait, 0.001), 3)
+
+
+class SlackStub:
+    """The Slack Web API on 127.0.0.1, recording calls, enforcing Slack's rate limits
+    (`limits`), and failing on request."""
+
+    def __init__(self, *, limits: SlackLimits | None = None) -> None:
+        self.limiter = RateLimiter(limits if limits is not None else SlackLimits())
         self.calls: list[Call] = []
         self._faults: dict[str, list[Fault | None]] = {}
         self._ts = itertools.count(1)
@@ -87,7 +210,11 @@ class SlackStub:
         times: int = 1,
         after: int = 0,
     ) -> None:
-        """After `after` more calls succeed, the next `times` calls of `method` fail."""
+        """After `after` more calls succeed, the next `times` calls of `method` fail.
+
+        METHOD "*" means any method: each of the next calls, whatever its method, fails.
+        `hang` holds the answer that many seconds (the client times out first: a timeout).
+        """
         if hang is not None:
             fault = Fault(kind="hang", seconds=hang)
         elif error is not None:
@@ -136,8 +263,7 @@ class SlackStub:
             else:
                 args.update(dict(urllib.parse.parse_qsl(raw)))
         token = request.headers.get("Authorization", "")
-        faults = self._faults.get(method)
-        fault = faults.pop(0) if faults else None
+        fault = self._next_fault(method)
         if fault is not None and fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
@@ -151,9 +277,23 @@ class SlackStub:
         elif not token.startswith("Bearer xoxb-"):
             body = {"ok": False, "error": "not_authed"}
         else:
+            retry_after = self.limiter.check(method, token, args)
+            if retry_after is not None:
+                # As Slack answers: HTTP 429, Retry-After in seconds, a JSON error body.
+                body = {"ok": False, "error": "ratelimited"}
+                self._record(Call(method, args, 429, body, time.monotonic(), raw))
+                headers = {"Retry-After": f"{retry_after:g}"}
+                return web.json_response(body, status=429, headers=headers)
             body = self._answer(method, args)
         self._record(Call(method, args, 200, body, time.monotonic(), raw))
         return web.json_response(body)
+
+    def _next_fault(self, method: str) -> Fault | None:
+        for key in (method, "*"):
+            faults = self._faults.get(key)
+            if faults:
+                return faults.pop(0)
+        return None
 
     def _record(self, call: Call) -> None:
         self.calls.append(call)
@@ -389,11 +529,18 @@ BOT_TOKEN = "xoxb-test-0000-token"
 class BotHarness:
     """The real bot (aiohttp + Bolt + store) on 127.0.0.1:0, talking to a SlackStub."""
 
-    def __init__(self, tmp_path: Any, *, engine_config: Any, **settings: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Any,
+        *,
+        engine_config: Any,
+        limits: SlackLimits | None = None,
+        **settings: Any,
+    ) -> None:
         self.tmp_path = tmp_path
         self.engine_config = engine_config
         self.settings_overrides = settings
-        self.stub = SlackStub()
+        self.stub = SlackStub(limits=limits)
         self.session: aiohttp.ClientSession | None = None
         self.server: Any = None
         self.store: Any = None

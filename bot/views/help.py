@@ -12,8 +12,12 @@ HELP_TEXT = (
     "• `/smtpcheck` opens a form for the settings from Outlook's outgoing server page.\n"
     "• `/smtpcheck you@contoso.com` checks the provider's settings for that address.\n"
     "• `/smtpcheck smtp.office365.com:587 starttls` checks a server, port and encryption.\n"
-    "  Add `ssl`, `starttls`, `none` or `auto`, and `classic`, `new`, `mac`, `ios` or"
-    " `android` for fix steps written for your Outlook.\n"
+    "• Give any of these, in any order: the server (`smtp.example.com` or"
+    " `smtp.example.com:587`), the port, the encryption (`ssl`, `starttls`, `none`, `auto`),"
+    " your Outlook (`classic`, `new`, `mac`, `ios`, `android`) and your address, e.g."
+    " `/smtpcheck me@example.com smtp.example.com 465 ssl mac`. What I cannot read opens the"
+    " form, filled in with the rest.\n"
+    "• `/smtpcheck explain <the error Outlook showed>` says what an error means.\n"
     "• On a message holding an Outlook error: *More actions → Diagnose mail error*.\n"
     "• `/smtpcheck history smtp.example.com` (help-desk agents) shows recent checks.\n"
     "The report comes in a thread, with *Re-run*, *Technical details* and *Escalate*."
@@ -35,6 +39,15 @@ def error_blocks(message: str) -> tuple[str, list[Block]]:
     for block in blocks:
         block.validate_json()
     return f"smtpcheck: {clip_escaped(message, 1500)}", blocks
+
+
+def unclear_blocks(problems: tuple[str, ...]) -> tuple[str, list[Block]]:
+    """What an inline command left unclear, said while the form opens pre-filled."""
+    text, blocks = error_blocks(" ".join(p.rstrip(".") + "." for p in problems[:5]))
+    blocks.insert(
+        1, SectionBlock(text=md("I opened the form with what I understood: complete it there."))
+    )
+    return text, blocks
 
 
 def notice_blocks(message: str) -> tuple[str, list[Block]]:

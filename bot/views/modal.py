@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.views.text import PRIVATE_METADATA_MAX, clip, md, plain
+from bot.views.text import PRIVATE_METADATA_MAX, SECTION_TEXT_MAX, clip, clip_escaped, md, plain
 
 CHECK_CALLBACK = "smtpcheck_check"
 CREDENTIALS_CALLBACK = "smtpcheck_credentials"
@@ -86,15 +86,20 @@ def check_modal(
     error_text: str = "",
     credential_test: bool = False,
     initial: dict[str, Any] | None = None,
+    problems: tuple[str, ...] = (),
 ) -> View:
-    """The form: Outlook's outgoing-server settings, as the user sees them in Outlook."""
+    """The form: Outlook's outgoing-server settings, as the user sees them in Outlook.
+
+    INITIAL pre-fills it (e.g. what `/smtpcheck` understood); PROBLEMS say, above the
+    fields, what it did not understand."""
     initial = initial or {}
     port = initial.get("port")
     port_choice = str(port) if str(port) in {"587", "465", "25", "2525"} else None
     if port and not port_choice:
         port_choice = "other"
     auth_option = Option(value=AUTH_OPTION, text=plain(AUTH_LABEL, 75))
-    blocks: list[Block] = [
+    blocks: list[Block] = [*_problem_blocks(problems)]
+    blocks += [
         SectionBlock(
             text=md(
                 "Enter the settings from Outlook's *Outgoing server (SMTP)* page. Give your"
@@ -211,6 +216,15 @@ def check_modal(
     )
     view.validate_json()
     return view
+
+
+def _problem_blocks(problems: tuple[str, ...]) -> list[Block]:
+    """What the command line left unclear, above the pre-filled fields."""
+    if not problems:
+        return []
+    lines = [f":warning: {clip_escaped(p, 400)}" for p in problems[:5]]
+    lines.append("I filled in what I understood: check the fields and press *Check*.")
+    return [SectionBlock(text=md(clip("\n".join(lines), SECTION_TEXT_MAX)))]
 
 
 def _text_input(

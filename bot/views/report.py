@@ -35,7 +35,7 @@ from bot.views.text import (
     one_line,
     plain,
 )
-from diagnostics import Endpoint, Finding, Report, Severity, Verdict
+from diagnostics import Endpoint, Finding, Report, Severity
 from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
 from diagnostics.wording import duration_text, shown_code
 
@@ -91,7 +91,7 @@ def report_message(
                 )
             ]
         ),
-        _buttons(diagnosis_id, escalation=escalation and report.verdict is not Verdict.PASS),
+        _buttons(diagnosis_id, escalation=escalation),  # PASS too: it may still fail for them
     ]
     room = MESSAGE_BLOCKS_MAX - len(top) - len(bottom) - 2  # a divider, an overflow note
     middle = _finding_blocks(report, room, skip=SERVER_OK_FROM_HERE if hint else None)

@@ -548,9 +548,13 @@ async def test_time_to_ack_with_50_concurrent_commands(
 ) -> None:
     bot = await make_bot(user_rate="100/60")
     await bot.sender.command("help")  # warm-up: Bolt's first auth.test
+    # Each user in a channel of their own: Slack takes ~1 message per second per channel, so 50
+    # checks (100 messages) in one channel take minutes; that case is tests/bot/test_busy_channel.
     replies = await asyncio.gather(
         *(
-            bot.sender.command(f"{server.host}:{server.port} starttls", user=f"U{i:04d}")
+            bot.sender.command(
+                f"{server.host}:{server.port} starttls", user=f"U{i:04d}", channel=f"C{i:04d}"
+            )
             for i in range(50)
         )
     )

@@ -14,7 +14,15 @@ from bot.forms import (
     request_fields,
     request_from_fields,
 )
-from bot.parsing import OpenModal, ParseError, RunCheck, ShowHelp, ShowHistory, parse_command
+from bot.parsing import (
+    Explain,
+    OpenModal,
+    ParseError,
+    RunCheck,
+    ShowHelp,
+    ShowHistory,
+    parse_command,
+)
 from bot.views import modal as m
 from diagnostics import EngineConfig, OutlookClient, Security
 
@@ -58,18 +66,11 @@ def test_email_and_other_forms() -> None:
 @pytest.mark.parametrize(
     "text,words",
     [
-        ("smtp.example.com banana", "banana"),
-        ("smtp.example.com 70000", "out of range"),
-        ("smtp.example.com 587 465", "two ports"),
-        ("smtp.example.com ssl starttls", "one encryption"),
-        ("bad_host!.com", "not a valid server name"),
         ("history", "history"),
-        ("a@b@c", "not"),
-        ("smtp.example.com:25 587", "two ports"),
-        ("smtp.example.com ²", "don't understand '²'"),  # isdigit() is true, int() refuses
-        ("smtp.example.com ٥٨٧", "don't understand"),  # digits, but not the ones Outlook shows
         ("history bad!host", "not a valid server name"),
         ("history [::1", "missing ']'"),
+        ("explain", "Paste the error after `explain`"),
+        ("explain   ", "Paste the error after `explain`"),
     ],
 )
 def test_errors_are_plain(text: str, words: str) -> None:
@@ -79,6 +80,78 @@ def test_errors_are_plain(text: str, words: str) -> None:
     assert words in message
     assert "Traceback" not in message and "pydantic" not in message
     assert "\n" not in message and "validation error" not in message
+
+
+@pytest.mark.parametrize(
+    "text,words,initial",
+    [
+        ("smtp.example.com banana", "don't understand 'banana'", {"host": "smtp.example.com"}),
+        ("smtp.example.com 70000", "out of range", {"host": "smtp.example.com"}),
+        ("smtp.example.com 587 465", "Two ports", {"host": "smtp.example.com", "port": 587}),
+        ("smtp.example.com ssl starttls", "one encryption", {"host": "smtp.example.com"}),
+        ("bad_host!.com 587", "not a valid server name", {"host": "bad_host!.com", "port": 587}),
+        ("a@b@c mac", "not an email address", {"client": "mac"}),
+        ("smtp.example.com:25 587", "Two ports", {"host": "smtp.example.com", "port": 25}),
+        ("smtp.example.com ²", "don't understand '²'", {}),  # isdigit() is true, int() refuses
+        ("smtp.example.com ٥٨٧", "don't understand", {}),  # digits, but not the ones Outlook shows
+        ("587 ssl mac", "Give the outgoing server or your email address", {"security": "ssl"}),
+        ("a@x.example b@y.example", "Two email addresses", {"email": "a@x.example"}),
+        ("one.example two.example", "Two servers", {"host": "one.example"}),
+        ("x.example " + "word " * 20, "21 words", {"host": "x.example"}),
+    ],
+)
+def test_unclear_text_opens_the_form_with_what_was_understood(
+    text: str, words: str, initial: dict
+) -> None:
+    parsed = parse_command(text)
+    assert isinstance(parsed, OpenModal)
+    assert parsed.problems and any(words in p for p in parsed.problems), parsed.problems
+    for key, value in initial.items():
+        assert parsed.initial[key] == value
+    for problem in parsed.problems:
+        assert "\n" not in problem and "pydantic" not in problem and "Value error" not in problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "me@example.com smtp.example.com 465 ssl mac",
+        "smtp.example.com:465 ssl mac me@example.com",
+        "mac ssl 465 me@example.com <http://smtp.example.com|smtp.example.com>",
+        "<mailto:me@example.com|me@example.com>, smtp.example.com, 465, SSL, Mac",
+        "outlook mac smtp.example.com ssl 465 me@example.com",
+    ],
+)
+def test_settings_in_any_order(text: str) -> None:
+    parsed = parse_command(text)
+    assert isinstance(parsed, RunCheck), parsed
+    request = parsed.request
+    assert (request.host, request.port, request.security) == ("smtp.example.com", 465, Security.SSL)
+    assert request.email == "me@example.com" and request.client is OutlookClient.MAC
+
+
+def test_the_issue_s_example_line() -> None:
+    parsed = parse_command("mail.example.com:587 starttls me@example.com")
+    assert isinstance(parsed, RunCheck)
+    request = parsed.request
+    assert (request.host, request.port, request.security, request.email) == (
+        "mail.example.com",
+        587,
+        Security.STARTTLS,
+        "me@example.com",
+    )
+
+
+def test_a_bare_intranet_name_first_is_the_server() -> None:
+    parsed = parse_command("exchange01 587 starttls")
+    assert isinstance(parsed, RunCheck) and parsed.request.host == "exchange01"
+
+
+def test_explain_keeps_the_pasted_error_whole() -> None:
+    pasted = "Task 'smtp.example.com - Sending' reported error (0x800CCC0F) :\n'The connection"
+    parsed = parse_command(f"Explain {pasted}")
+    assert parsed == Explain(error_text=pasted)
+    assert parse_command("explain &lt;0x800CCC0E&gt;") == Explain(error_text="<0x800CCC0E>")
 
 
 def state(**fields: object) -> dict:

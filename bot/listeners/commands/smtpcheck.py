@@ -10,11 +10,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.forms import FieldErrors, check_policy
-from bot.parsing import OpenModal, ParseError, RunCheck, ShowHelp, ShowHistory, parse_command
+from bot.parsing import (
+    Explain,
+    OpenModal,
+    ParseError,
+    RunCheck,
+    ShowHelp,
+    ShowHistory,
+    parse_command,
+)
 from bot.runner import Job
 from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.views.escalation import mention
-from bot.views.help import error_blocks, help_blocks, notice_blocks
+from bot.views.help import error_blocks, help_blocks, notice_blocks, unclear_blocks
 from bot.views.modal import check_modal
 from bot.views.text import clip_escaped, code
 
@@ -37,8 +45,33 @@ async def smtpcheck_command(
         await ack(text=text, blocks=blocks)
         return
     if isinstance(parsed, OpenModal):
+        if parsed.problems:  # said at once; the form opens pre-filled with the rest
+            text, blocks = unclear_blocks(parsed.problems)
+            await ack(text=text, blocks=blocks)
+        else:
+            await ack()
+        view = check_modal(
+            channel_id=channel_id,
+            credential_test=deps.settings.credential_test,
+            initial=parsed.initial,
+            problems=parsed.problems,
+        )
+        await open_modal(
+            client,
+            trigger_id=command.get("trigger_id", ""),
+            view=view,
+            channel_id=channel_id,
+            user_id=user_id,
+        )
+    elif isinstance(parsed, Explain):
+        # The message shortcut's path until the engine's explain lands: the form, with the
+        # pasted error in it (the report then says what the error means for this server).
         await ack()
-        view = check_modal(channel_id=channel_id, credential_test=deps.settings.credential_test)
+        view = check_modal(
+            channel_id=channel_id,
+            credential_test=deps.settings.credential_test,
+            error_text=parsed.error_text,
+        )
         await open_modal(
             client,
             trigger_id=command.get("trigger_id", ""),

@@ -1,0 +1,113 @@
+"""`/smtpcheck` over HTTP as Slack sends it: settings in any order, `explain`, and the form
+pre-filled with what an unclear line did say."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.views import modal as m
+from bot.views.report import ESCALATE_ACTION
+from tests.bot.support import blocks_text, wait_report
+from tests.servers import SmtpTestServer
+from tests.slack_stub import BotHarness, Call
+
+
+def opened_view(call: Call) -> dict[str, Any]:
+    view = call.args["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
+def initial_values(view: dict[str, Any]) -> dict[str, Any]:
+    """block_id -> the value the form shows before the user types anything."""
+    values: dict[str, Any] = {}
+    for block in view["blocks"]:
+        element = block.get("element") or {}
+        if "initial_value" in element:
+            values[block["block_id"]] = element["initial_value"]
+        elif "initial_option" in element:
+            values[block["block_id"]] = element["initial_option"]["value"]
+    return values
+
+
+async def test_settings_in_any_order_run_the_check(
+    make_bot: Any, tls_server: SmtpTestServer
+) -> None:
+    bot: BotHarness = await make_bot(escalation_channel="C0DESK")
+    line = f"me@example.com mac starttls {tls_server.host}:{tls_server.port}"
+    reply = await bot.sender.command(line)
+    assert reply.status == 200 and not reply.text.strip()  # a plain ack: the check runs
+    [report] = await wait_report(bot)
+    text = blocks_text(report)
+    assert tls_server.host in text and "me@example.com" in text
+    assert "Outlook for Mac" in text
+    assert ESCALATE_ACTION in text  # on every report, whatever the verdict
+    assert not bot.stub.to("views.open")
+
+
+async def test_the_issue_s_line_is_understood(make_bot: Any, tls_server: SmtpTestServer) -> None:
+    bot: BotHarness = await make_bot()
+    reply = await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls me@example.com")
+    assert reply.status == 200
+    assert "understand" not in reply.text
+    [report] = await wait_report(bot)
+    assert "me@example.com" in blocks_text(report)
+
+
+async def test_an_unclear_line_opens_the_form_pre_filled(make_bot: Any) -> None:
+    bot: BotHarness = await make_bot()
+    reply = await bot.sender.command("me@example.com smtp.example.com 465 ssl banana")
+    assert reply.status == 200
+    body = reply.json()
+    assert "banana" in body["text"]  # said at once, ephemerally
+    assert "opened the form" in json.dumps(body["blocks"])
+    [call] = await bot.stub.wait_for("views.open", timeout=3)
+    view = opened_view(call)
+    assert view["callback_id"] == m.CHECK_CALLBACK
+    shown = initial_values(view)
+    assert shown[m.EMAIL] == "me@example.com"
+    assert shown[m.SERVER] == "smtp.example.com"
+    assert shown[m.PORT] == "465"
+    assert shown[m.SECURITY] == "ssl"
+    assert "banana" in json.dumps(view["blocks"][0])  # the form says what was unclear
+    assert not bot.stub.to("chat.postMessage")  # nothing ran
+
+
+async def test_hostile_unclear_words_are_escaped_in_the_reply_and_the_form(
+    make_bot: Any,
+) -> None:
+    bot: BotHarness = await make_bot()
+    reply = await bot.sender.command("smtp.example.com <!channel> \u202eevil")
+    assert reply.status == 200
+    assert "<!channel>" not in json.dumps(reply.json())
+    [call] = await bot.stub.wait_for("views.open", timeout=3)
+    dumped = json.dumps(opened_view(call))
+    assert "<!channel>" not in dumped and "\\u202e" not in dumped.lower()
+
+
+async def test_explain_opens_the_form_with_the_pasted_error(make_bot: Any) -> None:
+    bot: BotHarness = await make_bot()
+    pasted = (
+        "Send test e-mail message: Your outgoing (SMTP) e-mail server has reported an\n"
+        "internal error. 0x800CCC0F"
+    )
+    reply = await bot.sender.command(f"explain {pasted}")
+    assert reply.status == 200
+    [call] = await bot.stub.wait_for("views.open", timeout=3)
+    assert initial_values(opened_view(call))[m.ERROR_TEXT] == pasted
+
+
+async def test_explain_without_an_error_says_how(make_bot: Any) -> None:
+    bot: BotHarness = await make_bot()
+    reply = await bot.sender.command("explain")
+    assert "Paste the error" in reply.json()["text"]
+    assert not bot.stub.to("views.open")
+
+
+async def test_help_shows_the_new_command_forms(make_bot: Any) -> None:
+    bot: BotHarness = await make_bot()
+    reply = await bot.sender.command("help")
+    dumped = json.dumps(reply.json())
+    assert "in any order" in dumped
+    assert "/smtpcheck me@example.com smtp.example.com 465 ssl mac" in dumped
+    assert "/smtpcheck explain" in dumped
