@@ -129,7 +129,9 @@ async def find(
     return await asyncio.to_thread(lookup, domain, tuple(mx_hosts), email=email)
 
 
-def _match(entry: _Entry, source: Literal["domain", "mx"], name: str, email: str | None):
+def _match(
+    entry: _Entry, source: Literal["domain", "mx"], name: str, email: str | None
+) -> IspdbMatch:
     config = entry.config
     if entry.raw is not None and email:
         config = _autoconfig.parse(entry.raw, email=email)

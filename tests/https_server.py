@@ -21,6 +21,14 @@ from aiohttp import web
 
 from tests.certs import CertFactory, ServerCert
 
+# The "billion laughs": a few hundred bytes that expand to gigabytes in a naive parser.
+XML_BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<clientConfig><emailProvider id="x"><displayName>&lol9;</displayName>
+</emailProvider></clientConfig>"""
+
 
 @dataclasses.dataclass(frozen=True)
 class Route:

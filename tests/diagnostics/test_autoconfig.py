@@ -8,6 +8,7 @@ import pytest
 
 from diagnostics._autoconfig import AutoconfigInvalid, parse
 from diagnostics._models import Security
+from tests.https_server import XML_BOMB as BOMB
 
 GOOD = b"""<?xml version="1.0"?>
 <clientConfig version="1.1"><emailProvider id="a.test">
@@ -23,13 +24,6 @@ GOOD = b"""<?xml version="1.0"?>
     <socketType>plain</socketType></outgoingServer>
   <outgoingServer type="smtp"><hostname>p.a.test</hostname><port>99999</port>
     <socketType>plain</socketType></outgoingServer>
-</emailProvider></clientConfig>"""
-
-BOMB = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-<!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
-<clientConfig><emailProvider id="x"><displayName>&lol9;</displayName>
 </emailProvider></clientConfig>"""
 
 EXTERNAL = b"""<?xml version="1.0"?>

@@ -16,9 +16,8 @@ from diagnostics._dns import build_resolver, lookup_srv
 from diagnostics._fetch import MAX_BYTES, Fetcher
 from diagnostics._models import Endpoint, Security
 from diagnostics._policy import TargetPolicy
-from tests.diagnostics.test_autoconfig import BOMB
 from tests.dns_server import DnsServer, Zone
-from tests.https_server import HttpsServer
+from tests.https_server import XML_BOMB, HttpsServer
 
 PATH = "/mail/config-v1.1.xml"
 WELL_KNOWN = "/.well-known/autoconfig/mail/config-v1.1.xml"
@@ -128,7 +127,7 @@ async def test_autoconfig_well_known_url_is_used_too(env, https):
 
 
 async def test_autoconfig_xml_bomb_is_reported_invalid(env, https):
-    https.route("autoconfig.bomb.test", PATH, body=BOMB)
+    https.route("autoconfig.bomb.test", PATH, body=XML_BOMB)
     found = await run(env, "bomb.test")
     outcome = found.outcome("autoconfig")
     assert outcome.state == "invalid" and "entities" in outcome.detail
