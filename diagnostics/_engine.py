@@ -47,6 +47,7 @@ from diagnostics._models import (
     ReportInput,
     Security,
     Severity,
+    split_events,
     verdict_for,
 )
 
@@ -170,6 +171,7 @@ class _Diagnosis:
         recommended = self._recommended(results)
         findings = self._finalize(recommended, results)
         self.timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+        exchanged, events = split_events(line for r in results for line in r.transcript)
         return Report(
             input=ReportInput(
                 target=request.target,
@@ -188,9 +190,8 @@ class _Diagnosis:
             recommended=recommended,
             findings=tuple(findings),
             probes=tuple(self._summary(r) for r in results),
-            transcript=tuple(
-                sorted((line for r in results for line in r.transcript), key=lambda x: x.t_ms)
-            ),
+            transcript=exchanged,
+            events=events,
             timings_ms=self.timings,
             started_at=self.now,
             error_text_causes=tuple(self.error_causes),

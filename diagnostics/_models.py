@@ -280,10 +280,36 @@ class ProbeSummary(_Frozen):
 
 
 class TranscriptLine(_Frozen):
+    """A line sent (">") or received ("<"); inside a probe, "*" marks an event (TLS up,
+    timeout, ...), which a report keeps apart in `events` (the contract: "<" or ">" only)."""
+
     t_ms: float
-    dir: Literal["<", ">", "*"]  # "*" marks an event (TLS up, timeout, ...)
+    dir: Literal["<", ">", "*"]
     line: str
     probe: str | None = None  # e.g. "587/starttls"
+
+
+class ReportEvent(_Frozen):
+    """Something that happened during a probe without being sent or received: "connected
+    to ...", "TLS established ...", a timeout."""
+
+    t_ms: float
+    line: str
+    probe: str | None = None
+
+
+def split_events(
+    lines: Any,
+) -> tuple[tuple[TranscriptLine, ...], tuple[ReportEvent, ...]]:
+    """(what was sent and received, the events) from probe lines, each in time order."""
+    exchanged: list[TranscriptLine] = []
+    events: list[ReportEvent] = []
+    for line in sorted(lines, key=lambda x: x.t_ms):
+        if line.dir == "*":
+            events.append(ReportEvent(t_ms=line.t_ms, line=line.line, probe=line.probe))
+        else:
+            exchanged.append(line)
+    return tuple(exchanged), tuple(events)
 
 
 class ErrorTextCause(_Frozen):
@@ -305,14 +331,41 @@ class Report(_Frozen):
     alternatives: tuple[Endpoint, ...] = ()
     findings: tuple[Finding, ...] = ()
     probes: tuple[ProbeSummary, ...] = ()
-    transcript: tuple[TranscriptLine, ...] = ()
+    transcript: tuple[TranscriptLine, ...] = ()  # "<" and ">" only (the contract)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     # Extensions.
+    events: tuple[ReportEvent, ...] = ()
     started_at: dt.datetime | None = None
     error_text_causes: tuple[ErrorTextCause, ...] = ()
     tool_version: str | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _events_apart(cls, data: Any) -> Any:
+        """Reports stored before `events` existed carry "*" lines in the transcript."""
+        if not isinstance(data, dict):
+            return data
+        lines = data.get("transcript") or ()
+        if not any(_direction(line) == "*" for line in lines):
+            return data
+        events = [*data.get("events", ())]
+        kept = []
+        for line in lines:
+            if _direction(line) == "*":
+                line = dict(line) if isinstance(line, dict) else line.model_dump()
+                events.append({k: v for k, v in line.items() if k != "dir"})
+            else:
+                kept.append(line)
+        return {**data, "transcript": kept, "events": events}
+
+    def exchange(self) -> list[tuple[float, str | None, str, str]]:
+        """(t_ms, probe, "<" | ">" | "*", line): the transcript and the events in time order,
+        as the CLI's --transcript and the bot's technical details show them."""
+        rows = [(t.t_ms, t.probe, t.dir, t.line) for t in self.transcript]
+        rows += [(e.t_ms, e.probe, "*", e.line) for e in self.events]
+        return sorted(rows, key=lambda row: row[0])
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -329,6 +382,10 @@ class Report(_Frozen):
     @property
     def finding_ids(self) -> list[str]:
         return [f.id for f in self.findings]
+
+
+def _direction(line: Any) -> Any:
+    return line.get("dir") if isinstance(line, dict) else getattr(line, "dir", None)
 
 
 def verdict_for(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:

@@ -241,13 +241,13 @@ def _probe_details(probe: ProbeSummary) -> str:
 
 def _transcript(report: Report) -> Group:
     lines = [Text("Transcript", style="bold")]
-    for line in report.transcript:
+    for t_ms, probe, direction, text in report.exchange():
         lines.append(
             Text.assemble(
-                (f"{line.t_ms:8.1f} ", "dim"),
-                (f"{line.probe or '':<16} ", "dim"),
-                (f"{line.dir} ", "bold"),
-                line.line,
+                (f"{t_ms:8.1f} ", "dim"),
+                (f"{probe or '':<16} ", "dim"),
+                (f"{direction} ", "bold"),
+                text,
             )
         )
     timings = ", ".join(f"{k} {duration_text(v)}" for k, v in report.timings_ms.items())

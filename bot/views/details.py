@@ -28,7 +28,11 @@ LINE_CHARS = 600
 def transcript_chunks(report: dict[str, Any]) -> list[str]:
     """The transcript as escaped code blocks, each within a section's 3000 characters."""
     lines = []
-    for entry in report.get("transcript", []):
+    # The events ("connected to ...", "TLS established") between the lines, in time order.
+    events = ({**event, "dir": "*"} for event in report.get("events", []))
+    entries = [*report.get("transcript", []), *events]
+    entries.sort(key=lambda entry: float(entry.get("t_ms", 0)))
+    for entry in entries:
         line = str(entry.get("line", ""))
         if len(line) > LINE_CHARS:
             line = line[:LINE_CHARS] + f" …(+{len(line) - LINE_CHARS} chars)"
