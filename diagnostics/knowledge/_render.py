@@ -49,6 +49,7 @@ CONTEXT_VARIABLES = frozenset(
         "av_product",  # ... when it is security software on the user's computer
         "net_product",  # ... when it is a firewall, proxy or cloud gateway on the network
         "affected_ports",  # the ports a client-side finding concerns: "587" or "587 and 465"
+        "found_from",  # where discovered settings came from: "published by the domain (SRV)"
     }
 )
 # Always known: they describe the client, not the diagnosis.
@@ -169,6 +170,7 @@ def evidence_variables(evidence: Mapping[str, object]) -> dict[str, str | None]:
         "av_product": product if kind == "antivirus" else None,
         "net_product": product if kind == "network" else None,
         "affected_ports": _port_list(evidence.get("ports")),
+        "found_from": _text(evidence.get("from")),  # discovery: the words for the sources
     }
 
 
