@@ -65,7 +65,7 @@ def test_a_stored_report_with_star_lines_loads_with_events_apart():
             "email": None,
             "user": None,
             "client": "classic",
-        },  # fmt: skip
+        },
         "verdict": "pass",
         "transcript": [
             {"t_ms": 0.5, "dir": "*", "line": "connected to 192.0.2.1:587", "probe": "587/x"},
