@@ -18,6 +18,12 @@ Decisions:
   service. Only an entry naming the address exactly (a /32 or /128) allows one.
 * Addresses that wrap an IPv4 address (IPv4-mapped, IPv4-compatible, SIIT, 6to4, Teredo,
   NAT64) are judged by the IPv4 address inside as well as by themselves.
+* NAT64 (RFC 6052): the well-known prefix 64:ff9b::/96 carries the IPv4 address in its last
+  32 bits. Elsewhere in 64:ff9b::/32 (the RFC 8215 local-use prefix 64:ff9b:1::/48, or an
+  operator's own /32../64 prefix there) the translator's prefix length decides where the
+  IPv4 address sits, and smtpcheck cannot know it: such an address is judged by the IPv4
+  address every RFC 6052 prefix length (32, 40, 48, 56, 64, 96) would decode. A decoding in
+  0.0.0.0/8 is what the zero bits of another layout look like, so it is not counted.
 * The tables below are written out rather than taken from `ipaddress.is_private`, whose
   answers changed between Python releases.
 """
@@ -92,7 +98,10 @@ _V6_RANGES: tuple[tuple[_N6, str, str], ...] = (
 # Everything outside 2000::/3 is unassigned or special: refuse what is not global unicast.
 _V6_GLOBAL_UNICAST = _N6("2000::/3")
 _NAT64_WKP = _N6("64:ff9b::/96")
-_NAT64_LOCAL = _N6("64:ff9b:1::/48")
+_NAT64_BLOCK = _N6("64:ff9b::/32")  # holds the well-known /96 and the local-use /48
+# RFC 6052 section 2.2: the prefix lengths a translator may use; bits 64-71 are never used.
+_RFC6052_LENGTHS = (32, 40, 48, 56, 64, 96)
+_THIS_NETWORK = _N4("0.0.0.0/8")
 _V4_MAPPED = _N6("::ffff:0:0/96")
 _V4_TRANSLATED = _N6("::ffff:0:0:0/96")
 _V4_COMPATIBLE = _N6("::/96")
@@ -187,14 +196,33 @@ def embedded_ipv4(address: IPAddress) -> list[tuple[ipaddress.IPv4Address, str]]
         return [(low32, "IPv4-translated")]
     if address in _V4_COMPATIBLE and int(address) > 1:
         return [(low32, "IPv4-compatible")]
-    if address in _NAT64_WKP or address in _NAT64_LOCAL:
+    if address in _NAT64_WKP:
         return [(low32, "NAT64")]
+    if address in _NAT64_BLOCK:
+        return _nat64_decodings(address)
     if address.sixtofour is not None:
         return [(address.sixtofour, "6to4")]
     if address.teredo is not None:
         server, client = address.teredo
         return [(server, "Teredo server"), (client, "Teredo client")]
     return []
+
+
+def _rfc6052_ipv4(address: ipaddress.IPv6Address, length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address a translator using an RFC 6052 prefix of `length` bits reads."""
+    octets = address.packed
+    positions = [i for i in range(length // 8, 16) if i != 8][:4]  # octet 8 is the "u" octet
+    return ipaddress.IPv4Address(bytes(octets[i] for i in positions))
+
+
+def _nat64_decodings(address: ipaddress.IPv6Address) -> list[tuple[ipaddress.IPv4Address, str]]:
+    """Every IPv4 address a NAT64 translator could read from `address` (module docstring)."""
+    found: dict[ipaddress.IPv4Address, str] = {}
+    for length in _RFC6052_LENGTHS:
+        candidate = _rfc6052_ipv4(address, length)
+        if candidate not in _THIS_NETWORK:
+            found.setdefault(candidate, f"NAT64 (/{length} prefix)")
+    return list(found.items())
 
 
 def _is_wrapper(address: IPAddress) -> bool:
@@ -324,11 +352,14 @@ class TargetPolicy:
         """Return (address judged, wrapping or None, category, note) for the refusing part."""
         candidates: list[tuple[IPAddress, str | None]] = [(_unscoped(address), None)]
         candidates += embedded_ipv4(address)
+        refused = []
         for candidate, how in candidates:
             found = classify(candidate)
             if found is not None and not self._allowed(candidate, found[0]):
-                return candidate, how, found[0], found[1]
-        return None
+                refused.append((candidate, how, found[0], found[1]))
+        # A metadata endpoint is named first, whichever part of the address carries it.
+        refused.sort(key=lambda part: part[2] != METADATA)
+        return refused[0] if refused else None
 
     def _allowed(self, address: IPAddress, category: str) -> bool:
         if category == METADATA:

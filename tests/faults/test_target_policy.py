@@ -16,8 +16,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, diagnose
+from diagnostics._policy import METADATA_ADDRESSES, TargetPolicy, classify
 from tests.dns_server import DnsServer, PerQuery, Zone
 from tests.faults._support import RecordingListener, socket_audit
 from tests.servers import SmtpTestServer
@@ -279,3 +282,92 @@ async def test_provider_endpoint_pointing_home_is_not_probed(dns, ca_bundle, lis
     assert {host for host, _ in tcp} == {server.host}, tcp  # ...and never connected to
     assert accepted(listeners) == []
     assert not [p for p in report.probes if p.host == "smtp.office365.com"]
+
+
+# --------------------------------------------------------------------------- NAT64 (RFC 6052)
+
+NAT64_PREFIXES = {
+    # prefix -> the RFC 6052 prefix lengths a translator may use inside it
+    "64:ff9b::": (96,),  # well-known prefix: /96 only
+    "64:ff9b:1::": (48, 56, 64, 96),  # RFC 8215 local-use prefix /48 and longer
+    "64:ff9b:0:ff00::": (32, 40, 48, 56, 64),  # an operator's own prefix inside 64:ff9b::/32
+}
+
+
+def rfc6052(prefix: str, length: int, v4: str) -> ipaddress.IPv6Address:
+    """Embed `v4` in `prefix` as a translator with an RFC 6052 `length`-bit prefix does."""
+    out = bytearray(ipaddress.IPv6Address(prefix).packed)
+    out[length // 8 :] = bytes(16 - length // 8)
+    spots = [i for i in range(length // 8, 16) if i != 8][:4]
+    for spot, octet in zip(spots, ipaddress.IPv4Address(v4).packed, strict=True):
+        out[spot] = octet
+    return ipaddress.IPv6Address(bytes(out))
+
+
+NAT64_METADATA = [
+    (str(rfc6052(prefix, length, v4)), length, v4)
+    for prefix, lengths in NAT64_PREFIXES.items()
+    for length in lengths
+    for v4 in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16")
+]
+
+
+def test_the_issue_example_is_the_48_form():
+    assert str(rfc6052("64:ff9b:1::", 48, "169.254.169.254")) == "64:ff9b:1:a9fe:a9:fe00::"
+
+
+@pytest.mark.parametrize(("typed", "length", "v4"), NAT64_METADATA)
+def test_nat64_metadata_is_refused_at_every_prefix_length(typed: str, length: int, v4: str):
+    """Issue 12 item 8: only the last 32 bits were read, so /32../64 forms passed."""
+    for policy in (
+        TargetPolicy(allow_private=True),
+        TargetPolicy(allow_private=True, allow_targets=(ipaddress.ip_network("::/0"),)),
+        TargetPolicy(allow_targets=(ipaddress.ip_network("64:ff9b::/32"),)),
+    ):
+        reason = policy.refusal(typed)
+        assert reason is not None and "cloud metadata endpoint" in reason, (typed, reason)
+        assert v4 in reason
+
+
+@given(
+    prefix=st.sampled_from(sorted(NAT64_PREFIXES)),
+    data=st.data(),
+    public=st.ip_addresses(v=4).filter(lambda a: classify(a) is None),
+)
+@settings(max_examples=300, deadline=None)
+def test_nat64_forms_of_a_public_address_pass_with_allow_private(prefix, data, public):
+    """The stricter decoding refuses metadata only: a NAT64 route to a public relay works."""
+    length = data.draw(st.sampled_from(NAT64_PREFIXES[prefix]))
+    address = rfc6052(prefix, length, str(public))
+    assume(not _decodes_to_metadata(address))
+    assert TargetPolicy(allow_private=True).refusal(address) is None, (address, length)
+    if prefix == "64:ff9b::":  # the well-known prefix is judged by what it carries
+        assert TargetPolicy().refusal(address) is None
+
+
+@given(
+    prefix=st.sampled_from(sorted(NAT64_PREFIXES)),
+    data=st.data(),
+    metadata=st.sampled_from(sorted(str(a) for a in METADATA_ADDRESSES if a.version == 4)),
+    noise=st.integers(min_value=0, max_value=2**128 - 1),
+)
+@settings(max_examples=300, deadline=None)
+def test_nat64_metadata_with_any_suffix_bits_is_refused(prefix, data, metadata, noise):
+    """Whatever sits in the bits a translator ignores (u octet, suffix), metadata is refused."""
+    length = data.draw(st.sampled_from(NAT64_PREFIXES[prefix]))
+    clean = rfc6052(prefix, length, metadata)
+    used = {i for i in range(length // 8, 16) if i != 8}
+    used = set(range(length // 8)) | set(sorted(used)[:4])
+    mask = int.from_bytes(bytes(0 if i in used else 0xFF for i in range(16)), "big")
+    address = ipaddress.IPv6Address(int(clean) | (noise & mask))
+    reason = TargetPolicy(allow_private=True).refusal(address)
+    assert reason is not None and "cloud metadata endpoint" in reason, address
+
+
+def _decodes_to_metadata(address: ipaddress.IPv6Address) -> bool:
+    octets = address.packed
+    for length in (32, 40, 48, 56, 64, 96):
+        spots = [i for i in range(length // 8, 16) if i != 8][:4]
+        if ipaddress.IPv4Address(bytes(octets[i] for i in spots)) in METADATA_ADDRESSES:
+            return True
+    return False
