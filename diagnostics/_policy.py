@@ -188,7 +188,7 @@ def embedded_ipv4(address: IPAddress) -> list[tuple[ipaddress.IPv4Address, str]]
     """Return the IPv4 addresses an IPv6 address carries, with the name of the wrapping."""
     if not isinstance(address, ipaddress.IPv6Address):
         return []
-    address = _unscoped(address)
+    address = ipaddress.IPv6Address(int(address))  # without a scope id
     low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address in _V4_MAPPED:
         return [(low32, "IPv4-mapped")]
