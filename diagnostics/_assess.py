@@ -419,7 +419,7 @@ def cert_findings(cert: CertInfo, *, host: str, now: dt.datetime, base: dict) ->
         finding_from_rule(
             CERT_RULES[problem],
             host=host,
-            names=", ".join(cert.names) or "no names",
+            names=cert.names_text,
             issuer=cert.issuer,
             not_after=f"{cert.not_after:%Y-%m-%d}",
             not_before=f"{cert.not_before:%Y-%m-%d}",

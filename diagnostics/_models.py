@@ -18,6 +18,8 @@ from typing import Any, Literal
 import idna
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from diagnostics.sanitize import VisibleModel, visible
+
 REPORT_SCHEMA = "smtpcheck.report/1"
 
 
@@ -211,7 +213,7 @@ class CheckRequest(BaseModel):
 # --------------------------------------------------------------------------- report
 
 
-class _Frozen(BaseModel):
+class _Frozen(VisibleModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -462,10 +464,20 @@ class CertInfo:
     problems: tuple[CertProblem, ...]
     verify_error: str | None  # the verifier's own words, when it refused
     key: str | None = None  # e.g. "RSA 2048", "EC secp256r1"
+    # How many names the certificate holds; `names` keeps only the first ones and those
+    # that match the host entered (a certificate can hold thousands).
+    names_total: int = 0
 
     @property
     def trusted(self) -> bool:
         return not self.problems
+
+    @property
+    def names_text(self) -> str:
+        """ "a, b, c and 11997 more", or "no names"."""
+        more = max(0, self.names_total - len(self.names))
+        text = ", ".join(self.names) or "no names"
+        return f"{text} and {more} more" if more else text
 
     def days_left(self, now: dt.datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
@@ -475,6 +487,7 @@ class CertInfo:
             "subject": self.subject,
             "issuer": self.issuer,
             "names": list(self.names),
+            "names_total": max(self.names_total, len(self.names)),
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "serial": self.serial,
@@ -571,3 +584,8 @@ class Progress:
     # Probes: why this setting is tried (ProbePlan.role); only "entered" is the user's own.
     role: str | None = None
     duration_ms: float | None = None  # how long the step took, once it ended
+
+    def __post_init__(self) -> None:
+        # Labels and notes name hosts and quote servers: shown as they are, never raw.
+        object.__setattr__(self, "label", visible(self.label, limit=500))
+        object.__setattr__(self, "note", visible(self.note, limit=500))

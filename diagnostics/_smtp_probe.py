@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import re
 import socket
 import ssl
 import time
@@ -40,6 +39,7 @@ from diagnostics._tls import (
     peer_chain,
     probe_context,
 )
+from diagnostics.sanitize import visible
 
 __all__ = ["run_probe"]
 
@@ -59,7 +59,6 @@ _PLAINTEXT_REASONS = frozenset(
     {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
 )
 _PLAINTEXT_WORDS = ("wrong version number", "record layer failure", "packet length too long")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
@@ -696,23 +695,22 @@ class _Probe:
         self.steps[step] = round(self.steps.get(step, 0.0) + _ms(self.loop.time() - start), 1)
 
     def _text(self, text: str) -> str:
-        """Printable, encodable text with every form of the password removed."""
+        """Encodable text with every form of the password removed, and every control, bidi
+        and invisible character shown as an escape (line feeds kept)."""
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        return text
+        return visible(text, multiline=True)
 
     def _reply(self, code: int, message: str) -> Reply:
         lines = self._text(message).split("\n")
-        kept = [_CONTROL.sub("?", line)[:MAX_LINE_CHARS] for line in lines[:MAX_LINES_PER_REPLY]]
+        kept = [visible(line, limit=MAX_LINE_CHARS) for line in lines[:MAX_LINES_PER_REPLY]]
         if len(lines) > MAX_LINES_PER_REPLY:
             kept.append(f"... {len(lines) - MAX_LINES_PER_REPLY} more lines")
         return Reply(code=code, message="\n".join(kept))
 
     def _line(self, direction: str, text: str, *, at: float | None = None) -> None:
-        text = _CONTROL.sub("?", self._text(text))
-        if len(text) > MAX_LINE_CHARS:
-            text = text[:MAX_LINE_CHARS] + "…"
+        text = visible(self._text(text), limit=MAX_LINE_CHARS + 1)  # the cut mark: 1 more
         self.transcript.append(
             TranscriptLine(
                 t_ms=_ms((at or self.loop.time()) - self.t0),

@@ -33,6 +33,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, Subject, Verifi
 
 from diagnostics._errors import ConfigError
 from diagnostics._models import CertInfo, CertProblem
+from diagnostics.sanitize import visible
 
 __all__ = [
     "HandshakeFacts",
@@ -56,6 +57,12 @@ _SHA256 = hashes.SHA256()
 _ANY_EKU = x509.ObjectIdentifier("2.5.29.37.0")
 _ENCOUNTERED = re.compile(r"\s*\(encountered processing <Certificate.*\)$", re.DOTALL)
 _UTC = dt.UTC
+# A certificate may hold thousands of names: keep the first ones and those matching the
+# host entered, and count the rest (issue 12: 12,000 names made a 1.3 MB report).
+MAX_CERT_NAMES = 25
+MAX_MATCHING_NAMES = 5
+_NAME_CHARS = 255  # a DNS name is at most 253 characters
+_DN_CHARS = 1000
 
 
 class TimedSSLObject(ssl.SSLObject):
@@ -351,7 +358,8 @@ def _analyze_chain(
     if now < not_before:
         problems.add(CertProblem.NOT_YET_VALID)
     names = _names(leaf)
-    if not _matches_any(server_name, names):
+    matching = [name for name in names if hostname_matches(server_name, name)]
+    if not matching:
         problems.add(CertProblem.HOSTNAME_MISMATCH)
     problems |= _path_problems(leaf, presented, trust)
 
@@ -362,17 +370,25 @@ def _analyze_chain(
     return CertInfo(
         subject=_name_text(leaf.subject),
         issuer=_name_text(leaf.issuer),
-        names=tuple(names),
+        names=_kept_names(names, matching),
+        names_total=len(names),
         not_before=not_before,
         not_after=not_after,
         serial=format(leaf.serial_number, "X"),
         sha256=leaf.fingerprint(_SHA256).hex(),
         chain_length=len(chain),
-        chain_subjects=tuple(_subject_or_unreadable(c) for c in certs),
+        chain_subjects=tuple(_subject_or_unreadable(c) for c in certs[:_MAX_PATH]),
         problems=tuple(p for p in CertProblem if p in problems),
-        verify_error=verify_error,
+        verify_error=None if verify_error is None else visible(verify_error, limit=_DN_CHARS),
         key=_key_text(leaf),
     )
+
+
+def _kept_names(names: list[str], matching: list[str]) -> tuple[str, ...]:
+    """The first names, and those matching the host entered, as they may be shown."""
+    kept = dict.fromkeys(names[:MAX_CERT_NAMES])
+    kept.update(dict.fromkeys(matching[:MAX_MATCHING_NAMES]))
+    return tuple(visible(name, limit=_NAME_CHARS) for name in kept)
 
 
 def _path_problems(
@@ -492,10 +508,12 @@ def _subject_or_unreadable(cert: x509.Certificate | None) -> str:
 
 
 def _name_text(name: x509.Name) -> str:
+    """A subject or issuer as it may be shown (the certificate's owner chose every byte)."""
     try:
-        return name.rfc4514_string()
+        text = name.rfc4514_string()
     except ValueError:
-        return repr(name)
+        text = repr(name)
+    return visible(text, limit=_DN_CHARS)
 
 
 def _spki(cert: x509.Certificate) -> bytes:
@@ -552,10 +570,6 @@ def _names(cert: x509.Certificate) -> list[str]:
         return names
     common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return [str(attr.value) for attr in common]
-
-
-def _matches_any(server_name: str, names: Iterable[str]) -> bool:
-    return any(hostname_matches(server_name, name) for name in names)
 
 
 def hostname_matches(server_name: str, presented: str) -> bool:

@@ -1,7 +1,13 @@
-"""Defence in depth: no secret is ever written to the store, whatever the caller passes."""
+"""Defence in depth: no secret is ever written to the store, whatever the caller passes.
+
+Scrubbing walks every string of a report through the redaction patterns: CPU work that
+grows with the report, so the store calls `scrub_off_loop`, which does it in a worker
+thread and leaves the event loop to the acks.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -30,6 +36,11 @@ def scrub(value: Any, *, where: str) -> Any:
         # The key names are safe to log, the values never.
         _log.warning("store: dropped secret-named keys from %s: %s", where, ", ".join(dropped))
     return clean
+
+
+async def scrub_off_loop(value: Any, *, where: str) -> Any:
+    """`scrub` in a worker thread (the event loop serves Slack's acks meanwhile)."""
+    return await asyncio.to_thread(scrub, value, where=where)
 
 
 def _scrub(value: Any, dropped: list[str]) -> Any:

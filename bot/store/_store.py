@@ -27,7 +27,7 @@ from bot.store._schema import (
     outbox,
     rate_limit_hits,
 )
-from bot.store._scrub import scrub
+from bot.store._scrub import scrub, scrub_off_loop
 from bot.store._url import database_url, describe, ensure_sqlite_dir
 
 _log = logging.getLogger(__name__)
@@ -292,8 +292,8 @@ class Store:
         diagnosis_id: str,
     ) -> None:
         """Keep a diagnosis and its findings (saving the same ID twice keeps the first)."""
-        request = scrub(request, where="the diagnosis request")
-        report = scrub(report, where="the diagnosis report")
+        request = await scrub_off_loop(request, where="the diagnosis request")
+        report = await scrub_off_loop(report, where="the diagnosis report")
         now = _now()
         columns = _extract(request, report)
         findings = [
@@ -599,6 +599,7 @@ class Store:
     async def enqueue_outbox(self, *, team_id: str, method: str, payload: dict[str, Any]) -> int:
         """Keep a Slack call for later; returns its ID."""
         now = _now()
+        payload = await scrub_off_loop(payload, where="the outbox payload")
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 outbox.insert()
@@ -606,7 +607,7 @@ class Store:
                     created_at=now,
                     team_id=team_id,
                     method=method,
-                    payload=scrub(payload, where="the outbox payload"),
+                    payload=payload,
                     state="pending",
                     attempts=0,
                     next_attempt_at=now,

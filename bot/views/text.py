@@ -1,8 +1,12 @@
-"""Text safety for Slack: mrkdwn escaping and truncation to Block Kit's limits."""
+"""Text safety for Slack: hidden characters made visible, mrkdwn escaping, and truncation to
+Block Kit's limits. Every text of a message or view passes `escape`, `md` or `plain`, which
+all apply `diagnostics.sanitize.visible` (control, bidi and invisible characters)."""
 
 from __future__ import annotations
 
 from slack_sdk.models.blocks import MarkdownTextObject, PlainTextObject
+
+from diagnostics.sanitize import visible
 
 ELLIPSIS = "…"
 SECTION_TEXT_MAX = 3000
@@ -20,7 +24,8 @@ PRIVATE_METADATA_MAX = 3000
 
 def escape(text: object) -> str:
     """Escape &, < and > so user or server text can never become a mention or a link."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = visible(text, multiline=True)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
@@ -62,12 +67,12 @@ def code_block(text: str, limit: int) -> str:
 
 def md(text: str) -> MarkdownTextObject:
     """mrkdwn that Slack shows verbatim: no auto-linking, no @here/@channel parsing."""
-    return MarkdownTextObject(text=text or " ", verbatim=True)
+    return MarkdownTextObject(text=visible(text, multiline=True) or " ", verbatim=True)
 
 
 def plain(text: object, limit: int) -> PlainTextObject:
     """Plain text (never parsed for links or mentions), cut to `limit`."""
-    return PlainTextObject(text=clip(str(text) or " ", limit), emoji=True)
+    return PlainTextObject(text=clip(visible(text, multiline=True) or " ", limit), emoji=True)
 
 
 def one_line(text: object) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from diagnostics._models import Endpoint, Finding, Security, normalize_hostname
+from diagnostics.sanitize import VisibleModel
 
 Platform = Literal["windows", "mac"]
 
@@ -19,7 +20,7 @@ END_MARKER = "== end =="
 Reason = Literal["timeout", "refused", "unreachable", "name_unresolved", "failed"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(VisibleModel):  # what the user's computer saw: hostile text too
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 

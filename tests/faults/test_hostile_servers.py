@@ -203,3 +203,76 @@ def test_control_run_against_a_well_behaved_server(cli_runs) -> None:
     assert run.code == 0, [(f["id"], f["title"]) for f in report["findings"]]
     assert report["verdict"] in {"pass", "warn"}
     assert run.growth < GROWTH_LIMIT
+
+
+# --------------------------------------------------------------------------- many names
+
+SANS = 12_000
+
+
+def bulk_names(*, include: str | None) -> list[str]:
+    # Short names: OpenSSL refuses a certificate message over 100 KiB.
+    names = [f"n{i:x}" for i in range(SANS)]
+    if include is not None:
+        names[SANS // 2] = include  # deep inside: a cap that keeps only the first would lose it
+    return names
+
+
+@pytest.mark.parametrize("matching", [True, False], ids=["host-inside", "mismatch"])
+async def test_a_certificate_with_thousands_of_names_keeps_the_report_small(
+    dns, ca_bundle, tmp_path, monkeypatch, matching: bool
+) -> None:
+    """Issue 12 item 5: 12,000 SANs made a 1.3 MB report and a 0.9 MB store row."""
+    import threading
+
+    from bot.store import Store, _scrub
+    from tests.faults._scripted import ScriptedSmtp, hostile_cert
+
+    cert = hostile_cert(common_name=NAME, names=bulk_names(include=NAME if matching else None))
+    async with ScriptedSmtp(cert=cert) as server:
+        dns.zone.host(NAME, server.host)
+        request = CheckRequest(target=NAME, port=587, security="starttls")
+        report = await diagnose(request, engine_config(dns, ca_bundle))
+    probe = next(p for p in report.probes if p.role == "entered")
+    assert probe.tls_version, probe.outcome  # the handshake carried the whole certificate
+    kept = probe.certificate["names"]
+    assert probe.certificate["names_total"] == SANS
+    assert len(kept) <= 30
+    assert kept[:3] == ["n0", "n1", "n2"]
+    if matching:
+        assert NAME in kept  # the name that matters is never cut away
+        assert not report.has("tls.cert.hostname_mismatch")
+    else:
+        (mismatch,) = report.by_id("tls.cert.hostname_mismatch")
+        assert f"and {SANS - len(kept)} more" in mismatch.detail, mismatch.detail
+    size = len(report.to_json())
+    # The store keeps the report as the bot saves it, scrubbed in a worker thread.
+    threads: list[bool] = []
+    real_scrub = _scrub.scrub
+
+    def recording_scrub(value, *, where):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_scrub(value, where=where)
+
+    monkeypatch.setattr(_scrub, "scrub", recording_scrub)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    try:
+        await store.save_diagnosis(
+            team_id="T1",
+            user_id="U1",
+            channel_id="C1",
+            thread_ts=None,
+            request={"target": NAME},
+            report=report.to_json_dict(),
+            diagnosis_id="d" * 32,
+        )
+        row = await store.get_diagnosis("d" * 32)
+    finally:
+        await store.close()
+    row_size = len(json.dumps(row.report))
+    MEASURED.append(
+        f"{SANS} SANs ({'host inside' if matching else 'mismatch'}): report {size} bytes,"
+        f" store row {row_size} bytes, names kept {len(kept)}"
+    )
+    assert size < 64 * 1024 and row_size < 64 * 1024
+    assert threads and not any(threads), "the scrub ran on the event loop's thread"
