@@ -504,9 +504,11 @@ def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Findin
 
 
 def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
+    """A reply to AUTH is shown as its codes only: its words can repeat the password."""
     attempt = result.auth
     assert attempt is not None
-    evidence = {**base, "mechanism": attempt.mechanism, "reply": _reply_text(attempt.reply)}
+    codes = _reply_codes(attempt.reply)
+    evidence = {**base, "mechanism": attempt.mechanism, "reply": codes}
     if attempt.ok:
         return [
             Finding(
@@ -517,20 +519,28 @@ def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
                 evidence=evidence,
             )
         ]
-    # The reply's meaning (5.7.139, 5.7.9 ...) is knowledge; the engine maps it afterwards.
+    # The reply's meaning (5.7.139, 5.7.9 ...) is knowledge; the engine maps it afterwards
+    # from the whole reply, and the knowledge base keeps only its codes (KnowledgeBase.refine).
     return [
         Finding(
             id="auth.failed",
             severity=Severity.ERROR,
             title="The server rejected the login",
             detail=(
-                f"AUTH {attempt.mechanism} was refused: {_reply_text(attempt.reply)}"
+                f"AUTH {attempt.mechanism} was refused: {codes}"
                 if attempt.reply
                 else f"AUTH {attempt.mechanism} failed: {attempt.error}"
             ),
-            evidence={**evidence, "stage": "auth"},
+            evidence={**evidence, "reply": _reply_text(attempt.reply), "stage": "auth"},
         )
     ]
+
+
+def _reply_codes(reply: Reply | None) -> str | None:
+    """ "535 5.7.8": the reply code and enhanced status code, without the server's words."""
+    if reply is None:
+        return None
+    return " ".join(part for part in (str(reply.code), reply.enhanced) if part)
 
 
 def credential_findings(result: ProbeResult, ctx: Context) -> list[Finding]:

@@ -53,6 +53,9 @@ DEFAULT_SENDER = "postmaster@smtpcheck.invalid"
 RELAY_RECIPIENT = "relay-test@example.com"
 OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 REDACTED = "[redacted]"
+# A reply to AUTH can repeat the password in any encoding (split over lines, base64, hex,
+# ...): it is kept as its codes only; the engine learns its meaning from the full reply.
+AUTH_TEXT_WITHHELD = "[text withheld: a reply to AUTH can repeat the password]"
 
 # OpenSSL's words when the "TLS record" it reads is really a plain-text "220 ..." line.
 _PLAINTEXT_REASONS = frozenset(
@@ -168,6 +171,7 @@ class _Probe:
         # Converts the handshake's time.monotonic() stamps to loop time.
         self.clock_offset = self.loop.time() - time.monotonic()
         self.secrets = _secret_forms(credentials)
+        self.in_auth = False  # replies now answer AUTH: their text is never recorded
 
         self.transcript: list[TranscriptLine] = []
         self.steps: dict[str, float] = {}
@@ -455,6 +459,7 @@ class _Probe:
         except _Stop:
             return None  # not tried at all: the engine may try it elsewhere
         start = self.loop.time()
+        self.in_auth = True
         try:
             reply = await self._auth_dialogue(mechanism)
         except _Stop as stop:
@@ -463,6 +468,7 @@ class _Probe:
                 mechanism=mechanism, ok=False, reply=stop.reply, error=stop.error or "failed"
             )
         finally:
+            self.in_auth = False
             self._timed("auth", start)
         return AuthAttempt(mechanism=mechanism, ok=reply.code == 235, reply=reply)
 
@@ -653,6 +659,9 @@ class _Probe:
             limit = MAX_RESPONSE_LENGTH // 1024
             self._event(f"{what} is longer than {limit} KiB; stopped reading")
             return _Stop(ProbeOutcome.REPLY_TOO_LONG, f"{what} was too long")
+        if self.in_auth:
+            self._event(f"{what} is not SMTP {AUTH_TEXT_WITHHELD}")
+            return _Stop(ProbeOutcome.ERROR, f"{what} is not SMTP")
         self._event(f"not an SMTP reply: {message[:200]}")
         return _Stop(ProbeOutcome.ERROR, f"{what} is not SMTP: {message[:200]}")
 
@@ -724,6 +733,10 @@ class _Probe:
         self._line(">", text)
 
     def _received(self, reply: Reply, *, at: float | None = None) -> None:
+        if self.in_auth:
+            codes = " ".join(part for part in (str(reply.code), reply.enhanced) if part)
+            self._line("<", f"{codes} {AUTH_TEXT_WITHHELD}", at=at)
+            return
         lines = reply.message.split("\n")
         for index, line in enumerate(lines):
             if line.startswith("... ") and index == len(lines) - 1 and index:

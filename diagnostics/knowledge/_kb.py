@@ -30,7 +30,7 @@ from diagnostics.knowledge._models import (
 )
 from diagnostics.knowledge._policy import policy_findings
 from diagnostics.knowledge._render import client_variables, context_variables, render_fix
-from diagnostics.knowledge._replies import ReplyClassifier
+from diagnostics.knowledge._replies import ReplyClassifier, enhanced_code
 
 _Compiled = tuple[Provider, Pattern, tuple[int, ...]]
 
@@ -235,24 +235,26 @@ class Knowledge:
         """Turn a generic reply finding (auth.failed, smtp.relay.refused) into its precise one.
 
         Uses evidence["reply"] ("535 5.7.139 ...") and evidence["stage"]; returns the finding
-        unchanged when there is nothing to classify.
+        unchanged when there is nothing to classify. A reply to AUTH leaves with its codes
+        only ("535 5.7.139"): a hostile server can repeat the password in its words, in any
+        encoding, so the words are used for the meaning and then dropped (issue 12).
         """
         reply = _text(finding.evidence.get("reply"))
         stage = finding.evidence.get("stage")
         parsed = _REPLY.match(reply or "")
         if not parsed or stage not in _STAGES:
-            return finding
+            return _without_auth_words(finding, parsed) if stage == "auth" else finding
         meaning = self.classify_reply(
             int(parsed.group(1)), parsed.group(2), stage=stage, provider_key=provider_key
         )
+        if stage == "auth":
+            finding = _without_auth_words(finding, parsed)
+            reply = _text(finding.evidence.get("reply"))
         if meaning is None:
             return finding
         spec = self._findings.get(meaning.finding_id)
-        detail = " ".join(
-            part
-            for part in (meaning.meaning, meaning.variant_detail, f"The server said: {reply}")
-            if part
-        )
+        said = f"The server answered {reply}." if stage == "auth" else f"The server said: {reply}"
+        detail = " ".join(part for part in (meaning.meaning, meaning.variant_detail, said) if part)
         evidence = {
             **finding.evidence,
             "meaning": meaning.meaning,
@@ -296,6 +298,17 @@ class Knowledge:
 
 
 _REPLY = compile_linear(r"^\s*([245]\d\d)(?:[ -](.*))?$")
+
+
+def _without_auth_words(finding: Finding, parsed: Any) -> Finding:
+    """The finding with its AUTH reply reduced to the reply code and enhanced status code."""
+    codes = None
+    if parsed is not None:
+        enhanced = enhanced_code(parsed.group(2) or "")
+        codes = " ".join(part for part in (parsed.group(1), enhanced) if part)
+    return finding.model_copy(update={"evidence": {**finding.evidence, "reply": codes}})
+
+
 _STAGES = frozenset(("greeting", "ehlo", "starttls", "auth", "mail", "rcpt"))
 
 

@@ -90,8 +90,12 @@ class ScriptedSmtp:
         self.implicit_tls = implicit_tls
         self.context = server_context(*cert) if cert else None
         self.greeting, self.ehlo, self.ehlo_tls, self.auth = greeting, ehlo, ehlo_tls, auth
-        self.received: list[bytes] = []
+        self.received: list[bytes] = []  # every line the client sent (AUTH payloads too)
         self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def auth_attempts(self) -> list[bytes]:
+        return [line for line in self.received if line.upper().startswith(b"AUTH")]
 
     async def __aenter__(self) -> ScriptedSmtp:
         tls = self.context if self.implicit_tls else None
@@ -142,3 +146,36 @@ class ScriptedSmtp:
     async def _send(writer: asyncio.StreamWriter, lines: Sequence[bytes]) -> None:
         writer.write(b"".join(line + b"\r\n" for line in lines))
         await writer.drain()
+
+
+def echoing_auth_reply(
+    secret: str, *, code: bytes = b"535", enhanced: bytes = b"5.7.139"
+) -> list[bytes]:
+    """A multi-line AUTH refusal that repeats `secret` in every disguise at hand, after a
+    first line a known rule recognises (Microsoft 365: SMTP AUTH disabled for the tenant)."""
+    import base64
+    import codecs
+    import urllib.parse
+
+    raw = secret.encode()
+    half = len(raw) // 2
+    disguises = [
+        raw[:half],  # split across continuation lines
+        raw[half:],
+        base64.b64encode(raw).rstrip(b"="),  # unpadded
+        base64.urlsafe_b64encode(raw),
+        base64.b64encode(raw)[:9],  # base64 split across lines
+        base64.b64encode(raw)[9:],
+        raw.hex().encode(),
+        raw.hex().upper().encode(),
+        base64.b32encode(raw),
+        codecs.encode(secret, "rot13").encode(),
+        secret[::-1].encode(),
+        " ".join(secret).encode(),
+        urllib.parse.quote(secret, safe="").encode(),
+        b"password=" + raw,
+    ]
+    first = b"Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."
+    body = [first, *disguises]
+    lines = [code + b"-" + enhanced + b" " + part for part in body[:-1]]
+    return [*lines, code + b" " + enhanced + b" " + body[-1]]

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +45,86 @@ def forms(secret: str, user: str = TEST_USER) -> list[str]:
 
 def leaks(text: str, secret: str = CANARY) -> list[str]:
     return [form for form in forms(secret) if form in text]
+
+
+# A hostile server's echo of the password in disguise (issue 12 item 4): its own canary, so
+# that no other canary of this module shares a fragment with it.
+ECHOED = "Zq8#Wv!m4Rt-Echo"
+
+
+def disguises(secret: str) -> list[str]:
+    import codecs
+    import urllib.parse
+
+    raw = secret.encode()
+    b64 = base64.b64encode(raw).decode()
+    return [
+        secret,
+        secret[::-1],
+        codecs.encode(secret, "rot13"),
+        " ".join(secret),
+        urllib.parse.quote(secret, safe=""),
+        b64,
+        b64.rstrip("="),
+        base64.urlsafe_b64encode(raw).decode(),
+        raw.hex(),
+        raw.hex().upper(),
+        base64.b32encode(raw).decode(),
+    ]
+
+
+def fragments(text: str, secret: str = ECHOED, width: int = 6) -> list[str]:
+    """Every piece (`width` characters or more) of any disguise of `secret` found in `text`."""
+    found = []
+    for form in disguises(secret):
+        for start in range(0, max(1, len(form) - width + 1)):
+            piece = form[start : start + width]
+            if piece in text:
+                found.append(piece)
+    return found
+
+
+async def test_a_password_echoed_in_disguise_is_never_kept(dns, ca_bundle) -> None:
+    """535 replies carrying the password split over lines, as unpadded or URL-safe base64,
+    hex, base32, reversed ...: only the reply's codes and known meaning are kept."""
+    from tests.faults._scripted import ScriptedSmtp, echoing_auth_reply
+
+    progress: list[Any] = []
+    cert = default_cert_pem()
+    async with ScriptedSmtp(cert=cert, auth=echoing_auth_reply(ECHOED)) as server:
+        dns.zone.host(NAME, server.host)
+        request = CheckRequest(
+            target=NAME, port=587, security="starttls", user=TEST_USER, password=ECHOED
+        )
+        with all_logs() as logs:
+            report = await diagnose(
+                request, engine_config(dns, ca_bundle), on_progress=progress.append
+            )
+    assert server.auth_attempts, "the login never reached the server"
+    rendered = io.StringIO()
+    _render.print_report(
+        report, transcript=True, console=Console(file=rendered, width=200, highlight=False)
+    )
+    outputs = {
+        "json": report.to_json(),
+        "repr": repr(report),
+        "text report": rendered.getvalue(),
+        "progress": repr(progress),
+        "logs": logs.text,
+    }
+    assert {name: fragments(text) for name, text in outputs.items() if fragments(text)} == {}
+    # The words were still read: the rule for "disabled for the tenant" matched.
+    (failed,) = report.by_id("auth.failed.basic_disabled")
+    assert failed.evidence["variant"] == "tenant_disabled"
+    assert failed.evidence["reply"] == "535 5.7.139"
+    assert "withheld" in " ".join(t.line for t in report.transcript)
+
+
+def default_cert_pem() -> tuple[bytes, bytes]:
+    from tests.certs import default_factory
+
+    served = default_factory().valid(NAME)
+    return b"".join(served.chain_pem), served.key_pem
 
 
 @pytest.fixture
@@ -98,10 +179,10 @@ async def test_engine_api_keeps_the_password(dns, ca_bundle, behaviour) -> None:
     }
     assert "capture is live" in logs.text
     assert {name: leaks(text) for name, text in outputs.items() if leaks(text)} == {}
-    if behaviour == "auth_echo":
-        # The echo really came back, and was redacted rather than dropped.
-        replies = [f for f in report.findings if f.evidence.get("reply")]
-        assert any("[redacted]" in str(f.evidence["reply"]) for f in replies), replies
+    if behaviour in {"auth_echo", "auth_bad_credentials"}:
+        # The refusal came back; only its codes are kept (issue 12 item 4).
+        (failed,) = [f for f in report.findings if f.id.startswith("auth.failed")]
+        assert re.fullmatch(r"5\d\d( \d\.\d{1,3}\.\d{1,3})?", failed.evidence["reply"])
 
 
 async def test_refusal_with_a_password_does_not_repeat_it(dns, ca_bundle) -> None:
@@ -244,17 +325,26 @@ async def _submit(bot: Any, values: dict, *, metadata: str, callback: str) -> An
     return await bot.sender.interaction(payload)
 
 
-@pytest.mark.parametrize("behaviour", [None, "auth_echo"])
+@pytest.mark.parametrize("behaviour", [None, "auth_echo", "disguised_echo"])
 async def test_bot_credential_test_keeps_the_password(
     bot: Any, cert_factory, behaviour: str | None
 ) -> None:
     from bot.views import modal as m
     from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
+    from tests.faults._scripted import ScriptedSmtp, echoing_auth_reply
     from tests.servers import SERVER_NAME
 
-    async with SmtpTestServer(
-        cert=cert_factory.valid(SERVER_NAME), behaviour=behaviour, password=CANARY
-    ) as smtp:
+    password = ECHOED if behaviour == "disguised_echo" else CANARY
+    if behaviour == "disguised_echo":  # the password in every disguise, over lines
+        served = cert_factory.valid(SERVER_NAME)
+        server: Any = ScriptedSmtp(
+            cert=(b"".join(served.chain_pem), served.key_pem), auth=echoing_auth_reply(ECHOED)
+        )
+    else:
+        server = SmtpTestServer(
+            cert=cert_factory.valid(SERVER_NAME), behaviour=behaviour, password=CANARY
+        )
+    async with server as smtp:
         step_one = _form(
             server=smtp.host,
             port="587",
@@ -268,7 +358,7 @@ async def test_bot_credential_test_keeps_the_password(
         assert pushed["response_action"] == "push", pushed
         reply = await _submit(
             bot,
-            {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": CANARY}}},
+            {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": password}}},
             metadata=pushed["view"]["private_metadata"],
             callback=m.CREDENTIALS_CALLBACK,
         )
@@ -310,6 +400,10 @@ async def test_bot_credential_test_keeps_the_password(
         text = call.raw + json.dumps(call.args) + json.dumps(call.response)
         if leaks(text):
             found.setdefault(f"slack {call.method}", []).extend(leaks(text))
+        # JSON escapes "#" and "!" never, but a view may hold the text \u-escaped: both.
+        for shown in (text, json.dumps(call.args, ensure_ascii=False)):
+            if fragments(shown):
+                found.setdefault(f"slack {call.method} (disguised)", []).extend(fragments(shown))
     if leaks(reply.text):
         found["interaction reply"] = leaks(reply.text)
     log_text = bot.logs.text
@@ -319,12 +413,16 @@ async def test_bot_credential_test_keeps_the_password(
             found[f"logs: {name}"] = [line for line in log_text.splitlines() if secret in line][:3]
     if leaks(log_text):
         found["logs: password forms"] = leaks(log_text)
+    if fragments(log_text):
+        found["logs: disguised password"] = fragments(log_text)
     await bot.store.close()
     for path in sorted(bot.tmp_path.glob("bot.db*")):
         data = path.read_bytes()
         for form in [*forms(CANARY), SLACK_TOKEN, SIGNING]:
             if form.encode() in data:
                 found.setdefault(f"store {path.name}", []).append(form)
+        if fragments(data.decode("latin-1")):
+            found[f"store {path.name} (disguised)"] = fragments(data.decode("latin-1"))
     bot.store = None  # closed above
     assert found == {}
 

@@ -746,7 +746,10 @@ def test_refine_turns_a_generic_reply_finding_into_the_precise_one(kb: Knowledge
     assert precise.title == kb.finding("auth.failed.basic_disabled").title
     assert precise.evidence["variant"] == "security_defaults"
     assert precise.evidence["port"] == 587 and precise.evidence["enhanced"] == "5.7.139"
-    assert "security defaults" in precise.detail and "The server said: 535" in precise.detail
+    assert "security defaults" in precise.detail
+    # A reply to AUTH leaves with its codes only (issue 12: its words can carry the password).
+    assert "The server answered 535 5.7.139." in precise.detail
+    assert "administrator" not in precise.detail and precise.evidence["reply"] == "535 5.7.139"
     fixed = kb.with_fix(precise, OutlookClient.CLASSIC, FixContext())
     assert fixed.fix is not None and "Security defaults" in fixed.fix.summary
     relay = Finding(
