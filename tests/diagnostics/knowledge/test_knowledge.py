@@ -763,7 +763,8 @@ def test_refine_turns_a_generic_reply_finding_into_the_precise_one(kb: Knowledge
     plain = Finding(id="auth.failed", severity=Severity.ERROR, title="x", evidence={"error": "x"})
     assert kb.refine(plain) is plain
     success = plain.model_copy(update={"evidence": {"reply": "235 2.7.0 OK", "stage": "auth"}})
-    assert kb.refine(success) is success
+    unchanged = kb.refine(success)  # nothing to classify; the AUTH reply's words still go
+    assert unchanged.id == success.id and unchanged.evidence["reply"] == "235 2.7.0"
 
 
 def test_with_fix_uses_the_finding_evidence(kb: Knowledge) -> None:
