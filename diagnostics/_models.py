@@ -18,7 +18,7 @@ from typing import Any, Literal
 import idna
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from diagnostics.sanitize import VisibleModel, visible
+from diagnostics.sanitize import VisibleModel, hidden, visible
 
 REPORT_SCHEMA = "smtpcheck.report/1"
 
@@ -63,9 +63,17 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
 
 
 def reject_control_chars(value: str, what: str) -> str:
-    """Refuse CR, LF and other control characters (SMTP command injection, log forging)."""
+    """Refuse CR, LF and other control characters (SMTP command injection, log forging),
+    and invisible or text-direction characters (U+202E, zero-width spaces, the BOM ...):
+    pasted into an address they make it look like another one, in Slack and in the report."""
     if _CONTROL_CHARS.search(value):
         raise ValueError(f"{what} contains a line break or control character")
+    for char in value:
+        if hidden(char):
+            raise ValueError(
+                f"{what} contains an invisible or text-direction character"
+                f" (U+{ord(char):04X}); type it again instead of pasting it"
+            )
     return value
 
 

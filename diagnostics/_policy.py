@@ -242,8 +242,8 @@ def classify(address: IPAddress) -> tuple[str, str] | None:
             if address in network:
                 return category, note
         return None
-    for network, category, note in _V6_RANGES:
-        if address in network:
+    for network6, category, note in _V6_RANGES:
+        if address in network6:
             return category, note
     if _is_wrapper(address):
         return None

@@ -319,3 +319,64 @@ async def test_a_hostile_server_reaches_no_renderer_raw(dns, ca_bundle) -> None:
     assert probe.certificate is not None and "U+202E" in probe.certificate["subject"]
     assert any("san\\x1b[31m" in name for name in probe.certificate["names"])
     assert_clean_everywhere(report)
+
+
+# --------------------------------------------------------------------------- addresses (item 10)
+
+INVISIBLE = [*sorted(set(NAMED) - {0x2028, 0x2029}), 0xE0041, 0x180E, 0x2064]
+ADDRESS_SPOTS = ["alice{}@example.com", "{}alice@example.com", "alice@exa{}mple.com"]
+
+
+@FUZZ
+@given(
+    code=st.sampled_from(INVISIBLE),
+    spot=st.sampled_from(ADDRESS_SPOTS),
+    field=st.sampled_from(["target", "email", "user", "connect"]),
+)
+def test_invisible_characters_in_an_address_are_refused_by_name(code, spot, field) -> None:
+    """Issue 12 item 10: U+202E and zero-width characters got into the progress note and the
+    report through an email local part. Now: a clear one-line refusal naming the character."""
+    from pydantic import ValidationError
+
+    from bot.parsing import ParseError, parse_command
+
+    value = spot.format(chr(code))
+    if field == "connect":  # a host name: the same places, no local part
+        value = value.replace("@", ".")
+    fields = {"target": "mail.example.test", field: value}
+    with pytest.raises(ValidationError) as caught:
+        CheckRequest(**fields)
+    shown = caught.value.errors()[0]["msg"]
+    assert f"U+{code:04X}" in shown and "invisible or text-direction" in shown
+    assert chr(code) not in str(caught.value)
+    if field == "target":  # the slash command: `/smtpcheck alice\u202e@example.com`
+        with pytest.raises(ParseError) as parsed:
+            parse_command(f"{value} 587")
+        assert f"U+{code:04X}" in str(parsed.value) and "\n" not in str(parsed.value)
+
+
+@pytest.mark.parametrize("code", INVISIBLE)
+def test_the_slack_form_names_the_field_with_the_invisible_character(code: int) -> None:
+    from bot.forms import FieldErrors, build_request
+    from bot.views import modal as m
+
+    base = {"host": "smtp.example.test", "port": "587", "security": "starttls"}
+    for key, block in (("email", m.EMAIL), ("host", m.SERVER), ("user", m.USER)):
+        value = "bob@example.test" if key != "user" else "bob"
+        value = value.replace("b", "b" + chr(code), 1)
+        with pytest.raises(FieldErrors) as caught:
+            build_request({**base, key: value})
+        assert f"U+{code:04X}" in caught.value.errors.get(block, ""), (key, caught.value.errors)
+
+
+@FUZZ
+@given(local=hostile)
+def test_an_accepted_address_carries_nothing_hidden(local: str) -> None:
+    from pydantic import ValidationError
+
+    try:
+        request = CheckRequest(target=f"x{local}@example.com", user=f"u{local}")
+    except ValidationError:
+        return
+    for text in (request.target, request.email or "", request.user or ""):
+        assert offenders(text, newline_ok=False) == [], text
