@@ -23,7 +23,16 @@ class InputError(SmtpcheckError, ValueError):
 
 
 class TargetRefused(InputError):
-    """The target resolves to an address or port the bot's policy forbids."""
+    """The target resolves to an address or port the bot's policy forbids.
+
+    The message is safe to show whoever aimed the bot: for a name it says that the name
+    points to a private network, never which addresses (anyone could map internal names to
+    internal addresses). `detail` lists them, for the operator's log and the CLI.
+    """
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class ConfigError(SmtpcheckError, ValueError):

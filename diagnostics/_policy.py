@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ from collections.abc import Iterable
 from diagnostics._config import DEFAULT_ALLOWED_PORTS, EngineConfig, IPNetwork
 from diagnostics._errors import InputError, TargetRefused
 
+log = logging.getLogger("smtpcheck.policy")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA = "cloud metadata endpoint"
 
@@ -325,16 +327,45 @@ class TargetPolicy:
                 return address
         if not addresses:
             raise TargetRefused(f"{host} did not resolve to any address")
-        listed = []
+        listed, categories = [], set()
         for address in addresses[:5]:
             found = self._refused_part(_parse(address))
+            categories.add(found[2] if found else "refused")
             listed.append(f"{address} ({found[2] if found else 'refused'})")
         more = f" and {len(addresses) - 5} more" if len(addresses) > 5 else ""
-        raise TargetRefused(
+        detail = (
             f"{host} resolves only to addresses smtpcheck does not probe: "
             f"{', '.join(listed)}{more}; private networks need the operator's permission"
             " and cloud metadata endpoints are never probed"
         )
+        log.info("target refused: %s", detail)  # the addresses: for the operator only
+        if categories == {METADATA}:
+            public = f"{host} points to a cloud metadata endpoint; smtpcheck never probes it"
+        else:
+            public = (
+                f"{host} points to a private network; smtpcheck does not probe private"
+                " networks unless the operator allows it"
+            )
+        raise TargetRefused(public, detail=detail)
+
+    def shown_addresses(self, addresses: Iterable[str], *, limit: int = 4) -> str:
+        """What a user may see of a name's addresses: the public ones, and a count of the
+        rest ("192.0.2.7 and 2 private addresses"): internal addresses are never named."""
+        public: list[str] = []
+        private = 0
+        for address in addresses:
+            parsed = literal_address(address)
+            if parsed is not None and classify(parsed) is None and not embedded_ipv4(parsed):
+                public.append(address)
+            else:
+                private += 1
+        parts = public[:limit]
+        more = len(public) - len(parts)
+        if more:
+            parts.append(f"{more} more")
+        if private:
+            parts.append(f"{private} private address" + ("es" if private > 1 else ""))
+        return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
 
     def literal_target(self, host: str) -> str | None:
         """If `host` is an IP literal in any spelling, check it and return its canonical form.

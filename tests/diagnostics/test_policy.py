@@ -281,10 +281,15 @@ def test_filter_addresses_and_pick_address():
 def test_pick_address_names_the_host_and_what_it_resolved_to():
     with pytest.raises(TargetRefused) as info:
         STRICT.pick_address("evil.example.com", ["127.0.0.1", "169.254.169.254", "fd00::1"])
-    message = str(info.value)
-    assert message.startswith("evil.example.com resolves only to addresses smtpcheck does not")
+    detail = info.value.detail  # for the operator's log and the CLI
+    assert detail.startswith("evil.example.com resolves only to addresses smtpcheck does not")
     for part in ("127.0.0.1 (loopback)", "169.254.169.254 (cloud metadata endpoint)", "fd00::1"):
-        assert part in message
+        assert part in detail
+    # What the user who aimed the bot sees names no address (issue 12 item 6).
+    assert str(info.value) == (
+        "evil.example.com points to a private network; smtpcheck does not probe private"
+        " networks unless the operator allows it"
+    )
     with pytest.raises(TargetRefused, match="did not resolve to any address"):
         STRICT.pick_address("empty.example.com", [])
 
