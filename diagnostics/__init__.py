@@ -33,6 +33,14 @@ def __getattr__(name: str):
         from diagnostics._engine import diagnose
 
         return diagnose
+    if name == "explain":
+        from diagnostics.knowledge._explain import explain_text
+
+        return explain_text
+    if name in ("Explanation", "ExplainedCause"):
+        from diagnostics.knowledge import _explain
+
+        return getattr(_explain, name)
     raise AttributeError(f"module 'diagnostics' has no attribute {name!r}")
 
 
@@ -55,4 +63,5 @@ __all__ = [
     "Timeouts",
     "Verdict",
     "diagnose",
+    "explain",
 ]

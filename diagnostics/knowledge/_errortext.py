@@ -18,6 +18,7 @@ from diagnostics.knowledge._models import (
     ErrorTextMatch,
     ErrorTextsFile,
     FindingSpec,
+    MessagePattern,
     ReplyMeaning,
     Stage,
 )
@@ -32,12 +33,19 @@ _REPLY_ENHANCED = compile_linear(
 )
 # "The server responded: 554 Message rejected ...", "Server Response: '553 sorry ...'".
 _REPLY_QUOTED = compile_linear(
-    r"(?:responded|response|server said|server replied)\s*:?\s*['\"]?([45][0-5]\d)"
+    r"(?:responded|response|server said|server replied|message|error|exception)\s*:?\s*"
+    r"['\"]?([45][0-5]\d)"
     r"(?:[ -]([^\n]*)|\n|$)"
 )
+# An enhanced code without its basic code: "main.CRITICAL: 5.7.0 (#AUTH005) ...",
+# "(421, b'4.7.0 Temporary System Problem ...')" (Python's smtplib), "4.3.0 Temporary ...".
+_BARE_ENHANCED = compile_linear(r"(?:^|[^\d.])([45])\.(\d{1,3})\.(\d{1,3})[ \t]+([A-Za-z(#][^\n]*)")
 # A bare reply pasted on its own line: "535 Authentication failed: Bad username / password".
 _REPLY_LINE = compile_linear(r"(?m)^[ \t]*([45][0-5]\d)[ -]([A-Za-z<#(][^\n]*)$")
 # Where a quoted reply ends inside Outlook's dialog text: "...relay', Port: 25" or "...'" at end.
+# Words that put a paste on the sending side (Outlook's "Sending reported error", the Test
+# Account Settings "Send test e-mail message" line, "outgoing (SMTP)").
+_SENDING = compile_linear(r"sending|outgoing|\bsmtp\b|send test|\bsend(ing)? (the )?message")
 _QUOTE_END = compile_linear(r"['\"][ \t]*(?:[,)]|$)")
 
 Classify = Callable[[int, str, Stage | None], ReplyMeaning | None]
@@ -55,9 +63,27 @@ class ErrorTextParser:
         self._findings = findings
 
     def parse(self, text: str) -> list[ErrorTextMatch]:
-        """Linear in the text (RE2), bounded by MAX_TEXT characters and MAX_REPLIES replies."""
+        """Linear in the text (RE2), bounded by MAX_TEXT characters and MAX_REPLIES replies.
+
+        The most specific reading wins: a sentence inside a quoted reply (the reply's own
+        words) is not read again, and when the server answered at all, causes that say it
+        could not be reached are dropped (they contradict the reply).
+        """
         text = normalise_newlines(text[:MAX_TEXT])
-        return [*self._replies(text), *self._outlook_codes(text), *self._sentences(text)]
+        spans: list[tuple[int, int]] = []
+        replies = self._replies(text, spans)
+        answered = any(r.scope != "this_computer" for r in replies)
+        others = [
+            *self._codes_read_with(self._outlook_codes(text), replies),
+            *self._sentences(text, spans, answered),
+        ]
+        if answered:
+            others = [m for m in (_without_unreachable(m) for m in others) if m is not None]
+        if any(m.scope == "receiving" for m in others) and not _SENDING.search(text):
+            # Nothing in the paste is about sending: its generic sentences ("rejected your
+            # login") describe the incoming server too.
+            others = [_as_receiving(m) if m.kind == "message" else m for m in others]
+        return [*replies, *others]
 
     def _probes(self, finding_ids: tuple[str, ...]) -> tuple[str, ...]:
         probes: dict[str, None] = {}
@@ -84,6 +110,7 @@ class ErrorTextParser:
                     ),
                     probes_to_confirm=("entered",),
                     matched=found.group(0),
+                    scope="unknown",
                 )
                 continue
             matches[code] = ErrorTextMatch(
@@ -94,19 +121,28 @@ class ErrorTextParser:
                 probes_to_confirm=known.probes or self._probes(known.finding_ids),
                 matched=found.group(0),
                 receive_side=known.receive_side,
+                scope=known.about,
+                status=known.status,
                 sources=known.sources,
             )
         return list(matches.values())
 
-    def _replies(self, text: str) -> list[ErrorTextMatch]:
+    def _replies(self, text: str, spans: list[tuple[int, int]]) -> list[ErrorTextMatch]:
         found: dict[tuple[int, str | None], list[str]] = {}
-        spans: list[tuple[int, int]] = []
         for match in _first(_REPLY_ENHANCED.finditer(text)):
             code = int(match.group(1))
             if code < 400:
                 continue
             key = (code, match.group(2))
             found.setdefault(key, []).append(_clean(match.group(2) + match.group(3)))
+            spans.append(match.span())
+        for match in _first(_BARE_ENHANCED.finditer(text)):
+            if any(start <= match.start(1) < end for start, end in spans):
+                continue
+            klass, enhanced = int(match.group(1)), ".".join(match.group(1, 2, 3))
+            found.setdefault((klass * 100, enhanced), []).append(
+                _clean(f"{enhanced} {match.group(4)}")
+            )
             spans.append(match.span())
         for pattern in (_REPLY_QUOTED, _REPLY_LINE):
             for match in _first(pattern.finditer(text)):
@@ -124,7 +160,7 @@ class ErrorTextParser:
             meaning = self._classify(code, message, None)
             if meaning is None:
                 continue
-            label = f"{code} {enhanced}" if enhanced else str(code)
+            label = (f"{code} {enhanced}" if code % 100 else enhanced) if enhanced else str(code)
             results.append(
                 ErrorTextMatch(
                     code=label,
@@ -135,17 +171,48 @@ class ErrorTextParser:
                     probes_to_confirm=self._probes((meaning.finding_id,)),
                     matched=f"{code} {message}".strip(),
                     reply=meaning,
+                    scope=meaning.scope,
                     sources=meaning.sources,
                 )
             )
         return results
 
-    def _sentences(self, text: str) -> list[ErrorTextMatch]:
+    def _codes_read_with(
+        self, codes: list[ErrorTextMatch], replies: list[ErrorTextMatch]
+    ) -> list[ErrorTextMatch]:
+        """An Outlook code that wraps a quoted reply (0x800CCC6C = 452) says what it says."""
+        by_code = {r.reply.code: r for r in replies if r.reply is not None}
+        result = []
+        for match in codes:
+            spec = self._codes.get(match.code or "")
+            reply = by_code.get(spec.smtp_code) if spec and spec.smtp_code else None
+            if reply is not None:
+                match = match.model_copy(
+                    update={"scope": reply.scope, "finding_ids": reply.finding_ids}
+                )
+            result.append(match)
+        return result
+
+    def _sentences(
+        self, text: str, spans: list[tuple[int, int]], answered: bool
+    ) -> list[ErrorTextMatch]:
+        found = self._sentence_matches(text, spans, answered)
+        specific = {f for spec, m in found if not spec.generic for f in m.finding_ids}
+        return [m for spec, m in found if not (spec.generic and specific & set(m.finding_ids))]
+
+    def _sentence_matches(
+        self, text: str, spans: list[tuple[int, int]], answered: bool
+    ) -> list[tuple[MessagePattern, ErrorTextMatch]]:
         results = []
         for spec, pattern in self._messages:
-            match = pattern.search(text)
+            if answered and spec.connection_only:
+                continue
+            match = next(
+                (m for m in _first(pattern.finditer(text)) if not _inside(m.span(), spans)),
+                None,
+            )
             if match:
-                results.append(
+                results.append((spec,
                     ErrorTextMatch(
                         code=spec.label,
                         kind="message",
@@ -153,10 +220,46 @@ class ErrorTextParser:
                         finding_ids=spec.finding_ids,
                         probes_to_confirm=spec.probes or self._probes(spec.finding_ids),
                         matched=match.group(0),
+                        receive_side=spec.scope == "receiving",
+                        scope=spec.scope,
+                        status=spec.status,
                         sources=spec.sources,
-                    )
-                )
+                    ),
+                ))  # fmt: skip
         return results
+
+
+# Causes that say the server could not be reached: a quoted server reply contradicts them.
+_UNREACHABLE = frozenset(
+    {"tcp.refused", "tcp.timeout", "tcp.unreachable", "dns.host.nxdomain", "dns.host.no_address",
+     "dns.timeout", "settings.port25_blocked_likely"}
+)  # fmt: skip
+
+
+def _without_unreachable(match: ErrorTextMatch) -> ErrorTextMatch | None:
+    if not set(match.finding_ids) & _UNREACHABLE:
+        return match
+    kept = tuple(f for f in match.finding_ids if f not in _UNREACHABLE)
+    if not kept:
+        return None
+    return match.model_copy(update={"finding_ids": kept})
+
+
+def _as_receiving(match: ErrorTextMatch) -> ErrorTextMatch:
+    if match.scope == "receiving":
+        return match
+    return match.model_copy(
+        update={
+            "scope": "receiving",
+            "receive_side": True,
+            "finding_ids": ("input.incoming_server",),
+            "probes_to_confirm": (),
+        }
+    )
+
+
+def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(start <= span[0] and span[1] <= end for start, end in spans)
 
 
 def _first(matches: Iterator[Any]) -> Iterator[Any]:

@@ -26,6 +26,8 @@ from diagnostics.knowledge._models import (
     Provider,
     RepliesFile,
     ReplyMeaning,
+    Scope,
+    ScopeText,
     Stage,
 )
 from diagnostics.knowledge._policy import policy_findings
@@ -74,6 +76,7 @@ class Knowledge:
         self._clients = {OutlookClient(c.key): c for c in clients}
         self._fixes = {f.finding: f for f in fixes}
         self._policies = tuple(policies)
+        self._scopes = dict(error_texts.scopes)
         self._replies = ReplyClassifier(replies)
         self._errors = ErrorTextParser(
             error_texts,
@@ -117,6 +120,15 @@ class Knowledge:
     @property
     def providers(self) -> tuple[Provider, ...]:
         return tuple(self._providers.values())
+
+    @property
+    def provider_keys(self) -> frozenset[str]:
+        return frozenset(self._providers)
+
+    @property
+    def scopes(self) -> dict[Scope, ScopeText]:
+        """How to say what a pasted error is about (errortexts.yaml `scopes`)."""
+        return self._scopes
 
     def provider(self, key: str) -> Provider:
         try:

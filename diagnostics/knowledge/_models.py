@@ -18,7 +18,7 @@ import datetime as dt
 import fnmatch
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,10 @@ ProbeLabel = Literal[
 Stage = Literal["greeting", "ehlo", "starttls", "auth", "mail", "rcpt"]
 ClientKey = Literal["classic", "new", "mac", "ios", "android", "all"]
 Status = Literal["verified", "third_party", "unverified"]
+# What a pasted error is about (errortexts.yaml `scopes` says each in plain words): only
+# "sending" is a problem of the outgoing-server settings or login.
+Scope = Literal["sending", "receiving", "delivery", "account_limit", "provider_side",
+                "this_computer", "outlook_profile", "unknown"]  # fmt: skip
 ALL_CLIENTS: tuple[OutlookClient, ...] = tuple(OutlookClient)
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
@@ -321,6 +325,7 @@ class ReplyRule(_Strict):
     meaning: str
     variant: str | None = None
     variant_detail: str | None = None
+    scope: Scope = "sending"
     sources: tuple[SourceId, ...] = ()
     status: Status = "verified"
 
@@ -351,6 +356,8 @@ class RepliesFile(_Strict):
     details: dict[str, StatusText]  # "7.8" -> meaning (subject.detail)
     # The finding an unrecognised failure maps to, per stage.
     stage_findings: dict[Stage, FindingId]
+    # ... and when the stage is unknown (a pasted reply): a neutral finding, never a guess.
+    unrecognised_finding: FindingId
 
 
 # --------------------------------------------------------------------------- error texts
@@ -367,8 +374,13 @@ class OutlookCode(_Strict):
     probes: tuple[ProbeLabel, ...] = ()
     smtp_code: int | None = None  # the server reply Outlook is wrapping (0x800CCC6x)
     receive_side: bool = False  # about the incoming (POP/IMAP) server, not sending
+    scope: Scope | None = None  # default: "receiving" when receive_side, else "sending"
     sources: tuple[SourceId, ...] = ()
     status: Status = "verified"
+
+    @property
+    def about(self) -> Scope:
+        return self.scope or ("receiving" if self.receive_side else "sending")
 
 
 class MessagePattern(_Strict):
@@ -380,6 +392,13 @@ class MessagePattern(_Strict):
     cause: str
     finding_ids: tuple[FindingId, ...] = ()
     probes: tuple[ProbeLabel, ...] = ()
+    scope: Scope = "sending"
+    # True for sentences that only say the connection failed: silent when the paste also
+    # quotes a server reply (the server answered, so it was reachable).
+    connection_only: bool = False
+    # True for a sentence that only introduces a more specific one (Outlook's "certificate
+    # that could not be verified" before the reason): silent when such a reason matched.
+    generic: bool = False
     sources: tuple[SourceId, ...] = ()
     status: Status = "verified"
 
@@ -389,9 +408,26 @@ class MessagePattern(_Strict):
         return _linear_safe(value)
 
 
+class ScopeText(_Strict):
+    """How to say what an error is about; `outgoing_settings` False = say it is not."""
+
+    title: str
+    text: str
+    outgoing_settings: bool
+
+
 class ErrorTextsFile(_Strict):
+    scopes: dict[Scope, ScopeText]
     codes: tuple[OutlookCode, ...]
     messages: tuple[MessagePattern, ...]
+
+    @field_validator("scopes")
+    @classmethod
+    def _every_scope(cls, value: dict[Scope, ScopeText]) -> dict[Scope, ScopeText]:
+        missing = set(get_args(Scope)) - set(value)
+        if missing:
+            raise ValueError(f"no wording for scope(s) {sorted(missing)}")
+        return value
 
 
 # --------------------------------------------------------------------------- policies
@@ -441,6 +477,7 @@ class ReplyMeaning(_Strict):
     variant_detail: str | None = None
     transient: bool = False  # 4xx: trying again later may work
     rule: str | None = None  # the data rule that matched; None = decoded from structure
+    scope: Scope = "sending"
     sources: tuple[SourceId, ...] = ()
 
 
@@ -455,6 +492,8 @@ class ErrorTextMatch(_Strict):
     matched: str = ""  # the part of the text that was recognised
     receive_side: bool = False
     reply: ReplyMeaning | None = None
+    scope: Scope = "sending"
+    status: Status = "verified"
     sources: tuple[SourceId, ...] = ()
 
 
@@ -474,3 +513,4 @@ class FixContext(BaseModel):
     email: str | None = None
     variant: str | None = None  # a ReplyMeaning.variant, for the precise fix
     evidence: dict[str, object] = Field(default_factory=dict)  # the finding's evidence
+    today: dt.date | None = None  # dated sentences are worded against it (default: today)

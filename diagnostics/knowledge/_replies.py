@@ -10,8 +10,8 @@ from diagnostics.knowledge._models import RepliesFile, ReplyMeaning, ReplyRule, 
 
 _ENHANCED = compile_linear(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 # Where a reply is seen without the stage (pasted text), the basic code tells it well enough.
-_STAGE_BY_CODE: dict[int, Stage] = {535: "auth", 534: "auth", 538: "auth", 454: "auth",
-                                    530: "mail", 421: "greeting"}  # fmt: skip
+# Only codes whose meaning is the same wherever they come (RFC 4954 login replies).
+_STAGE_BY_CODE: dict[int, Stage] = {535: "auth", 534: "auth", 538: "auth"}
 
 
 def enhanced_code(message: str) -> str | None:
@@ -58,6 +58,7 @@ class ReplyClassifier:
                 variant_detail=rule.variant_detail,
                 transient=code < 500,
                 rule=rule.id,
+                scope=rule.scope,
                 sources=rule.sources,
             )
         return self.decode(code, message, stage=stage)
@@ -119,7 +120,21 @@ class ReplyClassifier:
         if not parts:
             klass_text = data.classes.get(code // 100)
             parts.append(f"{code}: {klass_text.meaning if klass_text else 'an error reply'}")
-        guessed = stage or _STAGE_BY_CODE.get(code) or "mail"
+        guessed = stage or _STAGE_BY_CODE.get(code)
+        if guessed is None:
+            # A pasted reply no rule knows: say what its code means and quote the server's
+            # reason; never guess a cause (a sender or login problem) the reply does not say.
+            return ReplyMeaning(
+                finding_id=data.unrecognised_finding,
+                severity=Severity.WARN if code < 500 else Severity.ERROR,
+                meaning=". ".join(parts) + ". " + _neutral(code, message),
+                code=code,
+                enhanced=enhanced,
+                transient=code < 500,
+                rule=None,
+                scope="unknown",
+                sources=tuple(dict.fromkeys(sources)),
+            )
         return ReplyMeaning(
             finding_id=data.stage_findings[guessed],
             severity=Severity.ERROR,
@@ -130,6 +145,15 @@ class ReplyClassifier:
             rule=None,
             sources=tuple(dict.fromkeys(sources)),
         )
+
+
+def _neutral(code: int, message: str) -> str:
+    reason = _ENHANCED.sub("", message, count=1).strip(" -:;") if message else ""
+    reason = " ".join(reason.split())[:300]
+    said = f' The server\'s reason: "{reason}".' if reason else ""
+    if code < 500:
+        return "This is temporary: trying again later may work." + said
+    return "This is permanent: something must change before it will work." + said
 
 
 def _enhanced_matches(rule: str, enhanced: str) -> bool:

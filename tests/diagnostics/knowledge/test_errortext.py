@@ -36,7 +36,7 @@ SAMPLES: list[tuple[str, str, set[str], set[str]]] = [
      "Protocol: SMTP, Port: 587, Secure(SSL): No, Socket Error: 11001, Error Number: 0x800CCC0D",
      {"0x800CCC0D", "host-not-found"}, {"dns.host.nxdomain"}),
     ("S32", TASK.format(code="0x800CCC13", text="Cannot connect to the network. Verify your "
-     "network connection or modem."), {"0x800CCC13"}, {"tcp.unreachable"}),
+     "network connection or modem."), {"0x800CCC13"}, {"input.local_network"}),
     ("S31", TASK.format(code="0x800CCC18", text="Your e-mail server rejected your login."),
      {"0x800CCC18", "login-rejected"}, {"auth.failed.credentials"}),
     ("S31", TASK.format(code="0x800CCC19", text="The operation timed out."),
@@ -82,7 +82,7 @@ SAMPLES: list[tuple[str, str, set[str], set[str]]] = [
      "an internal error. If you continue to receive this message, contact your server "
      "administrator or Internet service provider (ISP). The server responded: 421 4.7.66 TLS "
      "1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2. "
-     "Visit https://aka.ms/smtp_auth_tls."), {"0x800CCC67", "421 4.7.66", "legacy-tls"},
+     "Visit https://aka.ms/smtp_auth_tls."), {"0x800CCC67", "421 4.7.66"},
      {"tls.version.rejected"}),
     ("S31", TASK.format(code="0x800CCC69", text="Your outgoing (SMTP) e-mail server has reported "
      "an internal error. The server responded: 550 5.7.60 SMTP; Client does not have "
@@ -99,10 +99,10 @@ SAMPLES: list[tuple[str, str, set[str], set[str]]] = [
     ("outlook-ui", "The server you are connected to is using a security certificate that could "
      "not be verified. A certificate chain processed, but terminated in a root certificate which "
      "is not trusted by the trust provider. Do you want to continue using this server?",
-     {"certificate-not-verified"}, {"tls.cert.untrusted", "tls.cert.self_signed"}),
+     {"certificate-untrusted-root"}, {"tls.cert.untrusted", "tls.cert.self_signed"}),
     ("outlook-ui", "The server you are connected to is using a security certificate that cannot "
      "be verified. The target principal name is incorrect.",
-     {"certificate-not-verified", "target-principal-name-incorrect"},
+     {"target-principal-name-incorrect"},
      {"tls.cert.hostname_mismatch"}),
     ("outlook-ui", "Internet Security Warning: The name on the security certificate is invalid or "
      "does not match the name of the target site mail.example.com.",
