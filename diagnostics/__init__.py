@@ -5,6 +5,8 @@
 Never imports Slack: the CLI and the bot are front ends on this package.
 """
 
+from typing import Any
+
 from diagnostics._config import EngineConfig, Timeouts
 from diagnostics._errors import (
     ConfigError,
@@ -27,7 +29,7 @@ from diagnostics._models import (
 )
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # Lazy, so that `import diagnostics` (and the CLI's --help) stays fast.
     if name == "diagnose":
         from diagnostics._engine import diagnose

@@ -19,6 +19,7 @@ from diagnostics.knowledge._models import (
     ErrorTextsFile,
     FindingSpec,
     MessagePattern,
+    ProbeLabel,
     ReplyMeaning,
     Stage,
 )
@@ -85,8 +86,8 @@ class ErrorTextParser:
             others = [_as_receiving(m) if m.kind == "message" else m for m in others]
         return [*replies, *others]
 
-    def _probes(self, finding_ids: tuple[str, ...]) -> tuple[str, ...]:
-        probes: dict[str, None] = {}
+    def _probes(self, finding_ids: tuple[str, ...]) -> tuple[ProbeLabel, ...]:
+        probes: dict[ProbeLabel, None] = {}
         for finding_id in finding_ids:
             spec = self._findings.get(finding_id)
             if spec:
@@ -139,10 +140,8 @@ class ErrorTextParser:
         for match in _first(_BARE_ENHANCED.finditer(text)):
             if any(start <= match.start(1) < end for start, end in spans):
                 continue
-            klass, enhanced = int(match.group(1)), ".".join(match.group(1, 2, 3))
-            found.setdefault((klass * 100, enhanced), []).append(
-                _clean(f"{enhanced} {match.group(4)}")
-            )
+            klass, bare = int(match.group(1)), ".".join(match.group(1, 2, 3))
+            found.setdefault((klass * 100, bare), []).append(_clean(f"{bare} {match.group(4)}"))
             spans.append(match.span())
         for pattern in (_REPLY_QUOTED, _REPLY_LINE):
             for match in _first(pattern.finditer(text)):
