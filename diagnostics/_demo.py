@@ -11,24 +11,25 @@ import asyncio
 import contextlib
 import ssl
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 from diagnostics._config import EngineConfig, Timeouts
-from diagnostics._models import CheckRequest, Report
+from diagnostics._models import CheckRequest, Report, Security
 
 DEMO_HOST = "mail.demo.test"
 DEMO_USER = "demo@demo.test"
 
 
 @contextlib.contextmanager
-def _dns_server(records: dict[str, str]):
+def _dns_server(records: dict[str, str]) -> Iterator[int]:
     """A UDP+TCP DNS server on 127.0.0.1 answering A queries from `records`."""
     from dnslib import QTYPE, RR, A
     from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-    class Resolver(BaseResolver):
-        def resolve(self, request, handler):
+    class Resolver(BaseResolver):  # type: ignore[misc]  # dnslib has no type information
+        def resolve(self, request: Any, handler: Any) -> Any:
             reply = request.reply()
             name = str(request.q.qname).rstrip(".").lower()
             if name in records and request.q.qtype in (QTYPE.A, QTYPE.ANY):
@@ -56,10 +57,14 @@ async def _smtp_server(tls_context: ssl.SSLContext) -> AsyncIterator[int]:
     from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
     class Reject:
-        async def handle_DATA(self, server, session, envelope):  # never reached: no DATA sent
+        async def handle_DATA(  # never reached: no DATA sent
+            self, server: Any, session: Any, envelope: Any
+        ) -> str:
             return "554 5.7.1 The demo server accepts no mail"
 
-    def authenticator(server, session, envelope, mechanism, auth_data):
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and auth_data.login == DEMO_USER.encode()
         return AuthResult(success=ok)
 
@@ -107,7 +112,7 @@ async def run_demo() -> Report:
                 )
                 request = CheckRequest(
                     target=f"{DEMO_HOST}:{smtp_port}",
-                    security="ssl",
+                    security=Security.SSL,
                     user=DEMO_USER,
                     error_text="Your server does not support the connection encryption "
                     "type you have specified. Try changing the encryption method.",

@@ -527,7 +527,7 @@ class _Probe:
         if self.smtp is not None:
             transport = self.smtp.transport or transport
             self.smtp.close()
-        if transport is not None and not self.clean:
+        if isinstance(transport, asyncio.WriteTransport) and not self.clean:
             transport.abort()
         if self.sock is not None and not self.handed_over:
             self.sock.close()

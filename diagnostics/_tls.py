@@ -29,7 +29,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from cryptography.x509.verification import PolicyBuilder, Store, Subject, VerificationError
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from diagnostics._errors import ConfigError
 from diagnostics._models import CertInfo, CertProblem
@@ -161,7 +167,8 @@ def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> list[bytes]:
 
 def _cert_der(cert: object) -> bytes:
     """DER of the private `_ssl.Certificate` objects that 3.11/3.12 return."""
-    return cert.public_bytes(_ssl.ENCODING_DER)  # type: ignore[attr-defined]
+    der: bytes = cert.public_bytes(_ssl.ENCODING_DER)  # type: ignore[attr-defined]
+    return der
 
 
 # --------------------------------------------------------------------------- trust store
@@ -433,32 +440,20 @@ def _verify(
     store = trust.verification_store
     if store is None:
         return "no trusted root certificates are configured", False
-    policies = _extension_policies()
+    ca_policy, ee_policy = _extension_policies()
     try:
         builder = PolicyBuilder().store(store).time(now)
-        if policies is None:  # cryptography < 45: the strict Web PKI rules, advisory only
-            try:
-                subject: Subject = x509.IPAddress(ipaddress.ip_address(server_name))
-            except ValueError:
-                subject = x509.DNSName(server_name)
-            builder.build_server_verifier(subject).verify(leaf, presented)
-        else:
-            ca_policy, ee_policy = policies
-            builder = builder.extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
-            builder.build_client_verifier().verify(leaf, presented)
+        builder = builder.extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+        builder.build_client_verifier().verify(leaf, presented)
     except VerificationError as exc:
-        return _ENCOUNTERED.sub("", str(exc)), policies is not None
+        return _ENCOUNTERED.sub("", str(exc)), True
     except (ValueError, TypeError) as exc:  # a name or certificate the verifier cannot take
         return f"cannot verify: {exc}", False
     return None, False
 
 
 @functools.cache
-def _extension_policies() -> tuple[object, object] | None:
-    try:
-        from cryptography.x509.verification import Criticality, ExtensionPolicy
-    except ImportError:
-        return None
+def _extension_policies() -> tuple[ExtensionPolicy, ExtensionPolicy]:
     agnostic = Criticality.AGNOSTIC
     ee = (
         ExtensionPolicy.webpki_defaults_ee()

@@ -188,7 +188,9 @@ def parse_date(text: str) -> dt.datetime | None:
     return None
 
 
-def _build(year: int, month: int, day: int, match: re.Match[str], *, hour: int | None = None):
+def _build(
+    year: int, month: int, day: int, match: re.Match[str], *, hour: int | None = None
+) -> dt.datetime | None:
     try:
         return dt.datetime(
             year,

@@ -233,7 +233,7 @@ class _PendingCert:
 def _same(key: str, old: Any, new: Any) -> bool:
     if key in ("issuer", "subject"):
         return dn_key(old) == dn_key(new)
-    return old == new
+    return bool(old == new)
 
 
 class _Parser:

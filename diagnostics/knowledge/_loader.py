@@ -55,7 +55,8 @@ class _StrictLoader(_Base):  # type: ignore[misc,valid-type]
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def data_dir() -> Path:
