@@ -14,6 +14,7 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
+from rich.status import Status
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -278,7 +279,7 @@ class ProgressDisplay:
         self.console = Console(file=sys.stderr)
         self.enabled = self.console.is_terminal
         self.running: dict[str, str] = {}
-        self.status = None
+        self.status: Status | None = None
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
