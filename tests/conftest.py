@@ -1,15 +1,20 @@
-"""Shared fixtures. Server logic lives in tests/servers.py, certificates in tests/certs.py."""
+"""Shared fixtures. Server logic lives in tests/servers.py, certificates in tests/certs.py,
+the Slack stand-in and the bot harness in tests/slack_stub.py, reports built by hand in
+tests/factories.py. A test module's own fixture of the same name takes precedence."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.bot.support import MakeBot
 from tests.certs import CertFactory, default_factory
 from tests.dns_server import dns_server  # noqa: F401  (a fixture, shared)
-from tests.servers import ServerPool, SmtpTestServer
+from tests.servers import SERVER_NAME, TEST_PASSWORD, ServerPool, SmtpTestServer
+from tests.slack_stub import BotHarness, SlackStub, engine_config_for_tests
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +49,46 @@ async def smtp_servers(request: pytest.FixtureRequest) -> AsyncIterator[ServerPo
 def _no_system_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """A test that forgets its nameserver must not reach the system's resolver (loopback only)."""
     monkeypatch.setenv("SMTPCHECK_NAMESERVERS", "127.0.0.1:9")
+
+
+@pytest.fixture
+async def tls_server(cert_factory: CertFactory) -> AsyncIterator[SmtpTestServer]:
+    """A well-behaved submission server (STARTTLS, a certificate the test CA signed)."""
+    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME)) as smtp:
+        yield smtp
+
+
+@pytest.fixture
+async def make_bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[MakeBot]:
+    """`await make_bot(engine={...}, limits=SlackLimits(...), stub=..., **settings)`: a bot
+    started on loopback against the Slack stand-in (or `stub`). When the test ends, every
+    payload each bot sent is checked: Block Kit's limits, and never the test password."""
+    started: list[BotHarness] = []
+
+    async def make(
+        *, engine: dict[str, Any] | None = None, stub: SlackStub | None = None, **settings: Any
+    ) -> BotHarness:
+        directory = tmp_path / f"bot{len(started)}"
+        directory.mkdir()
+        config = engine_config_for_tests(ca_bundle, **(engine or {}))
+        harness = BotHarness(directory, engine_config=config, **settings)
+        if stub is not None:
+            harness.stub = stub
+        started.append(harness)
+        return await harness.start()
+
+    try:
+        yield make
+        for harness in started:
+            harness.check_payloads()
+            for call in harness.stub.calls:
+                assert TEST_PASSWORD not in call.raw, f"{call.method} carried the test password"
+    finally:
+        for harness in started:
+            await harness.stop()
+
+
+@pytest.fixture
+async def bot(make_bot: MakeBot) -> BotHarness:
+    """One bot with the default settings (see make_bot)."""
+    return await make_bot()

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from bot.views import modal as m
-from tests.slack_stub import BotHarness, Call
+from tests.slack_stub import BotHarness, Call, SlackStub
+
+
+class MakeBot(Protocol):
+    """The `make_bot` fixture: `await make_bot(engine={...}, limits=..., **settings)`."""
+
+    async def __call__(
+        self,
+        *,
+        engine: dict[str, Any] | None = None,
+        stub: SlackStub | None = None,
+        **settings: Any,
+    ) -> BotHarness: ...
 
 
 def is_report(call: Call) -> bool:

@@ -33,8 +33,7 @@ from bot.views.report import (
     RERUN_ACTION,
 )
 from bot.views.text import clip_escaped
-from diagnostics import Report, Security, Verdict
-from diagnostics._models import ProbeSummary, ReportInput
+from diagnostics import Report, Security
 from diagnostics.client_check import (
     BEGIN_MARKER,
     END_MARKER,
@@ -46,11 +45,11 @@ from diagnostics.client_check import (
 from tests.bot.support import blocks_text, form, is_report, submit, wait_report
 from tests.certs import CertFactory
 from tests.client_side import fake_nc_env, interceptor_cert, run_script
+from tests.factories import probe, report
 from tests.servers import SERVER_NAME, TEST_PASSWORD, TEST_USER, SmtpTestServer, next_loopback
 from tests.slack_stub import (
     BotHarness,
     Call,
-    engine_config_for_tests,
     forged,
     mrkdwn_texts,
     validate_blocks,
@@ -65,36 +64,6 @@ OPENSSL = shutil.which("openssl")
 
 
 # --------------------------------------------------------------------------- the bot, the servers
-
-
-@pytest.fixture
-async def make_bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[Any]:
-    """Start bots with settings overrides; every payload they sent is checked at the end."""
-    started: list[BotHarness] = []
-
-    async def make(**settings: Any) -> BotHarness:
-        directory = tmp_path / f"bot{len(started)}"
-        directory.mkdir()
-        harness = BotHarness(
-            directory, engine_config=engine_config_for_tests(ca_bundle), **settings
-        )
-        started.append(harness)
-        return await harness.start()
-
-    try:
-        yield make
-        for harness in started:
-            harness.check_payloads()  # Block Kit limits on every payload of every test
-            for call in harness.stub.calls:  # the canary never leaves, whatever the test
-                assert TEST_PASSWORD not in call.raw
-    finally:
-        for harness in started:
-            await harness.stop()
-
-
-@pytest.fixture
-async def bot(make_bot: Any) -> BotHarness:
-    return await make_bot()
 
 
 class Site:
@@ -565,31 +534,15 @@ async def test_fails_on_my_computer_box_and_the_canary(
 
 def _report(host: str, *, client: str = "classic") -> Report:
     cert = {"issuer": "CN=R11, O=Let's Encrypt, C=US", "subject": f"CN={host}", "sha256": "ab"}
-    return Report(
-        input=ReportInput(
-            target=host,
-            host=host,
-            port=587,
-            security=Security.STARTTLS,
-            email=None,
-            user=None,
-            client=client,
-        ),
-        verdict=Verdict.PASS,
-        probes=tuple(
-            ProbeSummary(
-                port=port,
-                security=security,
-                address="192.0.2.1",
-                outcome="ok",
-                certificate=cert,
-                starttls_offered=True if security is Security.STARTTLS else None,
-            )
-            for port, security in ((587, Security.STARTTLS), (465, Security.SSL))
-        )
-        + tuple(
-            ProbeSummary(port=p, security=Security.STARTTLS, address="192.0.2.1", outcome="ok")
-            for p in (25, 2525, 26, 2587, 8025, 1025)
+    return report(
+        host,
+        587,
+        security=Security.STARTTLS,
+        client=client,
+        probes=(
+            probe(587, address="192.0.2.1", cert=cert, starttls_offered=True),
+            probe(465, address="192.0.2.1", cert=cert),
+            *(probe(p, address="192.0.2.1") for p in (25, 2525, 26, 2587, 8025, 1025)),
         ),
         started_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
     )

@@ -5,24 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.views import modal as m
-from tests.slack_stub import SIGNING_SECRET, BotHarness, engine_config_for_tests, signature
-
-
-@pytest.fixture
-async def bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[BotHarness]:
-    harness = BotHarness(tmp_path, engine_config=engine_config_for_tests(ca_bundle))
-    await harness.start()
-    try:
-        yield harness
-        harness.check_payloads()
-    finally:
-        await harness.stop()
+from tests.slack_stub import SIGNING_SECRET, BotHarness, signature
 
 
 async def test_help_is_ephemeral_and_immediate(bot: BotHarness) -> None:

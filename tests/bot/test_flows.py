@@ -9,8 +9,6 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,45 +23,11 @@ from tests.servers import SERVER_NAME, TEST_PASSWORD, TEST_USER, SmtpTestServer,
 from tests.slack_stub import (
     BotHarness,
     Call,
-    engine_config_for_tests,
     forged,
     mrkdwn_texts,
 )
 
 EVIL_BANNER = "<!channel> <https://evil.example|click> &amp; <@U0BOSS>"
-
-
-@pytest.fixture
-async def make_bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[Any]:
-    """Start a bot with settings overrides; every payload it sent is checked at the end."""
-    started: list[BotHarness] = []
-
-    async def make(*, engine: dict[str, Any] | None = None, **settings: Any) -> BotHarness:
-        directory = tmp_path / f"bot{len(started)}"
-        directory.mkdir()
-        config = engine_config_for_tests(ca_bundle, **(engine or {}))
-        harness = BotHarness(directory, engine_config=config, **settings)
-        started.append(harness)
-        return await harness.start()
-
-    try:
-        yield make
-        for harness in started:
-            harness.check_payloads()  # Block Kit limits on every payload of every test
-    finally:
-        for harness in started:
-            await harness.stop()
-
-
-@pytest.fixture
-async def bot(make_bot: Any) -> BotHarness:
-    return await make_bot()
-
-
-@pytest.fixture
-async def server(cert_factory: CertFactory) -> AsyncIterator[SmtpTestServer]:
-    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME)) as smtp:
-        yield smtp
 
 
 def is_parent(call: Call) -> bool:
@@ -81,10 +45,10 @@ def all_mrkdwn(bot: BotHarness) -> list[str]:
 
 
 async def test_inline_command_progress_then_threaded_report(
-    bot: BotHarness, server: SmtpTestServer
+    bot: BotHarness, tls_server: SmtpTestServer
 ) -> None:
     started = time.perf_counter()
-    reply = await bot.sender.command(f"{server.host}:{server.port} starttls mac")
+    reply = await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls mac")
     assert reply.status == 200 and reply.elapsed < 3
     [report] = await wait_report(bot)
     command_to_report = time.perf_counter() - started
@@ -97,20 +61,20 @@ async def test_inline_command_progress_then_threaded_report(
     assert "Full report in the thread" in final
     assert ":white_check_mark:" in final  # a finished step of the checklist
     text = blocks_text(report)
-    assert f"{server.host}" in text and "Outlook for Mac" in text
+    assert f"{tls_server.host}" in text and "Outlook for Mac" in text
     for action in (RERUN_ACTION, DETAILS_ACTION):
         assert action in text
     rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
     assert len(rows) == 1 and rows[0].thread_ts == parent.response["ts"]
     audit = await bot.store.audit_entries()
-    assert any(a["action"] == "diagnose" and a["host"] == server.host for a in audit)
+    assert any(a["action"] == "diagnose" and a["host"] == tls_server.host for a in audit)
     print(
         f"\ncommand to report: {command_to_report * 1000:.0f} ms, {len(updates)} progress updates"
     )
 
 
-async def test_progress_updates_are_throttled(bot: BotHarness, server: SmtpTestServer) -> None:
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+async def test_progress_updates_are_throttled(bot: BotHarness, tls_server: SmtpTestServer) -> None:
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     await wait_report(bot)
     updates = sorted(c.at for c in bot.stub.to("chat.update"))
     gaps = [b - a for a, b in itertools.pairwise(updates)]
@@ -121,7 +85,7 @@ async def test_progress_updates_are_throttled(bot: BotHarness, server: SmtpTestS
 # --------------------------------------------------------------------------- modal
 
 
-async def test_modal_submit_runs_the_check(bot: BotHarness, server: SmtpTestServer) -> None:
+async def test_modal_submit_runs_the_check(bot: BotHarness, tls_server: SmtpTestServer) -> None:
     reply = await bot.sender.command("")
     assert reply.status == 200
     [opened] = await bot.stub.wait_for("views.open")
@@ -133,7 +97,7 @@ async def test_modal_submit_runs_the_check(bot: BotHarness, server: SmtpTestServ
     reply = await submit(
         bot,
         form(
-            server=server.host,
+            server=tls_server.host,
             port="587",
             security="starttls",
             auth=m.AUTH_OPTION,
@@ -213,9 +177,11 @@ async def test_expired_trigger_gets_a_plain_note(bot: BotHarness) -> None:
 
 @pytest.mark.slow
 async def test_rerun_details_escalate_claim_resolve(
-    bot: BotHarness, server: SmtpTestServer
+    bot: BotHarness, tls_server: SmtpTestServer
 ) -> None:
-    await bot.sender.command(f"{server.host}:{server.port} ssl")  # SSL/TLS on a STARTTLS port
+    await bot.sender.command(
+        f"{tls_server.host}:{tls_server.port} ssl"
+    )  # SSL/TLS on a STARTTLS port
     [report] = await wait_report(bot)
     diagnosis_id = next(
         e["value"] for e in report.args["blocks"][-1]["elements"] if e["action_id"] == RERUN_ACTION
@@ -310,8 +276,8 @@ async def test_escalation_says_incident_when_several_users_fail_alike(bot: BotHa
     assert "Possible incident" in blocks_text(post) and "2 other users" in blocks_text(post)
 
 
-async def test_app_home_lists_recent_checks(bot: BotHarness, server: SmtpTestServer) -> None:
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+async def test_app_home_lists_recent_checks(bot: BotHarness, tls_server: SmtpTestServer) -> None:
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     await wait_report(bot)
     reply = await bot.sender.event(
         {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0", "tab": "home"}
@@ -319,27 +285,27 @@ async def test_app_home_lists_recent_checks(bot: BotHarness, server: SmtpTestSer
     assert reply.status == 200
     [published] = await bot.stub.wait_for("views.publish")
     assert published.args["user_id"] == "U0ALICE"
-    assert server.host in json.dumps(published.args["view"])
+    assert tls_server.host in json.dumps(published.args["view"])
 
 
-async def test_history_for_agents_only(make_bot: Any, server: SmtpTestServer) -> None:
+async def test_history_for_agents_only(make_bot: Any, tls_server: SmtpTestServer) -> None:
     bot = await make_bot(agents="U0AGENT")
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     await wait_report(bot)
-    reply = await bot.sender.command(f"history {server.host}", user="U0ALICE")
+    reply = await bot.sender.command(f"history {tls_server.host}", user="U0ALICE")
     assert "help-desk agents" in reply.text
-    await bot.sender.command(f"history {server.host}", user="U0AGENT")
+    await bot.sender.command(f"history {tls_server.host}", user="U0AGENT")
     [listing] = await bot.stub.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0AGENT")
-    assert server.host in blocks_text(listing) and "<@U0ALICE>" in blocks_text(listing)
+    assert tls_server.host in blocks_text(listing) and "<@U0ALICE>" in blocks_text(listing)
 
 
 # --------------------------------------------------------------------------- limits and failures
 
 
-async def test_rate_limit_is_friendly(make_bot: Any, server: SmtpTestServer) -> None:
+async def test_rate_limit_is_friendly(make_bot: Any, tls_server: SmtpTestServer) -> None:
     bot = await make_bot(user_rate="2/60")
     for _ in range(3):
-        reply = await bot.sender.command(f"{server.host}:{server.port} starttls")
+        reply = await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
         assert reply.status == 200
     [note] = await bot.stub.wait_for("chat.postEphemeral")
     assert "wait a moment" in note.args["text"]
@@ -351,20 +317,20 @@ async def test_rate_limit_is_friendly(make_bot: Any, server: SmtpTestServer) -> 
 
 @pytest.mark.slow
 async def test_429_then_success_delivers_the_report(
-    bot: BotHarness, server: SmtpTestServer
+    bot: BotHarness, tls_server: SmtpTestServer
 ) -> None:
     bot.stub.fail("chat.postMessage", status=429, retry_after=1, after=1)  # the report's first try
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     [report] = await wait_report(bot, timeout=20)
     refused = [c for c in bot.stub.calls if c.method == "chat.postMessage" and c.status == 429]
     assert len(refused) == 1 and report.at - refused[0].at >= 0.9  # Retry-After honoured
 
 
 async def test_undeliverable_report_waits_in_the_outbox(
-    bot: BotHarness, server: SmtpTestServer
+    bot: BotHarness, tls_server: SmtpTestServer
 ) -> None:
     bot.stub.fail("chat.postMessage", error="invalid_auth", after=1)  # not retried by the client
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     for _ in range(100):
         parked = await bot.store.outbox_entry(1)
         if parked:
@@ -379,32 +345,32 @@ async def test_undeliverable_report_waits_in_the_outbox(
 
 
 @pytest.mark.slow
-async def test_server_errors_are_retried(bot: BotHarness, server: SmtpTestServer) -> None:
+async def test_server_errors_are_retried(bot: BotHarness, tls_server: SmtpTestServer) -> None:
     bot.stub.fail("chat.postMessage", status=500, after=1)
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     await wait_report(bot)
 
 
 @pytest.mark.slow
 async def test_hanging_progress_updates_do_not_hold_the_report_back(
-    bot: BotHarness, server: SmtpTestServer
+    bot: BotHarness, tls_server: SmtpTestServer
 ) -> None:
     bot.stub.fail("chat.update", hang=4, times=20)
     started = time.perf_counter()
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     await wait_report(bot, timeout=3.5)
     assert time.perf_counter() - started < 3.5  # well before the hung update answers
 
 
 async def test_a_store_outage_does_not_cost_the_report(
-    bot: BotHarness, server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness, tls_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("database down")
 
     for name in ("rate_limit_hit", "save_diagnosis", "audit"):
         monkeypatch.setattr(bot.store, name, broken)
-    await bot.sender.command(f"{server.host}:{server.port} starttls")
+    await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls")
     [report] = await wait_report(bot)
     assert "report_rerun" in blocks_text(report)
 
@@ -544,7 +510,7 @@ async def test_sigterm_reports_running_checks_as_interrupted(
 
 @pytest.mark.slow
 async def test_time_to_ack_with_50_concurrent_commands(
-    make_bot: Any, server: SmtpTestServer
+    make_bot: Any, tls_server: SmtpTestServer
 ) -> None:
     bot = await make_bot(user_rate="100/60")
     await bot.sender.command("help")  # warm-up: Bolt's first auth.test
@@ -553,7 +519,9 @@ async def test_time_to_ack_with_50_concurrent_commands(
     replies = await asyncio.gather(
         *(
             bot.sender.command(
-                f"{server.host}:{server.port} starttls", user=f"U{i:04d}", channel=f"C{i:04d}"
+                f"{tls_server.host}:{tls_server.port} starttls",
+                user=f"U{i:04d}",
+                channel=f"C{i:04d}",
             )
             for i in range(50)
         )

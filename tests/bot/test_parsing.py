@@ -25,6 +25,7 @@ from bot.parsing import (
 )
 from bot.views import modal as m
 from diagnostics import EngineConfig, OutlookClient, Security
+from tests.bot.support import form
 
 
 @pytest.mark.parametrize(
@@ -154,25 +155,9 @@ def test_explain_keeps_the_pasted_error_whole() -> None:
     assert parse_command("explain &lt;0x800CCC0E&gt;") == Explain(error_text="<0x800CCC0E>")
 
 
-def state(**fields: object) -> dict:
-    values: dict = {}
-    for block, value in fields.items():
-        if block in {m.PORT, m.SECURITY, m.CLIENT}:
-            values[block] = {
-                m.VALUE: {"type": "static_select", "selected_option": {"value": value}}
-            }
-        elif block in {m.AUTH, m.CREDTEST}:
-            values[block] = {
-                m.VALUE: {"type": "checkboxes", "selected_options": [{"value": value}]}
-            }
-        else:
-            values[block] = {m.VALUE: {"type": "plain_text_input", "value": value}}
-    return values
-
-
 def test_form_to_request() -> None:
     fields = read_state(
-        state(
+        form(
             email="you@contoso.com",
             server="SMTP.Example.com",
             port="other",
@@ -199,7 +184,7 @@ def test_form_to_request() -> None:
 
 
 def test_fails_here_box_reaches_the_engine_request_and_survives_a_rerun() -> None:
-    values = state(server="smtp.example.com", port="587", security="starttls")
+    values = form(server="smtp.example.com", port="587", security="starttls")
     values[m.FAILS_HERE] = {
         m.VALUE: {"type": "checkboxes", "selected_options": [{"value": m.FAILS_HERE_OPTION}]}
     }
@@ -246,7 +231,7 @@ def test_form_state_of_the_wrong_shape_reads_as_empty(values: dict) -> None:
 )
 def test_form_errors_land_on_the_right_block(fields: dict, block: str) -> None:
     with pytest.raises(FieldErrors) as caught:
-        build_request(read_state(state(**fields)))
+        build_request(read_state(form(**fields)))
     assert block in caught.value.errors
     message = caught.value.errors[block]
     assert message and "\n" not in message and not message.startswith("Value error")

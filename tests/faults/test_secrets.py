@@ -24,6 +24,8 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, _render, diagnose
+from tests.bot.support import form as modal_values
+from tests.bot.support import submit
 from tests.dns_server import DnsServer, Zone
 from tests.faults._support import all_logs, run_cli
 from tests.servers import TEST_USER, SmtpTestServer
@@ -300,31 +302,6 @@ async def bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[Any]:
             await harness.stop()
 
 
-def _form(**fields: Any) -> dict[str, Any]:
-    from bot.views import modal as m
-
-    values: dict[str, Any] = {}
-    for block, value in fields.items():
-        if block in {m.PORT, m.SECURITY, m.CLIENT}:
-            values[block] = {
-                m.VALUE: {"type": "static_select", "selected_option": {"value": value}}
-            }
-        elif block in {m.AUTH, m.CREDTEST}:
-            values[block] = {
-                m.VALUE: {"type": "checkboxes", "selected_options": [{"value": value}]}
-            }
-        else:
-            values[block] = {m.VALUE: {"type": "plain_text_input", "value": value}}
-    return values
-
-
-async def _submit(bot: Any, values: dict, *, metadata: str, callback: str) -> Any:
-    payload = bot.sender.view_submission(
-        callback_id=callback, values=values, private_metadata=metadata
-    )
-    return await bot.sender.interaction(payload)
-
-
 @pytest.mark.parametrize("behaviour", [None, "auth_echo", "disguised_echo"])
 async def test_bot_credential_test_keeps_the_password(
     bot: Any, cert_factory, behaviour: str | None
@@ -345,7 +322,7 @@ async def test_bot_credential_test_keeps_the_password(
             cert=cert_factory.valid(SERVER_NAME), behaviour=behaviour, password=CANARY
         )
     async with server as smtp:
-        step_one = _form(
+        step_one = modal_values(
             server=smtp.host,
             port="587",
             security="starttls",
@@ -353,10 +330,10 @@ async def test_bot_credential_test_keeps_the_password(
             user=TEST_USER,
             credtest=m.CREDTEST_OPTION,
         )
-        reply = await _submit(bot, step_one, metadata='{"c":"C0HELP"}', callback=m.CHECK_CALLBACK)
+        reply = await submit(bot, step_one, metadata='{"c":"C0HELP"}', callback=m.CHECK_CALLBACK)
         pushed = reply.json()
         assert pushed["response_action"] == "push", pushed
-        reply = await _submit(
+        reply = await submit(
             bot,
             {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": password}}},
             metadata=pushed["view"]["private_metadata"],
@@ -388,10 +365,10 @@ async def test_bot_credential_test_keeps_the_password(
         )
     # Forged and stale requests make Bolt log about signatures: never the secret itself.
     body = bot.sender.command_body("help")
-    form = "application/x-www-form-urlencoded"
-    assert (await bot.sender.post(body, content_type=form, secret="not-it")).status == 401
+    urlencoded = "application/x-www-form-urlencoded"
+    assert (await bot.sender.post(body, content_type=urlencoded, secret="not-it")).status == 401
     stale = time.time() - 600
-    assert (await bot.sender.post(body, content_type=form, timestamp=stale)).status == 401
+    assert (await bot.sender.post(body, content_type=urlencoded, timestamp=stale)).status == 401
     # Stop the bot before reading its database, so every write has landed.
     await bot.server.stop(grace=2.0)
     bot.server = None
@@ -418,9 +395,9 @@ async def test_bot_credential_test_keeps_the_password(
     await bot.store.close()
     for path in sorted(bot.tmp_path.glob("bot.db*")):
         data = path.read_bytes()
-        for form in [*forms(CANARY), SLACK_TOKEN, SIGNING]:
-            if form.encode() in data:
-                found.setdefault(f"store {path.name}", []).append(form)
+        for secret in [*forms(CANARY), SLACK_TOKEN, SIGNING]:
+            if secret.encode() in data:
+                found.setdefault(f"store {path.name}", []).append(secret)
         if fragments(data.decode("latin-1")):
             found[f"store {path.name} (disguised)"] = fragments(data.decode("latin-1"))
     bot.store = None  # closed above

@@ -13,16 +13,14 @@ import itertools
 import json
 import statistics
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from tests.certs import CertFactory
-from tests.servers import SERVER_NAME, SmtpTestServer
-from tests.slack_stub import BotHarness, Call, SlackStub, engine_config_for_tests
+from tests.bot.support import MakeBot
+from tests.servers import SmtpTestServer
+from tests.slack_stub import BotHarness, Call, SlackStub
 
 WEB_API_TIMEOUT = 1.0  # seconds per Web API call in these tests (production: 15)
 MEASURED: list[str] = []
@@ -42,35 +40,18 @@ class JsonErrorStub(SlackStub):
 
 
 @pytest.fixture
-async def make_bot(tmp_path: Path, ca_bundle: Path, monkeypatch) -> AsyncIterator[Any]:
+def make_bot(make_bot: MakeBot, monkeypatch: pytest.MonkeyPatch) -> MakeBot:
+    """The shared make_bot with a short Web API timeout, a fast outbox and no per-user limit;
+    `json_errors=True` answers 429/5xx with Slack's JSON error bodies."""
     import bot.app
 
     monkeypatch.setattr(bot.app, "WEB_API_TIMEOUT", WEB_API_TIMEOUT)
-    started: list[BotHarness] = []
 
     async def make(*, json_errors: bool = False, **settings: Any) -> BotHarness:
-        directory = tmp_path / f"bot{len(started)}"
-        directory.mkdir()
         options = {"outbox_interval": 0.5, "user_rate": "100/60", **settings}
-        harness = BotHarness(directory, engine_config=engine_config_for_tests(ca_bundle), **options)
-        if json_errors:
-            harness.stub = JsonErrorStub()
-        started.append(harness)
-        return await harness.start()
+        return await make_bot(stub=JsonErrorStub() if json_errors else None, **options)
 
-    try:
-        yield make
-        for harness in started:
-            harness.check_payloads()
-    finally:
-        for harness in started:
-            await harness.stop()
-
-
-@pytest.fixture
-async def server(cert_factory: CertFactory) -> AsyncIterator[SmtpTestServer]:
-    async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME)) as smtp:
-        yield smtp
+    return make
 
 
 def is_report(call: Call) -> bool:
@@ -112,8 +93,8 @@ async def outbox_sent(bot: BotHarness, outbox_id: int = 1) -> Any:
     raise AssertionError(f"outbox entry {outbox_id} not sent: {entry}")
 
 
-async def run_check(bot: BotHarness, server: SmtpTestServer, user: str = "U0ALICE") -> float:
-    reply = await bot.sender.command(f"{server.host}:{server.port} starttls", user=user)
+async def run_check(bot: BotHarness, tls_server: SmtpTestServer, user: str = "U0ALICE") -> float:
+    reply = await bot.sender.command(f"{tls_server.host}:{tls_server.port} starttls", user=user)
     assert reply.status == 200 and reply.elapsed < 3.0
     return reply.elapsed
 
@@ -122,11 +103,11 @@ async def run_check(bot: BotHarness, server: SmtpTestServer, user: str = "U0ALIC
 
 
 @pytest.mark.slow
-async def test_429_twice_then_success_honours_retry_after(make_bot, server) -> None:
+async def test_429_twice_then_success_honours_retry_after(make_bot, tls_server) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", status=429, retry_after=1, times=2, after=1)
     started = time.perf_counter()
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     acks = await others_are_served(bot)
     [report] = await bot.stub.wait_for("chat.postMessage", is_report, timeout=15)
     limited = posts(bot, status=429)
@@ -143,11 +124,11 @@ async def test_429_twice_then_success_honours_retry_after(make_bot, server) -> N
 
 
 @pytest.mark.slow
-async def test_429_on_every_try_parks_the_report_then_delivers_it(make_bot, server) -> None:
+async def test_429_on_every_try_parks_the_report_then_delivers_it(make_bot, tls_server) -> None:
     bot = await make_bot(json_errors=True)
     # The client retries 429 three times; four 429s in a row exhaust it.
     bot.stub.fail("chat.postMessage", status=429, retry_after=0, times=4, after=1)
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     [report] = await bot.stub.wait_for("chat.postMessage", is_report, timeout=10)
     assert len(posts(bot, status=429)) == 4
     entry = await outbox_sent(bot)
@@ -169,11 +150,11 @@ API_ERROR_BUG = (
 @pytest.mark.xfail(strict=True, reason=API_ERROR_BUG)
 @pytest.mark.parametrize(("status", "times"), [(500, 3)])
 async def test_bodyless_error_after_retries_still_parks_the_report(
-    make_bot, server, status: int, times: int
+    make_bot, tls_server, status: int, times: int
 ) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", status=status, retry_after=0, times=times, after=1)
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     await bot.stub.wait_for("chat.postMessage", is_report, timeout=2.5)
 
 
@@ -199,20 +180,20 @@ def test_api_error_names_a_bodyless_failure() -> None:
 
 
 @pytest.mark.slow
-async def test_500_once_is_retried_by_the_client(make_bot, server) -> None:
+async def test_500_once_is_retried_by_the_client(make_bot, tls_server) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", status=500, times=1, after=1)
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     await bot.stub.wait_for("chat.postMessage", is_report, timeout=15)
     assert len(posts(bot, status=500)) == 1
     assert await bot.store.outbox_entry(1) is None  # delivered without the outbox
 
 
 @pytest.mark.slow
-async def test_500_until_retries_run_out_goes_through_the_outbox(make_bot, server) -> None:
+async def test_500_until_retries_run_out_goes_through_the_outbox(make_bot, tls_server) -> None:
     bot = await make_bot(json_errors=True)
     bot.stub.fail("chat.postMessage", status=500, times=3, after=1)  # 1 try + 2 retries
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     acks = await others_are_served(bot)
     [report] = await bot.stub.wait_for("chat.postMessage", is_report, timeout=10)
     assert len(posts(bot, status=500)) == 3
@@ -226,10 +207,10 @@ async def test_500_until_retries_run_out_goes_through_the_outbox(make_bot, serve
 # --------------------------------------------------------------------------- invalid_auth
 
 
-async def test_invalid_auth_parks_the_report_until_the_token_works(make_bot, server) -> None:
+async def test_invalid_auth_parks_the_report_until_the_token_works(make_bot, tls_server) -> None:
     bot = await make_bot(outbox_interval=3600)  # retried by hand below, after the "fix"
     bot.stub.fail("chat.postMessage", error="invalid_auth", times=1, after=1)
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     for _ in range(100):
         entry = await bot.store.outbox_entry(1)
         if entry is not None:
@@ -244,13 +225,13 @@ async def test_invalid_auth_parks_the_report_until_the_token_works(make_bot, ser
     await outbox_sent(bot)
 
 
-async def test_invalid_auth_on_every_call_keeps_acking(make_bot, server) -> None:
+async def test_invalid_auth_on_every_call_keeps_acking(make_bot, tls_server) -> None:
     """A revoked token: nothing can be posted, but Slack still gets its acks in time."""
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", error="invalid_auth", times=50)
     bot.stub.fail("chat.update", error="invalid_auth", times=50)
     bot.stub.fail("chat.postEphemeral", error="invalid_auth", times=50)
-    elapsed = [await run_check(bot, server, user=f"U0USER{i}") for i in range(3)]
+    elapsed = [await run_check(bot, tls_server, user=f"U0USER{i}") for i in range(3)]
     elapsed += await others_are_served(bot)
     assert max(elapsed) < 3.0
     await asyncio.sleep(1.0)
@@ -263,18 +244,18 @@ async def test_invalid_auth_on_every_call_keeps_acking(make_bot, server) -> None
 
 @pytest.mark.slow
 async def test_hanging_report_post_goes_to_the_outbox_and_others_are_served(
-    make_bot, server
+    make_bot, tls_server
 ) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", hang=2, times=1, after=1)  # the report's post hangs
     started = time.perf_counter()
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     # The parent's final update and the report's post go out together: from the final
     # update on, the report's post is hanging.
     await bot.stub.wait_for("chat.update", lambda c: "checking" not in str(c.args.get("text")))
     acks = await others_are_served(bot, users=8)
     # A second user's whole check goes through while the first report hangs.
-    await run_check(bot, server, user="U0BOB")
+    await run_check(bot, tls_server, user="U0BOB")
     [bob_parent] = await bot.stub.wait_for(
         "chat.postMessage", lambda c: is_parent(c) and "<@U0BOB>" in json.dumps(c.args)
     )
@@ -301,10 +282,10 @@ async def test_hanging_report_post_goes_to_the_outbox_and_others_are_served(
     )
 
 
-async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, server) -> None:
+async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, tls_server) -> None:
     bot = await make_bot()
     bot.stub.fail("chat.postMessage", hang=2, times=1)  # the progress message hangs
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     acks = await others_are_served(bot)
     assert max(acks) < 3.0
     deadline = time.monotonic() + WEB_API_TIMEOUT + 1.5
@@ -319,10 +300,10 @@ async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, s
 
 
 @pytest.mark.slow
-async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, server) -> None:
+async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, tls_server) -> None:
     bot = await make_bot(json_errors=True)  # Slack's JSON error bodies: api_error() copes
     bot.stub.fail("chat.postMessage", status=500, times=3)  # the progress message fails
-    await run_check(bot, server)
+    await run_check(bot, tls_server)
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
         delivered = [c for c in bot.stub.to("chat.postMessage") if is_report(c)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,12 +12,8 @@ from diagnostics._models import (
     Endpoint,
     ErrorTextCause,
     Finding,
-    ProbeSummary,
-    Report,
-    ReportInput,
     Security,
     Severity,
-    Verdict,
 )
 from diagnostics.client_check import (
     ClientObservation,
@@ -28,6 +23,7 @@ from diagnostics.client_check import (
     render_comparison_text,
     server_ok_but_user_fails,
 )
+from tests.factories import probe, report
 from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
 LE_R11 = {
@@ -39,46 +35,6 @@ LE_R11 = {
 
 def sample(name: str) -> ClientObservation:
     return parse_client_output((SAMPLES / name).read_text(encoding="utf-8"))
-
-
-def probe(
-    port: int,
-    outcome: str = "ok",
-    *,
-    security: Security | None = None,
-    cert: dict[str, Any] | None = None,
-    **kw: Any,
-) -> ProbeSummary:
-    security = security or (Security.SSL if port == 465 else Security.STARTTLS)
-    return ProbeSummary(
-        port=port, security=security, address="192.0.2.10", outcome=outcome, certificate=cert, **kw
-    )
-
-
-def report(
-    host: str = "mail.contoso-mail.de",
-    port: int | None = 587,
-    *,
-    probes: tuple[ProbeSummary, ...] = (),
-    findings: tuple[Finding, ...] = (),
-    causes: tuple[ErrorTextCause, ...] = (),
-    security: Security | None = None,
-) -> Report:
-    return Report(
-        input=ReportInput(
-            target=host,
-            host=host,
-            port=port,
-            security=security,
-            email=None,
-            user=None,
-            client="classic",
-        ),
-        verdict=Verdict.PASS,
-        probes=probes,
-        findings=findings,
-        error_text_causes=causes,
-    )
 
 
 def ids(result) -> list[str]:
@@ -302,7 +258,7 @@ def test_provider_probes_are_another_server() -> None:
 def test_server_ok_but_outlook_cannot_connect() -> None:
     rep = report(
         probes=(probe(587),),
-        causes=(
+        error_text_causes=(
             ErrorTextCause(
                 code="0x800CCC0E",
                 cause="Outlook could not connect to the server.",
@@ -323,7 +279,7 @@ def test_server_ok_but_certificate_warning() -> None:
     rep = report(
         probes=(probe(465),),
         port=465,
-        causes=(
+        error_text_causes=(
             ErrorTextCause(
                 code=None, cause="The server's security certificate is not trusted", confirmed=None
             ),
@@ -336,7 +292,9 @@ def test_server_side_failure_explains_it() -> None:
     rep = report(
         probes=(probe(587, "connect_timeout"), probe(465)),
         findings=(Finding(id="tcp.timeout", severity=Severity.ERROR, title="t"),),
-        causes=(ErrorTextCause(code="0x800CCC0E", cause="cannot connect", confirmed=True),),
+        error_text_causes=(
+            ErrorTextCause(code="0x800CCC0E", cause="cannot connect", confirmed=True),
+        ),
     )
     assert server_ok_but_user_fails(rep) is None
 
@@ -347,7 +305,7 @@ def test_no_user_failure_no_finding() -> None:
     assert server_ok_but_user_fails(rep, user_reports_failure=True) is not None
     auth_only = report(
         probes=(probe(587),),
-        causes=(
+        error_text_causes=(
             ErrorTextCause(
                 code="0x800CCC78",
                 cause="Sender rejected: authentication needed",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from diagnostics._models import ProbeSummary, Report, ReportInput, Security, Verdict
+from diagnostics._models import Report, Security
 from diagnostics.client_check import (
     ClientTargets,
     TargetPort,
@@ -24,6 +24,7 @@ from diagnostics.client_check import (
 )
 from tests.certs import ServerCert, default_factory
 from tests.client_side import fake_nc_env, interceptor_cert, run_script
+from tests.factories import probe, report
 from tests.servers import SmtpTestServer
 
 UTC = dt.UTC
@@ -42,7 +43,7 @@ async def _servers(cert: ServerCert) -> tuple[SmtpTestServer, SmtpTestServer]:
     return first, second
 
 
-def _report(host: str, cert: ServerCert) -> Report:
+def _seen_by_the_bot(host: str, cert: ServerCert) -> Report:
     """What the bot saw: the server's own certificate on 587 and 465, nothing on 2525."""
     leaf = cert.leaf
     evidence = {
@@ -50,36 +51,15 @@ def _report(host: str, cert: ServerCert) -> Report:
         "subject": leaf.subject.rfc4514_string(),
         "sha256": leaf.fingerprint(hashes.SHA256()).hex(),
     }
-    return Report(
-        input=ReportInput(
-            target=host,
-            host=host,
-            port=587,
-            security=Security.STARTTLS,
-            email=None,
-            user=None,
-            client="mac",
-        ),
-        verdict=Verdict.PASS,
+    return report(
+        host,
+        587,
+        security=Security.STARTTLS,
+        client="mac",
         probes=(
-            ProbeSummary(
-                port=587,
-                security=Security.STARTTLS,
-                address=host,
-                outcome="ok",
-                certificate=evidence,
-                starttls_offered=True,
-            ),
-            ProbeSummary(
-                port=465, security=Security.SSL, address=host, outcome="ok", certificate=evidence
-            ),
-            ProbeSummary(
-                port=2525,
-                security=Security.STARTTLS,
-                address=host,
-                outcome="refused",
-                role="alternative",
-            ),
+            probe(587, address=host, cert=evidence, starttls_offered=True),
+            probe(465, address=host, cert=evidence),
+            probe(2525, "refused", address=host, role="alternative"),
         ),
     )
 
@@ -118,7 +98,7 @@ async def test_mac_script_sees_the_server_as_the_bot_does(shell: str, fake_nc) -
     assert first.commands and all(c.upper() == "EHLO" for c in first.commands)
     assert first.auth_attempts == []
 
-    result = compare(_report(first.host, cert), obs)
+    result = compare(_seen_by_the_bot(first.host, cert), obs)
     assert [f.id for f in result.findings] == ["client.same_as_server"]
 
 
@@ -133,7 +113,7 @@ async def test_mac_script_reveals_interception(fake_nc) -> None:
         await second.stop()
     obs = parse_client_output(output)
     assert set(obs.certs) == {587, 465}, output
-    result = compare(_report(first.host, real), obs)
+    result = compare(_seen_by_the_bot(first.host, real), obs)
     (finding,) = [f for f in result.findings if f.id == "client.tls_intercepted"]
     assert finding.evidence["product"] == "Avast"
     assert finding.evidence["ports"] == [465, 587]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -12,10 +13,7 @@ from diagnostics import InputError
 from diagnostics._models import (
     Endpoint,
     ProbeSummary,
-    Report,
-    ReportInput,
     Security,
-    Verdict,
 )
 from diagnostics.client_check import (
     BEGIN_MARKER,
@@ -25,6 +23,7 @@ from diagnostics.client_check import (
     client_check_script,
     targets_for,
 )
+from tests.factories import report
 
 HOSTILE_HOSTS = [
     "smtp.example.com; rm -rf ~",
@@ -53,20 +52,8 @@ HOSTILE_HOSTS = [
 ]
 
 
-def _report(host: str | None = "smtp.example.com", port: int | None = 587, **kw) -> Report:
-    return Report(
-        input=ReportInput(
-            target=host or "user@example.com",
-            host=host,
-            port=port,
-            security=kw.pop("security", None),
-            email=None,
-            user=None,
-            client="classic",
-        ),
-        verdict=Verdict.PASS,
-        **kw,
-    )
+# The scripts here are for smtp.example.com unless a test says otherwise.
+_report = functools.partial(report, host="smtp.example.com")
 
 
 @pytest.mark.parametrize("platform", ["windows", "mac"])

@@ -15,12 +15,9 @@ from diagnostics._models import (
     ErrorTextCause,
     Finding,
     OutlookClient,
-    ProbeSummary,
     Report,
-    ReportInput,
     Security,
     Severity,
-    Verdict,
 )
 from diagnostics.client_check import (
     FINDING_IDS,
@@ -31,6 +28,7 @@ from diagnostics.client_check import (
     server_ok_but_user_fails,
 )
 from diagnostics.knowledge import FixContext, Knowledge, data_dir, load_knowledge_from
+from tests.factories import probe, report
 from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
 LE_R11 = {
@@ -43,40 +41,6 @@ LE_R11 = {
 @pytest.fixture(scope="module")
 def kb() -> Knowledge:
     return load_knowledge_from(data_dir())
-
-
-def probe(port: int, outcome: str = "ok", *, cert: dict | None = None, **kw) -> ProbeSummary:
-    security = Security.SSL if port == 465 else Security.STARTTLS
-    return ProbeSummary(
-        port=port, security=security, address="192.0.2.10", outcome=outcome, certificate=cert, **kw
-    )
-
-
-def report(
-    host: str = "mail.contoso-mail.de",
-    port: int | None = 587,
-    *,
-    client: OutlookClient = OutlookClient.CLASSIC,
-    probes: tuple[ProbeSummary, ...] = (),
-    recommended: Endpoint | None = None,
-    security: Security | None = None,
-    causes: tuple[ErrorTextCause, ...] = (),
-) -> Report:
-    return Report(
-        input=ReportInput(
-            target=host,
-            host=host,
-            port=port,
-            security=security,
-            email=None,
-            user=None,
-            client=client,
-        ),
-        verdict=Verdict.PASS,
-        probes=probes,
-        recommended=recommended,
-        error_text_causes=causes,
-    )
 
 
 def compared(rep: Report, text: str) -> ComparisonResult:
@@ -303,7 +267,7 @@ def test_server_ok_from_here_repeats_the_working_settings(kb: Knowledge) -> None
     rep = report(
         probes=(probe(587),),
         security=Security.STARTTLS,
-        causes=(
+        error_text_causes=(
             ErrorTextCause(
                 code="0x800CCC0E",
                 cause="Outlook could not connect.",
