@@ -21,10 +21,10 @@ from bot.runner import Diagnose
 from bot.settings import BotSettings, load_settings
 from bot.store import start_maintenance
 from diagnostics import ConfigError, EngineConfig
+from diagnostics.exit_codes import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK
 
 log = logging.getLogger("smtpcheck.bot")
 EVENTS_PATH = "/slack/events"
-EXIT_OK, EXIT_CONFIG, EXIT_INTERNAL = 0, 2, 3
 MAX_BODY = 1024 * 1024  # Slack payloads are far smaller; refuse floods early
 
 

@@ -17,6 +17,7 @@ from diagnostics._errors import (
 )
 from diagnostics._models import (
     REPORT_SCHEMA,
+    SEVERITY_ORDER,
     CheckRequest,
     Endpoint,
     Finding,
@@ -48,6 +49,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "REPORT_SCHEMA",
+    "SEVERITY_ORDER",
     "CheckRequest",
     "ConfigError",
     "Endpoint",

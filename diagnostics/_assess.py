@@ -22,6 +22,7 @@ from diagnostics._models import (
     Security,
     Severity,
 )
+from diagnostics.labels import security_label
 
 EXPIRY_WARNING_DAYS = 14
 LEGACY_TLS = frozenset({"TLSv1", "TLSv1.1", "SSLv3"})
@@ -307,7 +308,10 @@ def entered_probe_findings(
             Finding(
                 id="tls.mode.starttls_on_ssl_port",
                 severity=Severity.ERROR,
-                title=f"Port {plan.port} expects SSL/TLS, but {_label(plan.security)} was chosen",
+                title=(
+                    f"Port {plan.port} expects SSL/TLS, but "
+                    f"{security_label(plan.security)} was chosen"
+                ),
                 detail=(
                     f"{host} encrypts port {plan.port} from the first byte (implicit TLS). "
                     "Outlook, set to STARTTLS, waits for a plain-text greeting that never comes "
@@ -586,12 +590,6 @@ def _relay_findings(reply: Reply, ctx: Context, base: dict) -> list[Finding]:
 
 def _greeting(result: ProbeResult | None) -> Reply | None:
     return result.greeting if result else None
-
-
-def _label(security: Security) -> str:
-    return {Security.STARTTLS: "STARTTLS", Security.SSL: "SSL/TLS", Security.NONE: "None"}.get(
-        security, str(security)
-    )
 
 
 def _with_evidence(finding: Finding, **evidence: object) -> Finding:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import inspect
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from importlib import metadata
 
 import dns.resolver
 
@@ -32,6 +30,7 @@ from diagnostics._config import EngineConfig
 from diagnostics._errors import InputError, TargetRefused
 from diagnostics._models import (
     DEFAULT_SECURITY_FOR_PORT,
+    SEVERITY_ORDER,
     CheckRequest,
     Credentials,
     Endpoint,
@@ -47,9 +46,12 @@ from diagnostics._models import (
     ReportInput,
     Security,
     Severity,
+    ms,
     split_events,
+    tool_version,
     verdict_for,
 )
+from diagnostics.labels import security_label
 
 log = logging.getLogger("smtpcheck.engine")
 
@@ -57,7 +59,6 @@ ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 # Once the entered setting works, how long alternatives may keep running (seconds).
 ALTERNATIVE_GRACE = 1.0
-SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
 IMPLICIT_TLS_PORTS = frozenset({465, 2465})
 _SOURCE_WORDS = {"mx": "domain's MX records", "host": "server name"}
 
@@ -195,7 +196,7 @@ class _Diagnosis:
             timings_ms=self.timings,
             started_at=self.now,
             error_text_causes=tuple(self.error_causes),
-            tool_version=_version(),
+            tool_version=tool_version(),
         )
 
     async def _progress(self, step: str, label: str, state: str, note: str = "") -> None:
@@ -261,11 +262,11 @@ class _Diagnosis:
                 addresses = await _dns.resolve_host(self.resolver, target)
         except _dns.DnsError as exc:
             self.findings.append(self._dns_finding(exc, target))
-            self.timings["dns"] = _ms(self.loop.time() - started)
+            self.timings["dns"] = ms(self.loop.time() - started)
             await self._progress("dns", f"Looking up {target}", "failed", str(exc))
             return None
         address = self.policy.pick_address(target, addresses)  # pinned from here on
-        self.timings["dns"] = _ms(self.loop.time() - started)
+        self.timings["dns"] = ms(self.loop.time() - started)
         await self._progress("dns", f"Looking up {target}", "done", ", ".join(addresses[:4]))
         return address, addresses
 
@@ -346,7 +347,7 @@ class _Diagnosis:
                     findings += outcome
         except TimeoutError:
             log.info("sender-domain checks ran out of budget")
-        self.timings["sender_dns"] = _ms(self.loop.time() - started)
+        self.timings["sender_dns"] = ms(self.loop.time() - started)
         if domain:
             await self._progress("sender", f"Checking DNS of {domain}", "done")
         return findings
@@ -447,7 +448,7 @@ class _Diagnosis:
         return resolved
 
     async def _one_probe(self, run_probe, plan: ProbePlan, **kwargs) -> ProbeResult:
-        what = f"{plan.host or self.host} port {plan.port} ({_security_label(plan.security)})"
+        what = f"{plan.host or self.host} port {plan.port} ({security_label(plan.security)})"
         await self._progress(plan.label, f"Connecting to {what}", "running")
         result = await run_probe(
             plan,
@@ -581,7 +582,7 @@ class _Diagnosis:
                     + (
                         "Documented settings: "
                         + "; ".join(
-                            f"{e.host} port {e.port} {_security_label(e.security)}"
+                            f"{e.host} port {e.port} {security_label(e.security)}"
                             for e in documented
                         )
                         if documented
@@ -607,9 +608,9 @@ class _Diagnosis:
                     severity=Severity.WARN,
                     title=f"The settings differ from what {provider.name} documents",
                     detail=(
-                        f"Entered: {self.host} port {self.port} {_security_label(self.security)}."
+                        f"Entered: {self.host} port {self.port} {security_label(self.security)}."
                         f" {provider.name} documents {best.host} port {best.port} "
-                        f"{_security_label(best.security)}."
+                        f"{security_label(best.security)}."
                     ),
                     evidence={
                         "entered": {
@@ -695,8 +696,8 @@ class _Diagnosis:
                         severity=Severity.INFO,
                         title="These settings work",
                         detail=(
-                            f"{self.host} port {self.port} with "
-                            f"{_security_label(self.security)} accepts connections and "
+                            f"{self.host} port {self.port} (encryption: "
+                            f"{security_label(self.security)}) accepts connections and "
                             "offers a login over encryption."
                         ),
                         evidence={"host": self.host, "port": self.port},
@@ -811,7 +812,7 @@ def _not_finished(
         plan=plan,
         address=None,
         outcome=outcome,
-        elapsed_ms=_ms(run.loop.time() - run.t0),
+        elapsed_ms=ms(run.loop.time() - run.t0),
         error=error,
     )
 
@@ -843,24 +844,3 @@ def _probe_note(result: ProbeResult) -> str:
             parts.append("AUTH " + " ".join(result.auth_after_tls or result.auth_before_tls))
         return ", ".join(parts) or "ok"
     return str(result.outcome).replace("_", " ")
-
-
-def _security_label(security: Security) -> str:
-    return {
-        Security.STARTTLS: "STARTTLS",
-        Security.SSL: "SSL/TLS",
-        Security.NONE: "no encryption",
-        Security.AUTO: "Auto",
-    }[security]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
-
-
-@functools.cache
-def _version() -> str | None:
-    try:
-        return metadata.version("smtpcheck")
-    except metadata.PackageNotFoundError:
-        return None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import ipaddress
 import re
+from importlib import metadata
 from typing import Any, Literal
 
 import idna
@@ -48,10 +50,28 @@ class Severity(enum.StrEnum):
     ERROR = "error"
 
 
+# Most severe first: how findings are listed everywhere.
+SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
+
+
 class Verdict(enum.StrEnum):
     PASS = "pass"  # noqa: S105 (a verdict, not a password)
     WARN = "warn"
     FAIL = "fail"
+
+
+def ms(seconds: float) -> float:
+    """A duration as the report gives it: milliseconds, one decimal, never negative."""
+    return round(max(seconds, 0.0) * 1000, 1)
+
+
+@functools.cache
+def tool_version() -> str | None:
+    """The installed smtpcheck's version (None when run from a source tree not installed)."""
+    try:
+        return metadata.version("smtpcheck")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 # Ports Outlook users actually type, and the mode each one implies when none is given.

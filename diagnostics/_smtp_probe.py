@@ -30,6 +30,7 @@ from diagnostics._models import (
     Security,
     TlsInfo,
     TranscriptLine,
+    ms,
 )
 from diagnostics._tls import (
     TimedSSLObject,
@@ -570,18 +571,18 @@ class _Probe:
         """Time the greeting (and the implicit-TLS handshake); True when TLS came up."""
         end = self.loop.time()
         if not implicit_tls:
-            self.steps["greeting"] = _ms(end - start)
+            self.steps["greeting"] = ms(end - start)
             return False
         record = self.handshakes[-1] if self.handshakes else None
         if record is None or record.handshake_started is None:
             return False
         hs_start = record.handshake_started + self.clock_offset
         if record.handshake_done is None:
-            self.steps["tls"] = _ms(end - hs_start)
+            self.steps["tls"] = ms(end - hs_start)
             return False
         done = record.handshake_done + self.clock_offset
-        self.steps["tls"] = _ms(done - hs_start)
-        self.steps["greeting"] = _ms(end - done)
+        self.steps["tls"] = ms(done - hs_start)
+        self.steps["greeting"] = ms(end - done)
         self._record_tls(record)
         return True
 
@@ -596,12 +597,12 @@ class _Probe:
         record = self.handshakes[-1] if len(self.handshakes) > seen else None
         end = self.loop.time()
         if record is None or record.handshake_started is None:
-            self.steps["starttls"] = _ms(end - start)
+            self.steps["starttls"] = ms(end - start)
             return None
         hs_start = record.handshake_started + self.clock_offset
-        self.steps["starttls"] = _ms(hs_start - start)
+        self.steps["starttls"] = ms(hs_start - start)
         hs_end = (record.handshake_done + self.clock_offset) if record.handshake_done else end
-        self.steps["tls"] = _ms(hs_end - hs_start)
+        self.steps["tls"] = ms(hs_end - hs_start)
         return hs_start
 
     def _record_tls(self, ssl_object: object) -> None:
@@ -701,7 +702,7 @@ class _Probe:
         return tuple(keywords[:MAX_EXTENSIONS]), tuple(mechanisms[:MAX_EXTENSIONS])
 
     def _timed(self, step: str, start: float) -> None:
-        self.steps[step] = round(self.steps.get(step, 0.0) + _ms(self.loop.time() - start), 1)
+        self.steps[step] = round(self.steps.get(step, 0.0) + ms(self.loop.time() - start), 1)
 
     def _text(self, text: str) -> str:
         """Encodable text with every form of the password removed, and every control, bidi
@@ -722,7 +723,7 @@ class _Probe:
         text = visible(self._text(text), limit=MAX_LINE_CHARS + 1)  # the cut mark: 1 more
         self.transcript.append(
             TranscriptLine(
-                t_ms=_ms((at or self.loop.time()) - self.t0),
+                t_ms=ms((at or self.loop.time()) - self.t0),
                 dir=direction,  # type: ignore[arg-type]
                 line=text,
                 probe=self.plan.label,
@@ -753,7 +754,7 @@ class _Probe:
             plan=self.plan,
             address=self.address,
             outcome=self.outcome,
-            elapsed_ms=_ms(self.loop.time() - self.started),
+            elapsed_ms=ms(self.loop.time() - self.started),
             greeting=self.greeting,
             ehlo_before=self.ehlo_before,
             ehlo_after=self.ehlo_after,
@@ -773,10 +774,6 @@ class _Probe:
 
 
 # ---------------------------------------------------------------------- module helpers
-
-
-def _ms(seconds: float) -> float:
-    return round(max(seconds, 0.0) * 1000, 1)
 
 
 def _host_port(address: str, port: int) -> str:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import re
 
-from diagnostics._models import ProbeSummary, Security
+from diagnostics._models import ProbeSummary
+from diagnostics.labels import SECURITY_LABEL, security_label
 
-SECURITY_WORDS = {
-    Security.STARTTLS: "STARTTLS",
-    Security.SSL: "SSL/TLS",
-    Security.NONE: "None",
-    Security.AUTO: "Auto",
-}
+# Outlook's own words for the encryption choice: one list, in diagnostics.labels.
+SECURITY_WORDS = SECURITY_LABEL
+security_words = security_label
 
 # ProbeOutcome values -> what happened, in a few words a user understands.
 OUTCOME_WORDS = {
@@ -35,7 +33,6 @@ OUTCOME_WORDS = {
     "tls_timeout": "encryption timed out",
     "plaintext_on_tls": "answered unencrypted",
     "budget_exhausted": "out of time",
-    "refused_by_policy": "not allowed",
     "error": "check failed",
 }
 
@@ -74,15 +71,6 @@ def duration_text(ms: float | None) -> str:
         return f"{ms / 1000:.1f} s"
     minutes, seconds = divmod(round(ms / 1000), 60)
     return f"{minutes} min {seconds} s"
-
-
-def security_words(value: Security | str | None) -> str:
-    if value is None:
-        return "not given"
-    try:
-        return SECURITY_WORDS[Security(value)]
-    except ValueError:
-        return str(value)
 
 
 def outcome_words(outcome: str) -> str:

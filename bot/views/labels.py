@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from diagnostics import OutlookClient, Security, Severity, Verdict
+from diagnostics import Severity, Verdict
+from diagnostics.labels import CLIENT_LABEL, SECURITY_LABEL, client_label, security_label
 
-SECURITY_LABEL = {
-    Security.NONE: "None",
-    Security.SSL: "SSL/TLS",
-    Security.STARTTLS: "STARTTLS",
-    Security.AUTO: "Auto",
-}
-CLIENT_LABEL = {
-    OutlookClient.CLASSIC: "classic Outlook for Windows",
-    OutlookClient.NEW: "new Outlook for Windows",
-    OutlookClient.MAC: "Outlook for Mac",
-    OutlookClient.IOS: "Outlook for iOS",
-    OutlookClient.ANDROID: "Outlook for Android",
-}
 SEVERITY_ICON = {
     Severity.ERROR: ":red_circle:",
     Severity.WARN: ":large_orange_circle:",
@@ -30,18 +18,13 @@ VERDICT_LINE = {
 }
 VERDICT_WORD = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
 
-
-def security_label(value: Security | str | None) -> str:
-    if value is None:
-        return "not given"
-    try:
-        return SECURITY_LABEL[Security(value)]
-    except ValueError:
-        return str(value)
-
-
-def client_label(value: OutlookClient | str | None) -> str:
-    try:
-        return CLIENT_LABEL[OutlookClient(value or "classic")]
-    except ValueError:
-        return str(value)
+__all__ = [
+    "CLIENT_LABEL",
+    "SECURITY_LABEL",
+    "SEVERITY_ICON",
+    "SEVERITY_WORD",
+    "VERDICT_LINE",
+    "VERDICT_WORD",
+    "client_label",
+    "security_label",
+]

@@ -35,7 +35,7 @@ from bot.views.text import (
     one_line,
     plain,
 )
-from diagnostics import Endpoint, Finding, Report, Severity
+from diagnostics import SEVERITY_ORDER, Endpoint, Finding, Report, Severity
 from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
 from diagnostics.wording import duration_text, shown_code
 
@@ -49,7 +49,6 @@ CLIENT_PASTE_ACTION = "client_check_paste"
 CLIENT_CHECK_BLOCK = "client_check_actions"
 SERVER_OK_FROM_HERE = "client.server_ok_from_here"  # the engine's finding ID
 ERROR_TEXT_CAUSE = "input.error_text.cause"  # the engine's finding per cause of a pasted error
-SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARN: 1, Severity.INFO: 2}
 _SAFE_LINK = re.compile(r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]*)?$")
 
 

@@ -17,6 +17,7 @@ from diagnostics.client_check._dn import common_name, dn_display, dn_key
 from diagnostics.client_check._model import CertSeen, ClientObservation, ComparisonResult
 from diagnostics.client_check._products import identify
 from diagnostics.client_check._server_ok import SERVER_OK_FROM_HERE
+from diagnostics.labels import security_label
 
 PORT_BLOCKED = "client.port_blocked"
 PORT25_BLOCKED = "client.port25_blocked"
@@ -478,7 +479,7 @@ def _verdict_text(
             f"{what[0].upper()}{what[1:]} {verb} blocked between your computer and the server."
         )
     if recommended:
-        label = "STARTTLS" if recommended.security is Security.STARTTLS else "SSL/TLS"
+        label = security_label(recommended.security)
         parts.append(
             f"Use {recommended.host}, port {recommended.port} with {label}: it works from "
             "your computer and from here."

@@ -8,8 +8,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from diagnostics._errors import InputError
-from diagnostics._models import REPORT_SCHEMA, Report, Security
+from diagnostics._models import REPORT_SCHEMA, Report
 from diagnostics.client_check._model import ComparisonResult
+from diagnostics.labels import security_label
 
 MAX_REPORT_BYTES = 10 * 1024 * 1024
 
@@ -55,7 +56,7 @@ def render_comparison_text(result: ComparisonResult) -> str:
         lines.append("")
     if result.recommended:
         r = result.recommended
-        label = {Security.STARTTLS: "STARTTLS", Security.SSL: "SSL/TLS"}.get(r.security, "None")
+        label = security_label(r.security)
         lines += [
             "Outlook settings to use:",
             f"    Outgoing mail server (SMTP): {r.host}",
