@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
+from diagnostics._findings import finding
 from diagnostics._models import (
     CertInfo,
     CertProblem,
@@ -20,7 +21,6 @@ from diagnostics._models import (
     ProbeResult,
     Reply,
     Security,
-    Severity,
 )
 from diagnostics.labels import security_label
 
@@ -32,9 +32,10 @@ PASSWORD_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NT
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OutcomeRule:
+    """A finding the engine words itself: its ID (severity and headline are the catalog's)
+    and the detail, which may use {host} {port} {security} {seconds} and the evidence."""
+
     finding_id: str
-    severity: Severity
-    title: str  # may use {host} {port} {security} {seconds}
     detail: str
 
 
@@ -43,99 +44,69 @@ class OutcomeRule:
 OUTCOME_RULES: dict[ProbeOutcome, OutcomeRule] = {
     ProbeOutcome.REFUSED: OutcomeRule(
         "tcp.refused",
-        Severity.ERROR,
-        "Port {port} on {host} is closed",
         "The server actively refused the connection: nothing listens on port {port}, or a "
         "firewall rejects it. The port number is probably wrong for this server.",
     ),
     ProbeOutcome.CONNECT_TIMEOUT: OutcomeRule(
         "tcp.timeout",
-        Severity.ERROR,
-        "No answer from {host} on port {port}",
         "The connection attempt got no answer within {seconds} s. The port is filtered by a "
         "firewall, blocked on the way, or the server is down.",
     ),
     ProbeOutcome.UNREACHABLE: OutcomeRule(
         "tcp.unreachable",
-        Severity.ERROR,
-        "{host} cannot be reached",
         "The network reported that the server's address cannot be reached from here.",
     ),
     ProbeOutcome.BANNER_TIMEOUT: OutcomeRule(
         "smtp.banner.timeout",
-        Severity.ERROR,
-        "{host} accepted the connection on port {port} but never greeted",
         "A mail server says hello (a 220 greeting) right after connecting. None came within "
         "{seconds} s: the server is overloaded or deliberately slow (a tarpit), or the port "
         "expects encryption from the first byte.",
     ),
     ProbeOutcome.BANNER_REJECTED: OutcomeRule(
         "smtp.banner.rejected",
-        Severity.ERROR,
-        "{host} refused the session at the greeting",
         "The server answered the connection with an error instead of a welcome.",
     ),
     ProbeOutcome.EHLO_TIMEOUT: OutcomeRule(
         "smtp.ehlo.timeout",
-        Severity.ERROR,
-        "{host} did not answer EHLO on port {port}",
         "The server greeted, then went silent when the client introduced itself (EHLO).",
     ),
     ProbeOutcome.EHLO_REJECTED: OutcomeRule(
         "smtp.ehlo.rejected",
-        Severity.ERROR,
-        "{host} rejected EHLO on port {port}",
         "The server refused the client's introduction (EHLO), so no session can start.",
     ),
     ProbeOutcome.REPLY_TOO_LONG: OutcomeRule(
         "smtp.reply.too_long",
-        Severity.ERROR,
-        "{host} sent an oversized reply on port {port}",
         "A reply went past the SMTP line or size limit, so the check stopped reading. "
         "Outlook would give up too. This points to a broken server or something in the "
         "path that is not a mail server.",
     ),
     ProbeOutcome.DROPPED: OutcomeRule(
         "smtp.connection.dropped",
-        Severity.ERROR,
-        "{host} closed the connection mid-dialogue on port {port}",
         "The server (or something in between) hung up before the session finished.",
     ),
     ProbeOutcome.STARTTLS_NOT_OFFERED: OutcomeRule(
         "tls.starttls.not_offered",
-        Severity.ERROR,
-        "{host} does not offer STARTTLS on port {port}",
         "The server's EHLO reply does not list STARTTLS, so a client set to STARTTLS cannot "
         "encrypt the connection and will refuse to send.",
     ),
     ProbeOutcome.STARTTLS_REJECTED: OutcomeRule(
         "tls.starttls.rejected",
-        Severity.ERROR,
-        "{host} refused to start TLS on port {port}",
         "The server listed STARTTLS but answered the STARTTLS command with an error.",
     ),
     ProbeOutcome.TLS_FAILED: OutcomeRule(
         "tls.handshake.failed",
-        Severity.ERROR,
-        "The encrypted connection to {host} on port {port} failed",
         "The TLS handshake did not complete.",
     ),
     ProbeOutcome.TLS_TIMEOUT: OutcomeRule(
         "tls.handshake.timeout",
-        Severity.ERROR,
-        "The TLS handshake with {host} on port {port} timed out",
         "The server did not complete the encryption handshake within {seconds} s.",
     ),
     ProbeOutcome.BUDGET_EXHAUSTED: OutcomeRule(
         "probe.budget_exhausted",
-        Severity.ERROR,
-        "The check of {host} on port {port} ran out of time",
         "The whole diagnosis has a time budget; this server was too slow to finish within it.",
     ),
     ProbeOutcome.ERROR: OutcomeRule(
         "probe.error",
-        Severity.ERROR,
-        "The check of {host} on port {port} failed unexpectedly",
         "Something unexpected happened while talking to the server.",
     ),
 }
@@ -144,30 +115,22 @@ OUTCOME_RULES: dict[ProbeOutcome, OutcomeRule] = {
 DNS_RULES: dict[str, OutcomeRule] = {
     "dns.host.nxdomain": OutcomeRule(
         "dns.host.nxdomain",
-        Severity.ERROR,
-        "The server name {host} does not exist",
         "DNS says there is no such name. Check the spelling of the outgoing server against "
         "the provider's documentation.",
     ),
     "dns.host.no_address": OutcomeRule(
         "dns.host.no_address",
-        Severity.ERROR,
-        "{host} exists but has no address",
         "The name is registered in DNS but points to no server (no A or AAAA record). It is "
         "probably not the outgoing mail server's name.",
     ),
     "dns.servfail": OutcomeRule(
         "dns.servfail",
-        Severity.ERROR,
-        "DNS could not answer for {host}",
         "The DNS servers answered with a failure (SERVFAIL or REFUSED) for this name: its DNS "
         "zone is broken or misconfigured, so nobody can find the server. The domain's owner "
         "must fix it.",
     ),
     "dns.timeout": OutcomeRule(
         "dns.timeout",
-        Severity.ERROR,
-        "DNS did not answer for {host}",
         "The DNS servers did not answer in time, so the server's address is unknown. This is "
         "usually a network problem on the checking side; try again.",
     ),
@@ -176,43 +139,31 @@ DNS_RULES: dict[str, OutcomeRule] = {
 CERT_RULES: dict[CertProblem, OutcomeRule] = {
     CertProblem.EXPIRED: OutcomeRule(
         "tls.cert.expired",
-        Severity.ERROR,
-        "The server's certificate expired on {not_after}",
         "{host} presents a certificate that is no longer valid. Outlook refuses it (or warns "
         "on every send) until the server's administrator renews it.",
     ),
     CertProblem.NOT_YET_VALID: OutcomeRule(
         "tls.cert.not_yet_valid",
-        Severity.ERROR,
-        "The server's certificate is not valid until {not_before}",
         "{host} presents a certificate whose start date is in the future: a clock or "
         "deployment problem on the server.",
     ),
     CertProblem.HOSTNAME_MISMATCH: OutcomeRule(
         "tls.cert.hostname_mismatch",
-        Severity.ERROR,
-        "The certificate does not name {host}",
         "The server's certificate is valid for {names}, not for {host}. Outlook warns that "
         'the certificate cannot be verified ("The target principal name is incorrect"). '
         "Use one of the names the certificate holds as the outgoing server.",
     ),
     CertProblem.SELF_SIGNED: OutcomeRule(
         "tls.cert.self_signed",
-        Severity.ERROR,
-        "The server's certificate is self-signed",
         "{host} presents a certificate it signed itself, which no computer trusts by default.",
     ),
     CertProblem.UNTRUSTED: OutcomeRule(
         "tls.cert.untrusted",
-        Severity.ERROR,
-        "The server's certificate comes from an untrusted authority",
         "{host}'s certificate chain ends at {issuer}, which is not a trusted certificate "
         "authority (a private CA, or an interception proxy).",
     ),
     CertProblem.CHAIN_INCOMPLETE: OutcomeRule(
         "tls.cert.chain_incomplete",
-        Severity.ERROR,
-        "The server does not send its full certificate chain",
         "{host} sends its certificate without the intermediate certificate that links it to "
         "a trusted authority ({issuer}). Some computers fill the gap themselves, many do not: "
         "the server's administrator must install the chain file.",
@@ -221,15 +172,14 @@ CERT_RULES: dict[CertProblem, OutcomeRule] = {
 
 
 def finding_from_rule(rule: OutcomeRule, **values: object) -> Finding:
-    """Build a finding from a rule, filling its templates with `values`."""
+    """A finding from a rule: its detail and the catalog's headline filled from `values`."""
     text = {k: ("" if v is None else v) for k, v in values.items()}
     evidence = {k: v for k, v in values.items() if k not in {"host", "seconds"}}
-    return Finding(
-        id=rule.finding_id,
-        severity=rule.severity,
-        title=rule.title.format_map(_Defaults(text)),
+    return finding(
+        rule.finding_id,
         detail=rule.detail.format_map(_Defaults(text)),
         evidence={k: v for k, v in evidence.items() if v is not None},
+        **values,
     )
 
 
@@ -285,10 +235,8 @@ def entered_probe_findings(
         )
     ):
         return [
-            Finding(
-                id="tls.mode.ssl_on_starttls_port",
-                severity=Severity.ERROR,
-                title=f"Port {plan.port} expects STARTTLS, but SSL/TLS was chosen",
+            finding(
+                "tls.mode.ssl_on_starttls_port",
                 detail=(
                     f"{host} speaks plain SMTP on port {plan.port} and upgrades with STARTTLS. "
                     "With SSL/TLS selected, Outlook starts encrypting at once, the server "
@@ -305,19 +253,15 @@ def entered_probe_findings(
         and mode_check.tls is not None
     ):
         return [
-            Finding(
-                id="tls.mode.starttls_on_ssl_port",
-                severity=Severity.ERROR,
-                title=(
-                    f"Port {plan.port} expects SSL/TLS, but "
-                    f"{security_label(plan.security)} was chosen"
-                ),
+            finding(
+                "tls.mode.starttls_on_ssl_port",
                 detail=(
                     f"{host} encrypts port {plan.port} from the first byte (implicit TLS). "
                     "Outlook, set to STARTTLS, waits for a plain-text greeting that never comes "
                     "and times out."
                 ),
                 evidence={**base, "tls_version": mode_check.tls.version},
+                security_label=security_label(plan.security),
             )
         ]
     rule = OUTCOME_RULES.get(entered.outcome)
@@ -327,12 +271,12 @@ def entered_probe_findings(
             extra["reply"] = str(entered.failed_reply)
         if entered.error:
             extra["error"] = entered.error
-        finding = finding_from_rule(
+        early_end = finding_from_rule(
             rule, **base, seconds=_step_seconds(entered, ctx.timeouts), **extra
         )
         if entered.outcome is ProbeOutcome.STARTTLS_NOT_OFFERED:
-            finding = _with_evidence(finding, extensions=list(entered.extensions_before))
-        findings = [finding]
+            early_end = _with_evidence(early_end, extensions=list(entered.extensions_before))
+        findings = [early_end]
         if entered.outcome is ProbeOutcome.STARTTLS_NOT_OFFERED:
             findings += _auth_findings(entered, ctx, base)
         return findings
@@ -347,27 +291,24 @@ def _healthy_session_findings(result: ProbeResult, ctx: Context, base: dict) -> 
     host = base["host"]
     if plan.security is Security.NONE:
         if result.starttls_offered:
-            severity = Severity.ERROR if ctx.requires_auth else Severity.WARN
             findings.append(
-                Finding(
-                    id="tls.none.selected",
-                    severity=severity,
-                    title="Encryption is set to None although the server offers STARTTLS",
+                finding(
+                    "tls.none.selected",
                     detail=(
                         "Outlook would send the user name and password, and every message, "
                         f"unencrypted. {host} supports STARTTLS on port {plan.port}: use it."
                     ),
                     evidence=base,
+                    login_optional=not ctx.requires_auth,
                 )
             )
         else:
             findings.append(
-                Finding(
-                    id="tls.starttls.not_offered",
-                    severity=Severity.WARN,
-                    title=f"{host} offers no encryption on port {plan.port}",
+                finding(
+                    "tls.starttls.not_offered",
                     detail="Passwords and messages would cross the network in clear text.",
                     evidence={**base, "extensions": list(result.extensions_before)},
+                    encryption_off=True,
                 )
             )
     if result.tls is not None:
@@ -385,10 +326,8 @@ def _tls_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding
     host = base["host"]
     if tls.version in LEGACY_TLS:
         findings.append(
-            Finding(
-                id="tls.version.legacy",
-                severity=Severity.ERROR,
-                title=f"{host} only speaks {tls.version}",
+            finding(
+                "tls.version.legacy",
                 detail=(
                     "TLS 1.0 and 1.1 are switched off in current Windows, macOS and Outlook "
                     "builds, so the connection fails on the user's side. The server needs "
@@ -403,10 +342,8 @@ def _tls_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding
     findings += cert_findings(cert, host=host, now=ctx.now, base=base)
     if not findings:
         findings.append(
-            Finding(
-                id="tls.ok",
-                severity=Severity.INFO,
-                title=f"{tls.version} with a valid certificate for {host}",
+            finding(
+                "tls.ok",
                 detail=(
                     f"Certificate issued by {cert.issuer}, valid until {cert.not_after:%Y-%m-%d}."
                 ),
@@ -433,16 +370,15 @@ def cert_findings(cert: CertInfo, *, host: str, now: dt.datetime, base: dict) ->
     days_left = cert.days_left(now)
     if CertProblem.EXPIRED not in cert.problems and 0 <= days_left < EXPIRY_WARNING_DAYS:
         findings.append(
-            Finding(
-                id="tls.cert.expiring_soon",
-                severity=Severity.WARN,
-                title=f"The server's certificate expires in {int(days_left)} days",
+            finding(
+                "tls.cert.expiring_soon",
                 detail=(
                     f"{host}'s certificate is valid until {cert.not_after:%Y-%m-%d %H:%M} UTC. "
                     "After that Outlook refuses it; the server's administrator should renew "
                     "it now."
                 ),
                 evidence=evidence,
+                days=int(days_left),
             )
         )
     return findings
@@ -455,10 +391,8 @@ def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Findin
     host = base["host"]
     if before and result.plan.security is not Security.SSL and result.starttls_offered:
         findings.append(
-            Finding(
-                id="auth.offered_before_tls",
-                severity=Severity.WARN,
-                title="The server accepts a password before encryption starts",
+            finding(
+                "auth.offered_before_tls",
                 detail=(
                     f"{host} lists AUTH ({', '.join(sorted(before))}) on the unencrypted "
                     "connection. A client set to None would send the password in clear text; "
@@ -471,10 +405,8 @@ def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Findin
     if not offered:
         if ctx.requires_auth and (encrypted or result.plan.security is Security.NONE):
             findings.append(
-                Finding(
-                    id="auth.not_offered",
-                    severity=Severity.ERROR,
-                    title=f"{host} does not accept a login on port {result.plan.port}",
+                finding(
+                    "auth.not_offered",
                     detail=(
                         "The EHLO reply lists no AUTH mechanism, so Outlook's "
                         '"My outgoing server (SMTP) requires authentication" cannot work '
@@ -490,16 +422,15 @@ def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Findin
         return findings
     if offered <= OAUTH_MECHANISMS:
         findings.append(
-            Finding(
-                id="auth.oauth_only",
-                severity=Severity.WARN if not ctx.has_password else Severity.ERROR,
-                title="The server only accepts modern sign-in (OAuth)",
+            finding(
+                "auth.oauth_only",
                 detail=(
                     f"{host} offers only {', '.join(sorted(offered))}: a user name and password "
                     "will not work. Outlook must sign in with the provider's own sign-in "
                     "window, or use an app password where the provider allows one."
                 ),
                 evidence={**base, "mechanisms": sorted(offered)},
+                has_password=ctx.has_password,
             )
         )
     if result.auth is not None and result.auth.error != "oauth only":
@@ -515,10 +446,8 @@ def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
     evidence = {**base, "mechanism": attempt.mechanism, "reply": codes}
     if attempt.ok:
         return [
-            Finding(
-                id="auth.ok",
-                severity=Severity.INFO,
-                title="The user name and password were accepted",
+            finding(
+                "auth.ok",
                 detail=f"AUTH {attempt.mechanism} succeeded; nothing was sent.",
                 evidence=evidence,
             )
@@ -526,10 +455,8 @@ def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
     # The reply's meaning (5.7.139, 5.7.9 ...) is knowledge; the engine maps it afterwards
     # from the whole reply, and the knowledge base keeps only its codes (KnowledgeBase.refine).
     return [
-        Finding(
-            id="auth.failed",
-            severity=Severity.ERROR,
-            title="The server rejected the login",
+        finding(
+            "auth.failed",
             detail=(
                 f"AUTH {attempt.mechanism} was refused: {codes}"
                 if attempt.reply
@@ -565,10 +492,8 @@ def _relay_findings(reply: Reply, ctx: Context, base: dict) -> list[Finding]:
     evidence = {**base, "reply": str(reply), "stage": "rcpt"}
     if 200 <= reply.code < 300:
         return [
-            Finding(
-                id="smtp.relay.open",
-                severity=Severity.WARN,
-                title="The server accepts mail for other domains without a login",
+            finding(
+                "smtp.relay.open",
                 detail=(
                     "A test recipient at another domain was accepted without authentication "
                     "(no message was sent). That works for sending, but it is an open relay "
@@ -578,10 +503,8 @@ def _relay_findings(reply: Reply, ctx: Context, base: dict) -> list[Finding]:
             )
         ]
     return [
-        Finding(
-            id="smtp.relay.refused",  # mapped to its precise meaning by the knowledge base
-            severity=Severity.ERROR,
-            title="The server refused to send without a login",
+        finding(
+            "smtp.relay.refused",  # mapped to its precise meaning by the knowledge base
             detail=f"Without authentication the server answered: {reply}",
             evidence=evidence,
         )

@@ -28,6 +28,7 @@ import dns.resolver
 from diagnostics import _assess, _dns, _policy, _sender
 from diagnostics._config import EngineConfig
 from diagnostics._errors import InputError, TargetRefused
+from diagnostics._findings import finding
 from diagnostics._models import (
     DEFAULT_SECURITY_FOR_PORT,
     SEVERITY_ORDER,
@@ -288,10 +289,8 @@ class _Diagnosis:
             except _dns.DnsError:
                 continue
             self.findings.append(
-                Finding(
-                    id="provider.unknown",
-                    severity=Severity.INFO,
-                    title=f"Provider of {domain} not recognised; checked {name}",
+                finding(
+                    "provider.unknown",
                     detail=(
                         f"The mail provider of {domain} is not one smtpcheck knows, so it "
                         f"checked {name}, the usual name for an outgoing server. Ask the "
@@ -550,10 +549,8 @@ class _Diagnosis:
             )
             if works_587:
                 self.findings.append(
-                    Finding(
-                        id="settings.port25_blocked_likely",
-                        severity=Severity.WARN,
-                        title="Port 25 is often blocked for mail clients",
+                    finding(
+                        "settings.port25_blocked_likely",
                         detail=(
                             "Many internet providers and office networks block port 25 so "
                             "that infected computers cannot send spam. It may work from here "
@@ -573,10 +570,8 @@ class _Diagnosis:
             return
         documented = self._documented_endpoints()
         self.findings.append(
-            Finding(
-                id="provider.detected",
-                severity=Severity.INFO,
-                title=f"Provider: {provider.name}",
+            finding(
+                "provider.detected",
                 detail=(
                     f"Recognised from the {_SOURCE_WORDS[self.provider_ref.source]}. "
                     + (
@@ -594,6 +589,7 @@ class _Diagnosis:
                     "documented": [e.model_dump(mode="json") for e in documented],
                     "source": self.provider_ref.source,
                 },
+                name=provider.name,
             )
         )
         entered = (self.host, self.port, self.security)
@@ -603,10 +599,8 @@ class _Diagnosis:
         ):
             best = documented[0]
             self.findings.append(
-                Finding(
-                    id="settings.differ_from_provider",
-                    severity=Severity.WARN,
-                    title=f"The settings differ from what {provider.name} documents",
+                finding(
+                    "settings.differ_from_provider",
                     detail=(
                         f"Entered: {self.host} port {self.port} {security_label(self.security)}."
                         f" {provider.name} documents {best.host} port {best.port} "
@@ -620,6 +614,7 @@ class _Diagnosis:
                         },
                         "documented": [e.model_dump(mode="json") for e in documented],
                     },
+                    provider_name=provider.name,
                 )
             )
         self.findings += self.kb.policy_findings(
@@ -627,10 +622,8 @@ class _Diagnosis:
         )
         if provider.key == "microsoft365" and self.request.client == "classic":
             self.findings.append(
-                Finding(
-                    id="provider.microsoft365.classic_uses_exchange",
-                    severity=Severity.INFO,
-                    title="Classic Outlook does not use SMTP for a Microsoft 365 mailbox",
+                finding(
+                    "provider.microsoft365.classic_uses_exchange",
                     detail=(
                         "Added as a Microsoft 365 (Exchange) account, classic Outlook sends "
                         "through Exchange and ignores these SMTP settings. They only matter if "
@@ -666,35 +659,24 @@ class _Diagnosis:
             )
             self.error_causes.append(cause)
             findings.append(
-                Finding(
-                    id="input.error_text.cause",
-                    severity=Severity.INFO,
-                    title=(
-                        f"The error {match.code or 'text'}: "
-                        + (
-                            "confirmed by the checks"
-                            if confirmed
-                            else "not seen from here"
-                            if confirmed is False
-                            else "could not be checked"
-                        )
-                    ),
+                finding(
+                    "input.error_text.cause",
                     detail=match.cause,
                     evidence={
                         "code": match.code,
                         "confirmed": confirmed,
                         "findings": list(confirming),
                     },
+                    code=match.code or "text",
+                    not_seen=confirmed is False,
                 )
             )
         findings = self._client_side_hint(findings, results)
         if not any(f.severity is not Severity.INFO for f in findings) and self.entered is not None:
             if self.entered.outcome is ProbeOutcome.OK:
                 findings.append(
-                    Finding(
-                        id="settings.ok",
-                        severity=Severity.INFO,
-                        title="These settings work",
+                    finding(
+                        "settings.ok",
                         detail=(
                             f"{self.host} port {self.port} (encryption: "
                             f"{security_label(self.security)}) accepts connections and "
@@ -827,11 +809,11 @@ def _discard(task: asyncio.Future) -> None:
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     seen: set[tuple[str, str]] = set()
     unique = []
-    for finding in findings:
-        key = (finding.id, finding.title)
+    for each in findings:
+        key = (each.id, each.title)
         if key not in seen:
             seen.add(key)
-            unique.append(finding)
+            unique.append(each)
     return unique
 
 

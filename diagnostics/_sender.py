@@ -49,7 +49,8 @@ from diagnostics._dns import (
     reverse_names,
 )
 from diagnostics._errors import InputError
-from diagnostics._models import Finding, Severity
+from diagnostics._findings import finding
+from diagnostics._models import Finding
 from diagnostics._policy import literal_address
 
 T = TypeVar("T")
@@ -362,10 +363,8 @@ def _spf_findings(spf: SpfAnalysis) -> list[Finding]:
     if not spf.records:
         others = spf.txt[:_EVIDENCE_LIST_MAX]
         return [
-            Finding(
-                id="dns.spf.missing",
-                severity=Severity.WARN,
-                title=f"{domain} has no SPF record",
+            finding(
+                "dns.spf.missing",
                 detail=(
                     f"No TXT record at {domain} starts with v=spf1, so receiving servers cannot"
                     " tell which servers may send mail for the domain. Mail from it is more"
@@ -378,24 +377,21 @@ def _spf_findings(spf: SpfAnalysis) -> list[Finding]:
         ]
     if len(spf.records) > 1:
         return [
-            Finding(
-                id="dns.spf.multiple",
-                severity=Severity.ERROR,
-                title=f"{domain} publishes {len(spf.records)} SPF records; only one is allowed",
+            finding(
+                "dns.spf.multiple",
                 detail=(
                     "With more than one v=spf1 TXT record every SPF check of your mail ends in"
                     " a permanent error (RFC 7208 section 4.5), so receivers treat it as"
                     " unauthenticated. Merge them into a single record."
                 ),
                 evidence={"domain": domain, "records": spf.records[:_EVIDENCE_LIST_MAX]},
+                count=len(spf.records),
             )
         ]
     if spf.record is None:
         return [
-            Finding(
-                id="dns.spf.invalid",
-                severity=Severity.ERROR,
-                title=f"The SPF record of {domain} is invalid",
+            finding(
+                "dns.spf.invalid",
                 detail=(
                     f"{spf.syntax_error}. Receivers get a permanent error (permerror) when they"
                     " check SPF for your mail, the same as having no valid SPF."
@@ -408,10 +404,8 @@ def _spf_findings(spf: SpfAnalysis) -> list[Finding]:
     if spf.problems:
         first = spf.problems[0]["error"]
         findings.append(
-            Finding(
-                id="dns.spf.invalid",
-                severity=Severity.ERROR,
-                title=f"The SPF record of {domain} refers to a broken SPF record",
+            finding(
+                "dns.spf.invalid",
                 detail=(
                     f"{first}"
                     + (
@@ -423,27 +417,24 @@ def _spf_findings(spf: SpfAnalysis) -> list[Finding]:
                     " every SPF check of your mail end in a permanent error (RFC 7208 section 5.2)."
                 ),
                 evidence={"domain": domain, "record": record.text, "problems": spf.problems},
+                broken_include=True,
             )
         )
     if spf.exceeded:
         count = f"{spf.lookups}" if spf.complete else f"at least {spf.lookups}"
         if spf.loop is not None:
-            title = f"The SPF record of {domain} includes itself in a loop"
             how = (
                 f"The includes form a loop ({' -> '.join(spf.loop)}), so evaluating it never"
                 " ends before the 10-lookup limit."
             )
         else:
-            title = f"The SPF record of {domain} needs {count} DNS lookups (the limit is 10)"
             how = (
                 f"Counted through every include, the record needs {count} DNS-querying terms"
                 " (include, a, mx, ptr, exists, redirect)."
             )
         findings.append(
-            Finding(
-                id="dns.spf.too_many_lookups",
-                severity=Severity.ERROR,
-                title=title,
+            finding(
+                "dns.spf.too_many_lookups",
                 detail=(
                     f"{how} SPF allows at most 10 (RFC 7208 section 4.6.4); receivers stop with a"
                     " permanent error and treat your mail as unauthenticated. Replace includes"
@@ -458,15 +449,14 @@ def _spf_findings(spf: SpfAnalysis) -> list[Finding]:
                     "loop": list(spf.loop) if spf.loop else None,
                     "followed": spf.visited[:_EVIDENCE_LIST_MAX],
                 },
+                count=count,
             )
         )
     all_term = record.all_term
     if all_term is not None and all_term.qualifier == "+":
         findings.append(
-            Finding(
-                id="dns.spf.all_pass",
-                severity=Severity.WARN,
-                title=f"The SPF record of {domain} lets any server send as {domain}",
+            finding(
+                "dns.spf.all_pass",
                 detail=(
                     "It ends with '+all' (or a bare 'all'), which passes mail from every server"
                     " on the internet; spammers can use your domain and receivers learn to distrust"
@@ -488,10 +478,8 @@ def _spf_findings(spf: SpfAnalysis) -> list[Finding]:
         if record.macro_terms:
             detail += " Terms with macros were not expanded: " + ", ".join(record.macro_terms) + "."
         findings.append(
-            Finding(
-                id="dns.spf.ok",
-                severity=Severity.INFO,
-                title=f"{domain} has an SPF record",
+            finding(
+                "dns.spf.ok",
                 detail=detail,
                 evidence={
                     "domain": domain,
@@ -593,10 +581,8 @@ async def _dmarc_findings(
             _tags, errors = parse_dmarc((candidates or near)[0])
         if errors:
             return [
-                Finding(
-                    id="dns.dmarc.invalid",
-                    severity=Severity.WARN,
-                    title=f"The DMARC record of {domain} is invalid",
+                finding(
+                    "dns.dmarc.invalid",
                     detail=(
                         f"The TXT record at {where}: {'; '.join(errors)}. Receivers ignore an"
                         " invalid DMARC record, as if there were none."
@@ -624,10 +610,8 @@ async def _dmarc_findings(
         if "pct" in tags and tags["pct"] != "100":
             detail += f" Applied to {tags['pct']} % of failing mail."
         return [
-            Finding(
-                id="dns.dmarc.ok",
-                severity=Severity.INFO,
-                title=f"{domain} has a DMARC policy: {effective}",
+            finding(
+                "dns.dmarc.ok",
                 detail=detail,
                 evidence={
                     "domain": domain,
@@ -642,10 +626,8 @@ async def _dmarc_findings(
             )
         ], []
     return [
-        Finding(
-            id="dns.dmarc.missing",
-            severity=Severity.WARN,
-            title=f"{domain} has no DMARC record",
+        finding(
+            "dns.dmarc.missing",
             detail=(
                 f"There is no TXT record at _dmarc.{domain}"
                 + (" or at a parent domain" if len(names) > 1 else "")
@@ -723,10 +705,8 @@ async def _mta_sts_findings(resolver: dns.asyncresolver.Resolver, domain: str) -
         sts_id, errors = parse_mta_sts(candidates[0])
     if errors:
         return [
-            Finding(
-                id="dns.mta_sts.invalid",
-                severity=Severity.WARN,
-                title=f"The MTA-STS record of {domain} is invalid",
+            finding(
+                "dns.mta_sts.invalid",
                 detail=(
                     f"The TXT record at {name}: {'; '.join(errors)}. Servers sending to"
                     f" {domain} ignore its MTA-STS policy until this is fixed."
@@ -735,10 +715,8 @@ async def _mta_sts_findings(resolver: dns.asyncresolver.Resolver, domain: str) -
             )
         ]
     return [
-        Finding(
-            id="dns.mta_sts.present",
-            severity=Severity.INFO,
-            title=f"{domain} publishes MTA-STS",
+        finding(
+            "dns.mta_sts.present",
             detail=(
                 f"Servers sending mail to {domain} will require TLS as the policy at"
                 f" https://mta-sts.{domain}/.well-known/mta-sts.txt says (the policy itself"
@@ -755,10 +733,8 @@ async def _tlsrpt_findings(resolver: dns.asyncresolver.Resolver, domain: str) ->
     candidates = [t for t in txt if t.lower().startswith("v=tlsrptv1")]
     if not candidates:
         return [
-            Finding(
-                id="dns.tlsrpt.missing",
-                severity=Severity.INFO,
-                title=f"{domain} has no TLS reporting (TLS-RPT) record",
+            finding(
+                "dns.tlsrpt.missing",
                 detail=(
                     f"Optional: a TXT record at {name} (v=TLSRPTv1; rua=mailto:...) asks other"
                     " servers to report TLS problems delivering mail to the domain."
@@ -772,19 +748,15 @@ async def _tlsrpt_findings(resolver: dns.asyncresolver.Resolver, domain: str) ->
         uris, errors = parse_tlsrpt(candidates[0])
     if errors:
         return [
-            Finding(
-                id="dns.tlsrpt.invalid",
-                severity=Severity.WARN,
-                title=f"The TLS-RPT record of {domain} is invalid",
+            finding(
+                "dns.tlsrpt.invalid",
                 detail=f"The TXT record at {name}: {'; '.join(errors)}.",
                 evidence={"domain": domain, "name": name, "records": candidates, "errors": errors},
             )
         ]
     return [
-        Finding(
-            id="dns.tlsrpt.present",
-            severity=Severity.INFO,
-            title=f"{domain} asks for TLS reports",
+        finding(
+            "dns.tlsrpt.present",
             detail=f"Reports about TLS problems delivering to {domain} go to {', '.join(uris)}.",
             evidence={"domain": domain, "name": name, "record": candidates[0], "rua": uris},
         )
@@ -801,10 +773,8 @@ async def _mx_findings(
     if mx.null_mx:
         others = [r for r in mx.raw if not r.rstrip().endswith(" .")]
         return [
-            Finding(
-                id="dns.mx.null",
-                severity=Severity.ERROR,
-                title=f"{domain} says it accepts no mail (null MX)",
+            finding(
+                "dns.mx.null",
                 detail=(
                     f"{domain} publishes the null MX record '0 .' (RFC 7505): nobody can reply"
                     " to an address there, and receivers may refuse mail from it with"
@@ -823,10 +793,8 @@ async def _mx_findings(
             return [], [exc]
         if addresses:
             return [
-                Finding(
-                    id="dns.mx.missing",
-                    severity=Severity.WARN,
-                    title=f"{domain} has no MX record",
+                finding(
+                    "dns.mx.missing",
                     detail=(
                         f"Replies to addresses at {domain} go to the domain's own address"
                         f" ({addresses[0]}) instead (implicit MX, RFC 5321 section 5.1), which"
@@ -836,26 +804,23 @@ async def _mx_findings(
                 )
             ], []
         return [
-            Finding(
-                id="dns.mx.missing",
-                severity=Severity.ERROR,
-                title=f"{domain} has no MX record and no address: it cannot receive mail",
+            finding(
+                "dns.mx.missing",
                 detail=(
                     f"Nobody can reply to an address at {domain}, and many receiving servers"
                     " refuse mail from a domain that cannot receive any. Publish MX records"
                     " for your mail provider, or check the email address."
                 ),
                 evidence={"domain": domain, "implicit_mx": []},
+                no_address=True,
             )
         ], []
     findings: list[Finding] = []
     for record in mx.records:
         if record.is_cname:
             findings.append(
-                Finding(
-                    id="dns.mx.cname",
-                    severity=Severity.WARN,
-                    title=f"MX host {record.name} is an alias (CNAME) of {record.cname}",
+                finding(
+                    "dns.mx.cname",
                     detail=(
                         "An MX record must name a host directly, not an alias (RFC 2181"
                         " section 10.3, RFC 5321 section 5.1). Most servers cope, some refuse"
@@ -881,28 +846,26 @@ async def _mx_findings(
         if not usable and not unknown:
             detail += f" No MX host of {domain} works: replies to your address cannot arrive."
         findings.append(
-            Finding(
-                id="dns.mx.unresolvable",
-                severity=Severity.ERROR if not usable and not unknown else Severity.WARN,
-                title=f"MX host{'s' if len(broken) > 1 else ''} of {domain} "
-                + ("do" if len(broken) > 1 else "does")
-                + " not resolve: "
-                + names,
+            finding(
+                "dns.mx.unresolvable",
                 detail=detail,
                 evidence={"domain": domain, "hosts": [r.as_evidence() for r in broken]},
+                names=names,
+                several=len(broken) > 1,
+                undeliverable=not usable and not unknown,
             )
         )
     if not findings and usable:
         findings.append(
-            Finding(
-                id="dns.mx.ok",
-                severity=Severity.INFO,
-                title=f"{domain} receives mail at {usable[0].name}"
-                + (f" and {len(mx.records) - 1} more" if len(mx.records) > 1 else ""),
+            finding(
+                "dns.mx.ok",
                 detail="MX records: "
                 + ", ".join(r.rstrip(".") for r in mx.raw[:_EVIDENCE_LIST_MAX])
                 + ".",
                 evidence={"domain": domain, "mx": [r.as_evidence() for r in mx.records]},
+                first=usable[0].name,
+                several=len(mx.records) > 1,
+                others=len(mx.records) - 1,
             )
         )
     errors = [
@@ -916,20 +879,20 @@ async def _mx_findings(
 
 
 def _lookup_failed(
-    domain: str, failed: list[tuple[str, DnsError]], *, severity: Severity
+    domain: str, failed: list[tuple[str, DnsError]], *, reverse_dns: bool = False
 ) -> Finding:
     checks = [{"check": check, "name": e.name, "error": e.reason} for check, e in failed]
     what = ", ".join(dict.fromkeys(check for check, _e in failed))
-    return Finding(
-        id="dns.lookup_failed",
-        severity=severity,
-        title=f"Some DNS records of {domain} could not be checked ({what})",
+    return finding(
+        "dns.lookup_failed",
         detail=(
             "The DNS servers did not answer, or answered with an error, for "
             + ", ".join(dict.fromkeys(e.name for _c, e in failed))
             + ". Receiving servers may have the same trouble and defer or refuse mail."
         ),
         evidence={"domain": domain, "checks": checks},
+        what=what,
+        reverse_dns=reverse_dns,
     )
 
 
@@ -966,10 +929,8 @@ async def check_sender_domain(
     mx_result, spf, dmarc, sts, rpt = results
     if mx_result is not None and mx_result.nxdomain:
         return [
-            Finding(
-                id="dns.sender.nxdomain",
-                severity=Severity.ERROR,
-                title=f"The domain {domain} does not exist",
+            finding(
+                "dns.sender.nxdomain",
                 detail=(
                     f"The email address is at {domain}, but DNS says that domain does not exist"
                     " (NXDOMAIN). Receiving servers refuse mail from domains that do not exist;"
@@ -994,7 +955,7 @@ async def check_sender_domain(
     if failed:
         order = ["mx", "spf", "dmarc", "mta_sts", "tlsrpt"]
         failed.sort(key=lambda item: order.index(item[0]))  # completion order varies
-        findings.append(_lookup_failed(domain, failed, severity=Severity.WARN))
+        findings.append(_lookup_failed(domain, failed))
     return findings
 
 
@@ -1014,13 +975,11 @@ async def check_ptr(
     try:
         names = await reverse_names(resolver, address)
     except DnsError as exc:
-        return [_lookup_failed(host, [("ptr", exc)], severity=Severity.INFO)]
+        return [_lookup_failed(host, [("ptr", exc)], reverse_dns=True)]
     if not names:
         return [
-            Finding(
-                id="dns.ptr.missing",
-                severity=Severity.INFO,
-                title=f"{address} ({host}) has no reverse DNS name",
+            finding(
+                "dns.ptr.missing",
                 detail=(
                     "There is no PTR record for the server's address. Outlook does not need one,"
                     " but if this server also sends mail to other domains, receivers such as"
@@ -1044,10 +1003,8 @@ async def check_ptr(
     }
     if not confirmed:
         return [
-            Finding(
-                id="dns.ptr.mismatch",
-                severity=Severity.INFO,
-                title=f"The reverse DNS name of {address} does not point back to it",
+            finding(
+                "dns.ptr.mismatch",
                 detail=(
                     f"{address} has the reverse DNS name {names[0]}, but that name does not"
                     f" resolve to {address}. Outlook does not need it to, but receivers that"
@@ -1058,10 +1015,8 @@ async def check_ptr(
         ]
     evidence["matches_host"] = host in confirmed
     return [
-        Finding(
-            id="dns.ptr.ok",
-            severity=Severity.INFO,
-            title=f"{address} has reverse DNS {confirmed[0]}",
+        finding(
+            "dns.ptr.ok",
             detail=(
                 f"The PTR name {confirmed[0]} resolves back to {address}"
                 + (
@@ -1071,5 +1026,6 @@ async def check_ptr(
                 )
             ),
             evidence=evidence,
+            name=confirmed[0],
         )
     ]

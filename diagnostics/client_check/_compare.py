@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from diagnostics._findings import finding
 from diagnostics._models import (
     Endpoint,
     Finding,
     ProbeSummary,
     Report,
     Security,
-    Severity,
 )
 from diagnostics.client_check._dn import common_name, dn_display, dn_key
 from diagnostics.client_check._model import CertSeen, ClientObservation, ComparisonResult
@@ -103,8 +103,8 @@ def _bot_view(report: Report) -> _BotView:
         if probe.greeting:
             greetings.setdefault(probe.port, probe.greeting)
     # Certificate evidence can also sit on findings (tls.cert.*), with or without a port.
-    for finding in report.findings:
-        ev = finding.evidence
+    for reported in report.findings:
+        ev = reported.evidence
         cert = ev.get("certificate") if isinstance(ev.get("certificate"), dict) else ev
         if isinstance(cert, dict) and cert.get("issuer") and isinstance(ev.get("port"), int):
             certs.setdefault(ev["port"], cert)
@@ -172,16 +172,15 @@ def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
     if obs.name_unresolved:
         differs = True
         findings.append(
-            Finding(
-                id=NAME_UNRESOLVED,
-                severity=Severity.ERROR,
-                title=f"Your computer cannot look up {host or 'the server name'}",
+            finding(
+                NAME_UNRESOLVED,
                 detail=(
                     "The bot finds the server, but your computer's DNS does not. Check the "
                     "spelling in Outlook; on an office network or VPN, the internal DNS or a "
                     "DNS filter may not know or may block this name."
                 ),
                 evidence={"host": host, "bot_resolved": any(bot.reached.values())},
+                host=host or "the server name",
             )
         )
 
@@ -230,10 +229,8 @@ def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
         }
         if port == 25:
             findings.append(
-                Finding(
-                    id=PORT25_BLOCKED,
-                    severity=Severity.ERROR if entered == 25 else Severity.INFO,
-                    title="Port 25 is blocked on your network",
+                finding(
+                    PORT25_BLOCKED,
                     detail=(
                         f"Your computer's connection to port 25 {_REASON_WORDS[reason]}. "
                         "Most internet providers and many office networks block outgoing "
@@ -242,21 +239,21 @@ def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
                         f"SSL/TLS) and sign in.{instead}"
                     ),
                     evidence=evidence,
+                    not_entered=entered != 25,
                 )
             )
             continue
         important = port == entered or (report.recommended and report.recommended.port == port)
         findings.append(
-            Finding(
-                id=PORT_BLOCKED,
-                severity=Severity.ERROR if important or entered is None else Severity.WARN,
-                title=f"Port {port} is blocked between your computer and the server",
+            finding(
+                PORT_BLOCKED,
                 detail=(
                     f"From here port {port} answers, but from your computer the connection "
                     f"{_REASON_WORDS[reason]}. A firewall, your internet provider, a VPN or "
                     f"the security software on your computer blocks it.{instead}"
                 ),
                 evidence=evidence,
+                not_in_use=not important and entered is not None,
             )
         )
 
@@ -301,10 +298,8 @@ def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
     if stripped:
         differs = True
         findings.append(
-            Finding(
-                id=STARTTLS_STRIPPED,
-                severity=Severity.ERROR,
-                title="Something on your network hides the server's encryption (STARTTLS)",
+            finding(
+                STARTTLS_STRIPPED,
                 detail=(
                     f"From here the server offers STARTTLS on {_ports(stripped)}; from "
                     "your computer it does not. A firewall's SMTP inspection or an antivirus "
@@ -343,10 +338,8 @@ def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
     # -- the same on both sides
     if not differs and same:
         findings.append(
-            Finding(
-                id=SAME_AS_SERVER,
-                severity=Severity.INFO,
-                title="Your computer sees the same as the bot",
+            finding(
+                SAME_AS_SERVER,
                 detail=(
                     "Nothing between your computer and the server changes the picture: "
                     + "; ".join(same)
@@ -404,13 +397,10 @@ def _interception_finding(items: list[dict[str, Any]], host: str | None) -> Find
     issuer_name = common_name(first.issuer) or dn_display(first.issuer)
     if product and product.kind == "antivirus":
         who = f"{product.name}, security software on your computer,"
-        title = f"{product.name} intercepts the encrypted connection to the mail server"
     elif product:
         who = f"{product.name}, a firewall or web gateway on your network,"
-        title = f"{product.name} intercepts the encrypted connection to the mail server"
     else:
         who = "Security software, a firewall or a proxy"
-        title = "Something between your computer and the mail server replaces its certificate"
     detail = f"Your computer was shown a certificate issued by '{issuer_name}'"
     if server:
         theirs = common_name(server.get("issuer")) or dn_display(server.get("issuer"))
@@ -429,10 +419,8 @@ def _interception_finding(items: list[dict[str, Any]], host: str | None) -> Find
             " If no such software or network device is in place, another server answers "
             f"for {host or 'this name'} on your network (internal DNS)."
         )
-    return Finding(
-        id=TLS_INTERCEPTED,
-        severity=Severity.ERROR,
-        title=title,
+    return finding(
+        TLS_INTERCEPTED,
         detail=detail,
         evidence={
             "ports": ports,

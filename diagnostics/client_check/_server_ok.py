@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from diagnostics._findings import finding
 from diagnostics._models import Finding, Report, Security, Severity
 
 SERVER_OK_FROM_HERE = "client.server_ok_from_here"
@@ -92,10 +93,8 @@ def server_ok_but_user_fails(
         if causes
         else "Outlook on your computer still cannot connect."
     )
-    return Finding(
-        id=SERVER_OK_FROM_HERE,
-        severity=Severity.WARN,
-        title="The server is reachable and working from here",
+    return finding(
+        SERVER_OK_FROM_HERE,
         detail=(
             f"From here {host} answers on {seen}"
             + (" and its certificate is valid" if cert_ok else "")

@@ -65,16 +65,28 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------- findings catalog
 
 
+class FindingCase(_Strict):
+    """What changes when a fact holds: the severity, the headline, or both."""
+
+    severity: Severity | None = None
+    headline: str | None = None
+
+
 class FindingSpec(_Strict):
-    """One finding ID the engine may emit: its default severity and a short title."""
+    """One finding ID the engine may emit: its severity, its title and how a report words it.
+
+    The engine passes facts only (``diagnostics._findings.finding``): ``headline`` is the
+    title a report shows, with ``{fact}`` placeholders (the title when absent); each entry of
+    ``cases`` applies, in order, when the fact it is named after is true.
+    """
 
     id: FindingId
     severity: Severity
-    # Severities the code also gives this finding in some cases (e.g. info instead of error
-    # when the port concerned is not the one entered); tests/test_knowledge_ids.py checks
-    # every severity the source can set is listed here or in `severity`.
+    # Severities the finding gets in some cases (from `cases`, reply rules or policies).
     other_severities: tuple[Severity, ...] = ()
     title: str
+    headline: str | None = None
+    cases: dict[str, FindingCase] = Field(default_factory=dict)
     category: Literal["dns", "sender", "connection", "tls", "auth", "smtp", "settings",
                       "provider", "policy", "probe", "input", "client"]  # fmt: skip
     # True when the fix is about Outlook's outgoing-server (SMTP) fields, so the note
@@ -89,6 +101,9 @@ class FindingSpec(_Strict):
         others = self.other_severities
         if self.severity in others or len(set(others)) != len(others):
             raise ValueError("other_severities repeats a severity")
+        for fact, case in self.cases.items():
+            if case.severity is not None and case.severity not in self.severities:
+                raise ValueError(f"case {fact!r}: severity {case.severity.value!r} is not listed")
         return self
 
     @property
