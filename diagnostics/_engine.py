@@ -1,15 +1,19 @@
 """`diagnose()`: from the settings a user typed into Outlook to a frozen report.
 
-The order of work, and why:
-1. Validate ports and resolve the server name ONCE; the address that passes the target
-   policy is pinned and every probe connects to it (no second lookup, no DNS rebinding).
-2. Probe the setting as entered and, at the same time, the alternatives that tell the user
-   what would work (587 STARTTLS, 465 SSL/TLS, the other mode on the same port, the
-   provider's documented endpoint). Sender-domain DNS checks run alongside.
-3. When the entered setting works, alternatives still running get a short grace period and
-   are then cancelled: the user does not wait for a filtered port they never asked about.
-4. Findings from the results, then meaning from the knowledge base (reply codes, provider
-   policy, fix steps for the user's Outlook).
+One `_Diagnosis` per request (as dnspython's `_Resolution` is one object per resolution),
+every attribute declared in `__init__`, the work in pure steps around it:
+1. `_target`: work out host/port/security and resolve the name ONCE; the address that
+   passes the target policy is pinned and every probe connects to it (no second lookup,
+   no DNS rebinding).
+2. `_plan`: the probes, pure: the setting as entered and, at the same time, the
+   alternatives that tell the user what would work (587 STARTTLS, 465 SSL/TLS, the other
+   mode on the same port, the provider's documented endpoint). Sender-domain DNS checks run
+   alongside (`_sender`).
+3. The probes (here): when the entered setting works, alternatives still running get a
+   short grace period and are then cancelled: the user does not wait for a filtered port
+   they never asked about.
+4. `_assess` and `_conclude`: findings from the results, then meaning from the knowledge
+   base (reply codes, provider policy, fix steps for the user's Outlook).
 """
 
 from __future__ import annotations
@@ -22,16 +26,14 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import dns.resolver
 
-from diagnostics import _assess, _dns, _policy, _sender
+from diagnostics import _assess, _conclude, _dns, _plan, _policy, _sender
 from diagnostics._config import EngineConfig
-from diagnostics._errors import InputError, TargetRefused
-from diagnostics._findings import finding
+from diagnostics._errors import TargetRefused
 from diagnostics._models import (
-    DEFAULT_SECURITY_FOR_PORT,
-    SEVERITY_ORDER,
     CheckRequest,
     Credentials,
     Endpoint,
@@ -40,19 +42,21 @@ from diagnostics._models import (
     ProbeOutcome,
     ProbePlan,
     ProbeResult,
-    ProbeSummary,
     Progress,
-    ProviderRef,
     Report,
     ReportInput,
     Security,
-    Severity,
     ms,
     split_events,
     tool_version,
     verdict_for,
 )
+from diagnostics._target import Target, pin_address, work_out_target
+from diagnostics.knowledge import ErrorTextMatch, load_knowledge
 from diagnostics.labels import security_label
+
+if TYPE_CHECKING:
+    from diagnostics._tls import TrustStore
 
 log = logging.getLogger("smtpcheck.engine")
 
@@ -60,8 +64,6 @@ ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 # Once the entered setting works, how long alternatives may keep running (seconds).
 ALTERNATIVE_GRACE = 1.0
-IMPLICIT_TLS_PORTS = frozenset({465, 2465})
-_SOURCE_WORDS = {"mx": "domain's MX records", "host": "server name"}
 
 
 async def diagnose(
@@ -102,13 +104,14 @@ def _prepare() -> None:
         if _prepared:
             return
         from diagnostics import _smtp_probe, _tls  # noqa: F401
-        from diagnostics.knowledge import load_knowledge
 
         load_knowledge()
         _prepared = True
 
 
 class _Diagnosis:
+    """One diagnosis: the request, the clock and budget, and what each step found."""
+
     def __init__(
         self,
         request: CheckRequest,
@@ -116,8 +119,6 @@ class _Diagnosis:
         on_progress: ProgressCallback | None,
         today: dt.date | None,
     ) -> None:
-        from diagnostics.knowledge import load_knowledge
-
         self.request = request
         self.config = config
         self.on_progress = on_progress
@@ -128,15 +129,6 @@ class _Diagnosis:
         self.loop = asyncio.get_running_loop()
         self.t0 = self.loop.time()
         self.deadline = self.t0 + config.budget
-        self.findings: list[Finding] = []
-        self.timings: dict[str, float] = {}
-        self.provider = None
-        self.match = None  # knowledge.ProviderMatch: the provider and the name's parts
-        self.provider_ref: ProviderRef | None = None
-        self.mx: _dns.MxResult | None = None
-        self.host: str = ""
-        self.port: int = 0
-        self.security: Security = Security.STARTTLS
         self.resolver = _dns.build_resolver(
             config.nameservers,
             timeout=config.timeouts.dns,
@@ -145,41 +137,54 @@ class _Diagnosis:
         # Each question once per diagnosis (the PTR's forward check asks the target's A and
         # AAAA again); the cache belongs to this diagnosis alone, so no answer outlives it.
         self.resolver.cache = dns.resolver.Cache()
+        self.target: Target | None = None  # step 1's result
+        self.trust: asyncio.Future[TrustStore] | None = None  # loaded while DNS answers
+        self.results: list[ProbeResult] = []  # step 3's
+        self.entered: ProbeResult | None = None  # the probe of the setting as entered
+        self.findings: list[Finding] = []
+        self.error_causes: list[ErrorTextCause] = []
+        self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ orchestration
 
     async def run(self) -> Report:
-        request = self.request
-        results: list[ProbeResult] = []
-        if request.port is not None:
-            self.policy.check_port(request.port)
+        if self.request.port is not None:
+            self.policy.check_port(self.request.port)
         started = time.perf_counter()
         # The trust store is first needed after a handshake: load it while DNS answers.
         self.trust = asyncio.ensure_future(self._trust_store())
         try:
-            dns_ok = await self._resolve_target()
+            target = await self._resolve_target()
         except BaseException:
             _discard(self.trust)
             raise
-        if dns_ok is None:
+        if target.address is None:
             _discard(self.trust)
         else:
-            address, addresses = dns_ok
-            sender_task = self._start_sender_checks(address)
-            results = await self._probe_all(address, addresses)
+            sender_task = asyncio.create_task(self._sender_checks(target, target.address))
+            self.results = await self._probe_all(target, target.address)
             self.findings += await sender_task
-        self._provider_findings(results)
-        await self._error_text_findings(results)
-        recommended = self._recommended(results)
-        findings = self._finalize(recommended, results)
+        self.findings += _conclude.provider_findings(target, self.kb, self.request, self.today)
+        recommended = self._recommended(target)
+        matches: list[ErrorTextMatch] = []
+        if self.request.error_text:
+            # Linear-time (RE2) but up to 20,000 characters of the user's text: not on the loop.
+            matches = await asyncio.to_thread(self.kb.parse_error_text, self.request.error_text)
+        findings = self._finalize(target, recommended, matches)
         self.timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-        exchanged, events = split_events(line for r in results for line in r.transcript)
+        return self._report(target, recommended, findings)
+
+    def _report(
+        self, target: Target, recommended: Endpoint | None, findings: list[Finding]
+    ) -> Report:
+        request = self.request
+        exchanged, events = split_events(line for r in self.results for line in r.transcript)
         return Report(
             input=ReportInput(
                 target=request.target,
-                host=self.host or request.host,
-                port=self.port or request.port,
-                security=self.security,
+                host=target.host or request.host,
+                port=target.port or request.port,
+                security=target.security,
                 email=request.email,
                 user=request.user,
                 client=request.client,
@@ -188,10 +193,10 @@ class _Diagnosis:
                 connect=request.connect,
             ),
             verdict=verdict_for(findings),
-            provider=self.provider_ref,
+            provider=target.provider_ref,
             recommended=recommended,
             findings=tuple(findings),
-            probes=tuple(self._summary(r) for r in results),
+            probes=tuple(_conclude.summary(r) for r in self.results),
             transcript=exchanged,
             events=events,
             timings_ms=self.timings,
@@ -217,7 +222,7 @@ class _Diagnosis:
         except Exception:  # a front end's progress display must never break a diagnosis
             log.warning("progress callback failed", exc_info=True)
 
-    async def _trust_store(self):  # -> _tls.TrustStore
+    async def _trust_store(self) -> TrustStore:
         from diagnostics import _tls
 
         return await _tls.load_trust_store(self.config.ca_bundle)
@@ -227,116 +232,37 @@ class _Diagnosis:
 
     # ------------------------------------------------------------------ target and DNS
 
-    async def _resolve_target(self) -> tuple[str, tuple[str, ...]] | None:
-        """Work out host/port/security; resolve and pin the address (None: DNS failed)."""
-        request = self.request
-        domain = request.sender_domain
+    async def _resolve_target(self) -> Target:
+        """Step 1; the target's address stays None when the name did not resolve."""
         started = self.loop.time()
         await self._progress("dns", "Looking up the server", "running")
-        if domain:
-            self.mx = await self._lookup_mx(domain)
-        if request.host:
-            self.host = request.host
-            self.match = self.kb.match_host(request.host, port=request.port)
-        if self.match is None and self.mx is not None and self.mx.hosts:
-            self.match = self.kb.match_mx(self.mx.hosts)
-        if self.match is not None:
-            self.provider = self.match.provider
-            self.provider_ref = ProviderRef(
-                name=self.provider.name, source=self.match.source, key=self.provider.key
-            )
-        documented = self._documented_endpoints()
-        if not self.host:
-            if documented:
-                self.host = documented[0].host
-            else:
-                self.host = await self._guess_host(domain or "")
-        self.port = request.port or (documented[0].port if documented else 587)
-        self.policy.check_port(self.port)
-        self.security = self._entered_security(documented)
-        target = request.connect or self.host
-        literal = self.policy.literal_target(target)  # raises TargetRefused
+        target, guessed = await work_out_target(self.request, self.kb, self.resolver)
+        self.target = target
+        self.findings += guessed
+        self.policy.check_port(target.port)
         try:
-            if literal is not None:
-                addresses: tuple[str, ...] = (literal,)
-            else:
-                addresses = await _dns.resolve_host(self.resolver, target)
+            target = await pin_address(target, self.policy, self.resolver)
         except _dns.DnsError as exc:
-            self.findings.append(self._dns_finding(exc, target))
+            self.findings.append(_conclude.dns_finding(exc, target.connect))
             self.timings["dns"] = ms(self.loop.time() - started)
-            await self._progress("dns", f"Looking up {target}", "failed", str(exc))
-            return None
-        address = self.policy.pick_address(target, addresses)  # pinned from here on
+            await self._progress("dns", f"Looking up {target.connect}", "failed", str(exc))
+            return target
+        self.target = target
         self.timings["dns"] = ms(self.loop.time() - started)
-        await self._progress("dns", f"Looking up {target}", "done", ", ".join(addresses[:4]))
-        return address, addresses
+        note = ", ".join(target.addresses[:4])
+        await self._progress("dns", f"Looking up {target.connect}", "done", note)
+        return target
 
-    async def _lookup_mx(self, domain: str) -> _dns.MxResult | None:
-        try:
-            return await _dns.lookup_mx(self.resolver, domain)
-        except _dns.DnsError as exc:
-            log.info("MX lookup for %s failed: %s", domain, exc)
-            return None
-
-    async def _guess_host(self, domain: str) -> str:
-        """No known provider: try the names hosting companies use for submission."""
-        candidates = [f"smtp.{domain}", f"mail.{domain}"]
-        if self.mx is not None:
-            candidates += list(self.mx.hosts[:1])
-        for name in candidates:
-            try:
-                await _dns.resolve_host(self.resolver, name)
-            except _dns.DnsError:
-                continue
-            self.findings.append(
-                finding(
-                    "provider.unknown",
-                    detail=(
-                        f"The mail provider of {domain} is not one smtpcheck knows, so it "
-                        f"checked {name}, the usual name for an outgoing server. Ask the "
-                        "provider for its documented SMTP settings if this is not it."
-                    ),
-                    evidence={"domain": domain, "candidates": candidates, "checked": name},
-                )
-            )
-            return name
-        raise InputError(
-            f"could not find an outgoing server for {domain}: give the server name "
-            f"(e.g. smtp.{domain}:587)"
-        )
-
-    def _documented_endpoints(self) -> list[Endpoint]:
-        # Regional hosts (Amazon SES, the Microsoft 365 tenant relay) filled from the match.
-        return list(self.match.endpoints()) if self.match is not None else []
-
-    def _entered_security(self, documented: list[Endpoint]) -> Security:
-        security = self.request.security
-        if security is None:
-            for endpoint in documented:
-                if endpoint.port == self.port:
-                    return endpoint.security
-            return DEFAULT_SECURITY_FOR_PORT.get(self.port, Security.STARTTLS)
-        return security
-
-    def _dns_finding(self, exc: _dns.DnsError, name: str) -> Finding:
-        rule = _assess.DNS_RULES.get(exc.finding_id, _assess.DNS_RULES["dns.timeout"])
-        return _assess.finding_from_rule(rule, host=name, error=str(exc)).model_copy(
-            update={"evidence": {"host": name, "error": str(exc)}}
-        )
-
-    def _start_sender_checks(self, address: str) -> asyncio.Task[list[Finding]]:
-        return asyncio.create_task(self._sender_checks(address))
-
-    async def _sender_checks(self, address: str) -> list[Finding]:
+    async def _sender_checks(self, target: Target, address: str) -> list[Finding]:
         started = self.loop.time()
         findings: list[Finding] = []
         domain = self.request.sender_domain
         jobs: list[Awaitable[list[Finding]]] = [
-            _sender.check_ptr(self.resolver, address, host=self.host)
+            _sender.check_ptr(self.resolver, address, host=target.host)
         ]
         if domain:
             await self._progress("sender", f"Checking DNS of {domain}", "running")
-            jobs.append(_sender.check_sender_domain(self.resolver, domain, mx=self.mx))
+            jobs.append(_sender.check_sender_domain(self.resolver, domain, mx=target.mx))
         try:
             async with asyncio.timeout(max(0.1, self._remaining())):
                 for outcome in await asyncio.gather(*jobs, return_exceptions=True):
@@ -353,41 +279,20 @@ class _Diagnosis:
 
     # ------------------------------------------------------------------ probes
 
-    def _plans(self) -> list[ProbePlan]:
-        entered_security = self.security
-        if entered_security is Security.AUTO:
-            # What Outlook's "Auto" ends up doing: implicit TLS on 465, STARTTLS elsewhere.
-            entered_security = (
-                Security.SSL if self.port in IMPLICIT_TLS_PORTS else Security.STARTTLS
-            )
-        plans = [ProbePlan(self.port, entered_security, "entered")]
-        if entered_security is Security.SSL:
-            plans.append(ProbePlan(self.port, Security.STARTTLS, "mode_check"))
-        elif entered_security is Security.STARTTLS or entered_security is Security.NONE:
-            plans.append(ProbePlan(self.port, Security.SSL, "mode_check"))
-        for port, security in ((587, Security.STARTTLS), (465, Security.SSL)):
-            plans.append(ProbePlan(port, security, "alternative"))
-        for endpoint in self._documented_endpoints():
-            host = None if endpoint.host == self.host else endpoint.host
-            plans.append(ProbePlan(endpoint.port, endpoint.security, "provider", host))
-        unique: dict[tuple[str | None, int, Security], ProbePlan] = {}
-        for plan in plans:
-            if plan.port not in self.config.allowed_ports and plan.role != "entered":
-                continue
-            unique.setdefault((plan.host, plan.port, plan.security), plan)
-        return list(unique.values())
-
-    async def _probe_all(self, address: str, addresses: Sequence[str]) -> list[ProbeResult]:
+    async def _probe_all(self, target: Target, address: str) -> list[ProbeResult]:
         from diagnostics import _smtp_probe
 
+        assert self.trust is not None
         trust = await self.trust
+        request = self.request
         credentials = None
-        if self.request.password is not None and self.request.user:
-            credentials = Credentials(user=self.request.user, password=self.request.password)
-        relay_test = not self.request.requires_auth or self.port == 25
-        other_hosts = await self._resolve_other_hosts(self._plans())
+        if request.password is not None and request.user:
+            credentials = Credentials(user=request.user, password=request.password)
+        relay_test = not request.requires_auth or target.port == 25
+        plans = _plan.probe_plans(target, self.config.allowed_ports)
+        other_hosts = await self._resolve_other_hosts(plans)
         tasks: dict[ProbePlan, asyncio.Task[ProbeResult]] = {}
-        for plan in self._plans():
+        for plan in plans:
             plan_address = address if plan.host is None else other_hosts.get(plan.host)
             if plan_address is None:
                 continue
@@ -396,10 +301,10 @@ class _Diagnosis:
                 _smtp_probe.run_probe,
                 plan,
                 address=plan_address,
-                server_name=plan.host or self.host,
+                server_name=plan.host or target.host,
                 trust=trust,
                 credentials=credentials if is_entered else None,
-                sender=self.request.email,
+                sender=request.email,
                 relay_test=relay_test and is_entered,
             )
             tasks[plan] = asyncio.create_task(coro, name=f"probe {plan.label}")
@@ -407,26 +312,23 @@ class _Diagnosis:
         results = await self._gather_with_grace(tasks, entered_plan)
         # One credential test only; if the entered setting never reached a login, try the
         # login once on the setting that works, so the user learns about the password too.
-        entered = results[entered_plan]
-        if credentials is not None and entered.auth is None:
-            target = self._credential_retry_plan(results)
-            if target is not None:
+        if credentials is not None and results[entered_plan].auth is None:
+            works = self._credential_retry_target(results)
+            if works is not None:
                 retry = await self._one_probe(
                     _smtp_probe.run_probe,
-                    ProbePlan(
-                        target.plan.port, target.plan.security, "credentials", target.plan.host
-                    ),
-                    address=target.address or address,
-                    server_name=target.plan.host or self.host,
+                    ProbePlan(works.plan.port, works.plan.security, "credentials", works.plan.host),
+                    address=works.address or address,
+                    server_name=works.plan.host or target.host,
                     trust=trust,
                     credentials=credentials,
-                    sender=self.request.email,
+                    sender=request.email,
                     relay_test=False,
                 )
                 results[retry.plan] = retry
         return list(results.values())
 
-    def _credential_retry_plan(self, results: dict[ProbePlan, ProbeResult]) -> ProbeResult | None:
+    def _credential_retry_target(self, results: dict[ProbePlan, ProbeResult]) -> ProbeResult | None:
         if self._remaining() < self.config.timeouts.connect:
             return None
         for result in results.values():
@@ -434,7 +336,7 @@ class _Diagnosis:
                 return result
         return None
 
-    async def _resolve_other_hosts(self, plans: list[ProbePlan]) -> dict[str, str]:
+    async def _resolve_other_hosts(self, plans: Sequence[ProbePlan]) -> dict[str, str]:
         """Addresses for the provider's documented host, under the same policy."""
         resolved: dict[str, str] = {}
         for host in {p.host for p in plans if p.host}:
@@ -446,15 +348,14 @@ class _Diagnosis:
                 log.info("provider endpoint %s not probed: %s", host, exc)
         return resolved
 
-    async def _one_probe(self, run_probe, plan: ProbePlan, **kwargs) -> ProbeResult:
-        what = f"{plan.host or self.host} port {plan.port} ({security_label(plan.security)})"
+    async def _one_probe(
+        self, run_probe: Callable[..., Awaitable[ProbeResult]], plan: ProbePlan, **kwargs: Any
+    ) -> ProbeResult:
+        host = plan.host or (self.target.host if self.target else "")
+        what = f"{host} port {plan.port} ({security_label(plan.security)})"
         await self._progress(plan.label, f"Connecting to {what}", "running")
         result = await run_probe(
-            plan,
-            config=self.config,
-            deadline=self.deadline,
-            t0=self.t0,
-            **kwargs,
+            plan, config=self.config, deadline=self.deadline, t0=self.t0, **kwargs
         )
         state = "done" if result.outcome is ProbeOutcome.OK else "failed"
         await self._progress(plan.label, f"Connecting to {what}", state, _probe_note(result))
@@ -466,11 +367,8 @@ class _Diagnosis:
     ) -> dict[ProbePlan, ProbeResult]:
         entered_task = tasks[entered_plan]
         # A safety net above the probes' own deadline handling.
-        hard_stop = self._remaining() + 1.0
-        try:
-            await asyncio.wait_for(asyncio.shield(entered_task), timeout=hard_stop)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(entered_task), timeout=self._remaining() + 1.0)
         pending = [t for t in tasks.values() if not t.done()]
         entered_ok = False
         if pending:
@@ -492,221 +390,103 @@ class _Diagnosis:
                     await task
                 # Unfinished because the entered setting already works: not needed, not shown.
                 if plan is entered_plan or not entered_ok:
-                    results[plan] = _not_finished(plan, ProbeOutcome.BUDGET_EXHAUSTED, self)
+                    results[plan] = self._not_finished(plan, ProbeOutcome.BUDGET_EXHAUSTED)
                 continue
             if task.cancelled():
                 continue
             exc = task.exception()
             if exc is not None:
                 log.error("probe %s crashed", plan.label, exc_info=exc)
-                results[plan] = _not_finished(plan, ProbeOutcome.ERROR, self, type(exc).__name__)
+                results[plan] = self._not_finished(plan, ProbeOutcome.ERROR, type(exc).__name__)
                 continue
             results[plan] = task.result()
         return results
 
+    def _not_finished(
+        self, plan: ProbePlan, outcome: ProbeOutcome, error: str | None = None
+    ) -> ProbeResult:
+        elapsed = ms(self.loop.time() - self.t0)
+        return ProbeResult(
+            plan=plan, address=None, outcome=outcome, elapsed_ms=elapsed, error=error
+        )
+
     # ------------------------------------------------------------------ findings
 
-    def _context(self) -> _assess.Context:
+    def _recommended(self, target: Target) -> Endpoint | None:
+        results = self.results
+        self.entered = next((r for r in results if r.plan.role == "entered"), None)
+        if self.entered is None:
+            return None
         timeouts = self.config.timeouts
-        return _assess.Context(
-            host=self.host,
-            requires_auth=self.request.requires_auth,
-            has_password=self.request.password is not None,
-            now=self.now,
-            timeouts={
+        context = _conclude.assess_context(
+            target,
+            self.request,
+            self.now,
+            {
                 "connect": timeouts.connect,
                 "greeting": timeouts.greeting,
                 "command": timeouts.command,
                 "tls": timeouts.tls,
             },
         )
-
-    def _recommended(self, results: list[ProbeResult]) -> Endpoint | None:
-        self.entered = next((r for r in results if r.plan.role == "entered"), None)
-        if self.entered is None:
-            return None
         mode_check = next((r for r in results if r.plan.role == "mode_check"), None)
-        self.findings += _assess.entered_probe_findings(self.entered, mode_check, self._context())
+        self.findings += _assess.entered_probe_findings(self.entered, mode_check, context)
         for result in results:
             if result.plan.role == "credentials":
-                self.findings += _assess.credential_findings(result, self._context())
-        preferred = [
-            (e.host if e.host != self.host else None, e.port, e.security)
-            for e in self._documented_endpoints()
-        ]
+                self.findings += _assess.credential_findings(result, context)
         recommended = _assess.pick_recommended(
             results,
             entered=self.entered,
-            host=self.host,
+            host=target.host,
             now=self.now,
             requires_auth=self.request.requires_auth,
-            preferred=preferred,
+            preferred=[
+                (e.host if e.host != target.host else None, e.port, e.security)
+                for e in target.documented
+            ],
         )
-        if self.port == 25 and self.request.requires_auth:
-            works_587 = any(
-                r.plan.port == 587 and _assess.usable(r, now=self.now, requires_auth=True)
-                for r in results
-            )
-            if works_587:
-                self.findings.append(
-                    finding(
-                        "settings.port25_blocked_likely",
-                        detail=(
-                            "Many internet providers and office networks block port 25 so "
-                            "that infected computers cannot send spam. It may work from here "
-                            "and still fail from the user's network. Port 587 with STARTTLS "
-                            f"works on {self.host}: use that."
-                        ),
-                        evidence={"host": self.host, "port": 25},
-                    )
-                )
-                if recommended is None:
-                    recommended = Endpoint(host=self.host, port=587, security=Security.STARTTLS)
+        port25 = _conclude.port25_finding(
+            target, results, now=self.now, requires_auth=self.request.requires_auth
+        )
+        if port25 is not None:
+            self.findings.append(port25)
+            if recommended is None:
+                recommended = Endpoint(host=target.host, port=587, security=Security.STARTTLS)
         return recommended
 
-    def _provider_findings(self, results: list[ProbeResult]) -> None:
-        provider = self.provider
-        if provider is None:
-            return
-        documented = self._documented_endpoints()
-        self.findings.append(
-            finding(
-                "provider.detected",
-                detail=(
-                    f"Recognised from the {_SOURCE_WORDS[self.provider_ref.source]}. "
-                    + (
-                        "Documented settings: "
-                        + "; ".join(
-                            f"{e.host} port {e.port} {security_label(e.security)}"
-                            for e in documented
-                        )
-                        if documented
-                        else ""
-                    )
-                ),
-                evidence={
-                    "provider": provider.key,
-                    "documented": [e.model_dump(mode="json") for e in documented],
-                    "source": self.provider_ref.source,
-                },
-                name=provider.name,
-            )
-        )
-        entered = (self.host, self.port, self.security)
-        if documented and not any(
-            (e.host, e.port) == entered[:2] and (self.security in {Security.AUTO, e.security})
-            for e in documented
-        ):
-            best = documented[0]
-            self.findings.append(
-                finding(
-                    "settings.differ_from_provider",
-                    detail=(
-                        f"Entered: {self.host} port {self.port} {security_label(self.security)}."
-                        f" {provider.name} documents {best.host} port {best.port} "
-                        f"{security_label(best.security)}."
-                    ),
-                    evidence={
-                        "entered": {
-                            "host": self.host,
-                            "port": self.port,
-                            "security": str(self.security),
-                        },
-                        "documented": [e.model_dump(mode="json") for e in documented],
-                    },
-                    provider_name=provider.name,
-                )
-            )
-        self.findings += self.kb.policy_findings(
-            provider.key, today=self.today, uses_password=self.request.requires_auth
-        )
-        if provider.key == "microsoft365" and self.request.client == "classic":
-            self.findings.append(
-                finding(
-                    "provider.microsoft365.classic_uses_exchange",
-                    detail=(
-                        "Added as a Microsoft 365 (Exchange) account, classic Outlook sends "
-                        "through Exchange and ignores these SMTP settings. They only matter if "
-                        "the mailbox was added as IMAP or POP."
-                    ),
-                    evidence={"provider": provider.key, "client": "classic"},
-                )
-            )
-
-    async def _error_text_findings(self, results: list[ProbeResult]) -> None:
-        self.error_causes: list[ErrorTextCause] = []
-        if not self.request.error_text:
-            return
-        # Linear-time (RE2) but up to 20,000 characters of the user's text: not on the loop.
-        self.pending_error_matches = await asyncio.to_thread(
-            self.kb.parse_error_text, self.request.error_text
-        )
-
-    def _finalize(self, recommended: Endpoint | None, results: list[ProbeResult]) -> list[Finding]:
-        findings = [self._interpret(f) for f in self.findings]
-        ids = {f.id for f in findings}
-        entered_done = self.entered is not None and self.entered.outcome not in {
-            ProbeOutcome.BUDGET_EXHAUSTED,
-            ProbeOutcome.ERROR,
-        }
-        for match in getattr(self, "pending_error_matches", []):
-            confirming = tuple(match.finding_ids)
-            confirmed = bool(ids & set(confirming)) if entered_done else None
-            if confirmed is False and not confirming:
-                confirmed = None
-            cause = ErrorTextCause(
-                code=match.code, cause=match.cause, confirmed=confirmed, finding_ids=confirming
-            )
-            self.error_causes.append(cause)
-            findings.append(
-                finding(
-                    "input.error_text.cause",
-                    detail=match.cause,
-                    evidence={
-                        "code": match.code,
-                        "confirmed": confirmed,
-                        "findings": list(confirming),
-                    },
-                    code=match.code or "text",
-                    not_seen=confirmed is False,
-                )
-            )
-        findings = self._client_side_hint(findings, results)
-        if not any(f.severity is not Severity.INFO for f in findings) and self.entered is not None:
-            if self.entered.outcome is ProbeOutcome.OK:
-                findings.append(
-                    finding(
-                        "settings.ok",
-                        detail=(
-                            f"{self.host} port {self.port} (encryption: "
-                            f"{security_label(self.security)}) accepts connections and "
-                            "offers a login over encryption."
-                        ),
-                        evidence={"host": self.host, "port": self.port},
-                    )
-                )
-        findings = _dedupe(findings)
-        findings.sort(key=lambda f: SEVERITY_ORDER[f.severity])
-        return [self._with_fix(f, recommended) for f in findings]
-
-    def _client_side_hint(
-        self, findings: list[Finding], results: list[ProbeResult]
+    def _finalize(
+        self, target: Target, recommended: Endpoint | None, matches: Sequence[ErrorTextMatch]
     ) -> list[Finding]:
+        provider_key = target.provider.key if target.provider else None
+        findings = [_conclude.interpret(self.kb, f, provider_key) for f in self.findings]
+        if matches:
+            self.error_causes, causes = _conclude.error_text_causes(matches, findings, self.entered)
+            findings += causes
+        findings = self._client_side_hint(target, findings)
+        ok = _conclude.settings_ok(target, findings, self.entered)
+        if ok is not None:
+            findings.append(ok)
+        return [
+            _conclude.with_fix(
+                self.kb, f, target=target, request=self.request, recommended=recommended
+            )
+            for f in _conclude.ordered(findings)
+        ]
+
+    def _client_side_hint(self, target: Target, findings: list[Finding]) -> list[Finding]:
         """Server fine from here, user reports a connection problem: the path is at fault."""
-        if not self.error_causes and not getattr(self.request, "user_reports_failure", False):
+        if not self.error_causes and not self.request.user_reports_failure:
             # Nothing says the user fails: the hint cannot apply (server_ok_but_user_fails'
             # own first rule), so neither its import (~35 ms) nor a draft report is needed.
             return findings
-        try:
-            from diagnostics.client_check import server_ok_but_user_fails
-        except ImportError:
-            return findings
+        from diagnostics.client_check import server_ok_but_user_fails
+
         draft = Report(
             input=ReportInput(
                 target=self.request.target,
-                host=self.host,
-                port=self.port,
-                security=self.security,
+                host=target.host,
+                port=target.port,
+                security=target.security,
                 email=self.request.email,
                 user=self.request.user,
                 client=self.request.client,
@@ -714,7 +494,7 @@ class _Diagnosis:
             ),
             verdict=verdict_for(findings),
             findings=tuple(findings),
-            probes=tuple(self._summary(r) for r in results),
+            probes=tuple(_conclude.summary(r) for r in self.results),
             error_text_causes=tuple(self.error_causes),
         )
         hint = server_ok_but_user_fails(
@@ -722,99 +502,12 @@ class _Diagnosis:
         )
         return [*findings, hint] if hint is not None else findings
 
-    def _interpret(self, finding: Finding) -> Finding:
-        """Give replies their precise meaning (5.7.139, 5.7.9 ...) from the knowledge base."""
-        generic = {
-            "auth.failed": "auth.failed.credentials",
-            "smtp.relay.refused": "smtp.relay.denied",
-        }
-        if finding.id not in generic and finding.id != "smtp.banner.rejected":
-            return finding
-        if finding.id == "smtp.banner.rejected":
-            finding = finding.model_copy(
-                update={"evidence": {**finding.evidence, "stage": "greeting"}}
-            )
-        refined = self.kb.refine(finding, provider_key=self.provider.key if self.provider else None)
-        if finding.id == "smtp.banner.rejected":
-            # The contract's ID stays (scripts match on it); the meaning goes in the detail.
-            return refined.model_copy(
-                update={"id": finding.id, "severity": finding.severity, "title": finding.title}
-            )
-        if refined.id == finding.id:
-            refined = refined.model_copy(update={"id": generic[finding.id]})
-        return refined
 
-    def _with_fix(self, finding: Finding, recommended: Endpoint | None) -> Finding:
-        from diagnostics.knowledge import FixContext
-
-        context = FixContext(
-            host=self.host,
-            port=self.port,
-            security=self.security,
-            recommended=recommended,
-            provider=self.provider,
-            user=self.request.user,
-            email=self.request.email,
-            provider_params=dict(self.match.params) if self.match is not None else {},
-            variant=finding.evidence.get("variant"),
-            evidence=finding.evidence,
-        )
-        try:
-            fix = self.kb.fix_for(finding.id, self.request.client, context)
-        except Exception:  # a gap in the knowledge base must not lose the diagnosis
-            log.exception("no fix for %s", finding.id)
-            fix = None
-        return finding.model_copy(update={"fix": fix}) if fix is not None else finding
-
-    def _summary(self, result: ProbeResult) -> ProbeSummary:
-        tls = result.tls
-        return ProbeSummary(
-            port=result.plan.port,
-            security=result.plan.security,
-            address=result.address,
-            outcome=str(result.outcome),
-            tls_version=tls.version if tls else None,
-            elapsed_ms=round(result.elapsed_ms, 1),
-            role=result.plan.role,
-            tls_cipher=tls.cipher if tls else None,
-            auth_before_tls=result.auth_before_tls,
-            auth_after_tls=result.auth_after_tls,
-            starttls_offered=result.starttls_offered,
-            greeting=str(result.greeting) if result.greeting else None,
-            certificate=tls.cert.as_evidence() if tls and tls.cert else None,
-            steps_ms=dict(result.steps_ms),
-            host=result.plan.host,
-        )
-
-
-def _not_finished(
-    plan: ProbePlan, outcome: ProbeOutcome, run: _Diagnosis, error: str | None = None
-) -> ProbeResult:
-    return ProbeResult(
-        plan=plan,
-        address=None,
-        outcome=outcome,
-        elapsed_ms=ms(run.loop.time() - run.t0),
-        error=error,
-    )
-
-
-def _discard(task: asyncio.Future) -> None:
+def _discard(task: asyncio.Future[Any]) -> None:
     """Cancel a task whose result is no longer wanted, and never log its failure."""
     task.cancel()
     if task.done() and not task.cancelled():
         task.exception()
-
-
-def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for each in findings:
-        key = (each.id, each.title)
-        if key not in seen:
-            seen.add(key)
-            unique.append(each)
-    return unique
 
 
 def _probe_note(result: ProbeResult) -> str:

@@ -449,7 +449,6 @@ class ProbeOutcome(enum.StrEnum):
     TLS_TIMEOUT = "tls_timeout"
     PLAINTEXT_ON_TLS = "plaintext_on_tls"  # implicit TLS attempted; server spoke plain SMTP
     BUDGET_EXHAUSTED = "budget_exhausted"
-    REFUSED_BY_POLICY = "refused_by_policy"
     ERROR = "error"
 
 

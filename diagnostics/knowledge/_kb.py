@@ -93,7 +93,6 @@ class Knowledge:
 
         self._mx = ordered([(p, pat) for p in providers for pat in p.mx_patterns])
         self._hosts = ordered([(p, pat) for p in providers for pat in p.host_patterns])
-        self._gateway_mx = [(g, pat.regex()) for g in gateways for pat in g.mx_patterns]
 
     # ----------------------------------------------------------------- catalog
 
@@ -149,15 +148,6 @@ class Knowledge:
     def provider_by_mx(self, mx_hosts: Sequence[str]) -> Provider | None:
         match = self.match_mx(mx_hosts)
         return match.provider if match else None
-
-    def gateway_by_mx(self, mx_hosts: Sequence[str]) -> MxGateway | None:
-        """A filtering gateway (the mailbox provider behind it cannot be seen from MX)."""
-        for host in mx_hosts:
-            name = _norm(host)
-            for gateway, regex in self._gateway_mx:
-                if regex.match(name):
-                    return gateway
-        return None
 
     def match_host(self, host: str, *, port: int | None = None) -> ProviderMatch | None:
         """The provider whose submission host this is (port-bound patterns need the port)."""

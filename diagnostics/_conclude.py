@@ -1,0 +1,281 @@
+"""Step 4 of a diagnosis, pure: findings from the target and the probe results, then their
+meaning and fixes from the knowledge base.
+
+Nothing here does I/O or keeps state; `_engine._Diagnosis` calls these in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from diagnostics import _assess, _dns
+from diagnostics._findings import finding
+from diagnostics._models import (
+    SEVERITY_ORDER,
+    CheckRequest,
+    Endpoint,
+    ErrorTextCause,
+    Finding,
+    ProbeOutcome,
+    ProbeResult,
+    ProbeSummary,
+    Security,
+    Severity,
+)
+from diagnostics._target import Target
+from diagnostics.knowledge import ErrorTextMatch, FixContext, Knowledge
+from diagnostics.labels import security_label
+
+log = logging.getLogger("smtpcheck.engine")
+
+_SOURCE_WORDS = {"mx": "domain's MX records", "host": "server name"}
+# Reply findings the knowledge base refines; when it finds no precise meaning, the generic
+# finding becomes its contract ID.
+_GENERIC_REPLY = {
+    "auth.failed": "auth.failed.credentials",
+    "smtp.relay.refused": "smtp.relay.denied",
+}
+
+
+def dns_finding(exc: _dns.DnsError, name: str) -> Finding:
+    """Why the server's name did not resolve."""
+    rule = _assess.DNS_RULES.get(exc.finding_id, _assess.DNS_RULES["dns.timeout"])
+    return _assess.finding_from_rule(rule, host=name, error=str(exc)).model_copy(
+        update={"evidence": {"host": name, "error": str(exc)}}
+    )
+
+
+def assess_context(
+    target: Target, request: CheckRequest, now: dt.datetime, timeouts: dict[str, float]
+) -> _assess.Context:
+    return _assess.Context(
+        host=target.host,
+        requires_auth=request.requires_auth,
+        has_password=request.password is not None,
+        now=now,
+        timeouts=timeouts,
+    )
+
+
+def port25_finding(
+    target: Target, results: Sequence[ProbeResult], *, now: dt.datetime, requires_auth: bool
+) -> Finding | None:
+    """Port 25 entered for a mail client while 587 works: it is the usual ISP block."""
+    if target.port != 25 or not requires_auth:
+        return None
+    if not any(
+        r.plan.port == 587 and _assess.usable(r, now=now, requires_auth=True) for r in results
+    ):
+        return None
+    return finding(
+        "settings.port25_blocked_likely",
+        detail=(
+            "Many internet providers and office networks block port 25 so "
+            "that infected computers cannot send spam. It may work from here "
+            "and still fail from the user's network. Port 587 with STARTTLS "
+            f"works on {target.host}: use that."
+        ),
+        evidence={"host": target.host, "port": 25},
+    )
+
+
+def provider_findings(
+    target: Target, kb: Knowledge, request: CheckRequest, today: dt.date
+) -> list[Finding]:
+    """The provider recognised, how the settings compare with its documentation, its policies."""
+    provider, ref = target.provider, target.provider_ref
+    if provider is None or ref is None:
+        return []
+    documented = target.documented
+    listed = "; ".join(f"{e.host} port {e.port} {security_label(e.security)}" for e in documented)
+    findings = [
+        finding(
+            "provider.detected",
+            detail=f"Recognised from the {_SOURCE_WORDS[ref.source]}. "
+            + (f"Documented settings: {listed}" if documented else ""),
+            evidence={
+                "provider": provider.key,
+                "documented": [e.model_dump(mode="json") for e in documented],
+                "source": ref.source,
+            },
+            name=provider.name,
+        )
+    ]
+    if documented and not any(
+        (e.host, e.port) == (target.host, target.port)
+        and target.security in {Security.AUTO, e.security}
+        for e in documented
+    ):
+        findings.append(_differs(target, provider.name, documented))
+    findings += kb.policy_findings(provider.key, today=today, uses_password=request.requires_auth)
+    if provider.key == "microsoft365" and request.client == "classic":
+        findings.append(
+            finding(
+                "provider.microsoft365.classic_uses_exchange",
+                detail=(
+                    "Added as a Microsoft 365 (Exchange) account, classic Outlook sends "
+                    "through Exchange and ignores these SMTP settings. They only matter if "
+                    "the mailbox was added as IMAP or POP."
+                ),
+                evidence={"provider": provider.key, "client": "classic"},
+            )
+        )
+    return findings
+
+
+def _differs(target: Target, provider_name: str, documented: Sequence[Endpoint]) -> Finding:
+    best = documented[0]
+    return finding(
+        "settings.differ_from_provider",
+        detail=(
+            f"Entered: {target.host} port {target.port} {security_label(target.security)}."
+            f" {provider_name} documents {best.host} port {best.port} "
+            f"{security_label(best.security)}."
+        ),
+        evidence={
+            "entered": {
+                "host": target.host,
+                "port": target.port,
+                "security": str(target.security),
+            },
+            "documented": [e.model_dump(mode="json") for e in documented],
+        },
+        provider_name=provider_name,
+    )
+
+
+def error_text_causes(
+    matches: Sequence[ErrorTextMatch], findings: Sequence[Finding], entered: ProbeResult | None
+) -> tuple[list[ErrorTextCause], list[Finding]]:
+    """What each pasted Outlook error points to, and whether the checks confirm it."""
+    ids = {f.id for f in findings}
+    entered_done = entered is not None and entered.outcome not in {
+        ProbeOutcome.BUDGET_EXHAUSTED,
+        ProbeOutcome.ERROR,
+    }
+    causes: list[ErrorTextCause] = []
+    made: list[Finding] = []
+    for match in matches:
+        confirming = tuple(match.finding_ids)
+        confirmed = bool(ids & set(confirming)) if entered_done else None
+        if confirmed is False and not confirming:
+            confirmed = None
+        causes.append(
+            ErrorTextCause(
+                code=match.code, cause=match.cause, confirmed=confirmed, finding_ids=confirming
+            )
+        )
+        made.append(
+            finding(
+                "input.error_text.cause",
+                detail=match.cause,
+                evidence={
+                    "code": match.code,
+                    "confirmed": confirmed,
+                    "findings": list(confirming),
+                },
+                code=match.code or "text",
+                not_seen=confirmed is False,
+            )
+        )
+    return causes, made
+
+
+def settings_ok(
+    target: Target, findings: Sequence[Finding], entered: ProbeResult | None
+) -> Finding | None:
+    """Nothing worse than a note, and the entered setting worked: say so."""
+    if entered is None or entered.outcome is not ProbeOutcome.OK:
+        return None
+    if any(f.severity is not Severity.INFO for f in findings):
+        return None
+    return finding(
+        "settings.ok",
+        detail=(
+            f"{target.host} port {target.port} (encryption: "
+            f"{security_label(target.security)}) accepts connections and "
+            "offers a login over encryption."
+        ),
+        evidence={"host": target.host, "port": target.port},
+    )
+
+
+def interpret(kb: Knowledge, found: Finding, provider_key: str | None) -> Finding:
+    """Give replies their precise meaning (5.7.139, 5.7.9 ...) from the knowledge base."""
+    if found.id == "smtp.banner.rejected":
+        greeting = found.model_copy(update={"evidence": {**found.evidence, "stage": "greeting"}})
+        refined = kb.refine(greeting, provider_key=provider_key)
+        # The contract's ID stays (scripts match on it); the meaning goes in the detail.
+        return refined.model_copy(
+            update={"id": found.id, "severity": found.severity, "title": found.title}
+        )
+    if found.id not in _GENERIC_REPLY:
+        return found
+    refined = kb.refine(found, provider_key=provider_key)
+    if refined.id == found.id:
+        refined = refined.model_copy(update={"id": _GENERIC_REPLY[found.id]})
+    return refined
+
+
+def with_fix(
+    kb: Knowledge,
+    found: Finding,
+    *,
+    target: Target,
+    request: CheckRequest,
+    recommended: Endpoint | None,
+) -> Finding:
+    """The finding with the fix steps for the user's Outlook, when the knowledge base has them."""
+    context = FixContext(
+        host=target.host,
+        port=target.port,
+        security=target.security,
+        recommended=recommended,
+        provider=target.provider,
+        user=request.user,
+        email=request.email,
+        provider_params=dict(target.match.params) if target.match is not None else {},
+        variant=found.evidence.get("variant"),
+        evidence=found.evidence,
+    )
+    try:
+        fix = kb.fix_for(found.id, request.client, context)
+    except Exception:  # a gap in the knowledge base must not lose the diagnosis
+        log.exception("no fix for %s", found.id)
+        fix = None
+    return found.model_copy(update={"fix": fix}) if fix is not None else found
+
+
+def ordered(findings: Sequence[Finding]) -> list[Finding]:
+    """Each (id, title) once, most severe first (stable within a severity)."""
+    seen: set[tuple[str, str]] = set()
+    unique: list[Finding] = []
+    for each in findings:
+        if (each.id, each.title) not in seen:
+            seen.add((each.id, each.title))
+            unique.append(each)
+    return sorted(unique, key=lambda f: SEVERITY_ORDER[f.severity])
+
+
+def summary(result: ProbeResult) -> ProbeSummary:
+    """A probe as the report shows it."""
+    tls = result.tls
+    return ProbeSummary(
+        port=result.plan.port,
+        security=result.plan.security,
+        address=result.address,
+        outcome=str(result.outcome),
+        tls_version=tls.version if tls else None,
+        elapsed_ms=round(result.elapsed_ms, 1),
+        role=result.plan.role,
+        tls_cipher=tls.cipher if tls else None,
+        auth_before_tls=result.auth_before_tls,
+        auth_after_tls=result.auth_after_tls,
+        starttls_offered=result.starttls_offered,
+        greeting=str(result.greeting) if result.greeting else None,
+        certificate=tls.cert.as_evidence() if tls and tls.cert else None,
+        steps_ms=dict(result.steps_ms),
+        host=result.plan.host,
+    )
