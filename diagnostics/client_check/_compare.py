@@ -144,216 +144,252 @@ def _norm_fp(value: Any) -> str | None:
     return value.replace(":", "").replace(" ", "").upper() or None
 
 
+@dataclasses.dataclass
+class _Comparison:
+    """What the sections of `compare` read and add to."""
+
+    report: Report
+    bot: _BotView
+    obs: ClientObservation
+    host: str | None
+    entered: int | None
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    same: list[str] = dataclasses.field(default_factory=list)  # for "same on both sides"
+    differs: bool = False
+
+
 def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
     """Findings from the difference between the user's view and the bot's (no fixes yet)."""
-    bot = _bot_view(report)
     obs = observation
-    findings: list[Finding] = []
-    notes: list[str] = list(obs.notes)
-    host = _host(report)
-    entered = report.input.port
-
     if obs.empty:
         return ComparisonResult(
             verdict_text="Nothing could be read from the pasted text: please paste the whole "
             "output of the check, from the '== smtpcheck' line to '== end =='.",
-            notes=tuple(notes),
+            notes=tuple(obs.notes),
         )
-    if obs.host and host and obs.host != host.lower():
-        notes.append(
-            f"The pasted output is about {obs.host}, but this diagnosis is about {host}: "
+    c = _Comparison(report, _bot_view(report), obs, _host(report), report.input.port)
+    c.notes += obs.notes
+    if obs.host and c.host and obs.host != c.host.lower():
+        c.notes.append(
+            f"The pasted output is about {obs.host}, but this diagnosis is about {c.host}: "
             "the comparison may not mean much."
         )
+    _compare_name(c)
+    recommended = _compare_ports(c)
+    intercepted = _compare_certificates(c)
+    _compare_starttls(c)
+    _compare_tls_errors(c, intercepted)
+    _compare_greetings(c)
+    _same_on_both_sides(c)
+    return ComparisonResult(
+        findings=tuple(c.findings),
+        recommended=recommended,
+        verdict_text=_verdict_text(c.findings, recommended, obs),
+        notes=tuple(dict.fromkeys(c.notes)),
+    )
 
-    same: list[str] = []  # what matched, for the "same on both sides" finding
-    differs = False
 
-    # -- the name
-    if obs.name_unresolved:
-        differs = True
-        findings.append(
-            finding(
-                NAME_UNRESOLVED,
-                detail=(
-                    "The bot finds the server, but your computer's DNS does not. Check the "
-                    "spelling in Outlook; on an office network or VPN, the internal DNS or a "
-                    "DNS filter may not know or may block this name."
-                ),
-                evidence={"host": host, "bot_resolved": any(bot.reached.values())},
-                host=host or "the server name",
-            )
+def _compare_name(c: _Comparison) -> None:
+    if not c.obs.name_unresolved:
+        return
+    c.differs = True
+    c.findings.append(
+        finding(
+            NAME_UNRESOLVED,
+            detail=(
+                "The bot finds the server, but your computer's DNS does not. Check the "
+                "spelling in Outlook; on an office network or VPN, the internal DNS or a "
+                "DNS filter may not know or may block this name."
+            ),
+            evidence={"host": c.host, "bot_resolved": any(c.bot.reached.values())},
+            host=c.host or "the server name",
         )
+    )
 
-    # -- ports
+
+def _compare_ports(c: _Comparison) -> Endpoint | None:
+    """Ports blocked on the user's side; the setting to use instead when one is."""
+    blocked = _blocked_ports(c)
+    if not blocked:
+        return None
+    c.differs = True
+    recommended = _recommend(c.report, c.bot, c.obs, exclude=set(blocked))
+    reachable = sorted(p for p, ok in c.obs.reachable.items() if ok and p not in blocked)
+    instead = _instead_text(reachable, c.bot)
+    for port in blocked:
+        reason = c.obs.reasons.get(port, "failed")
+        evidence = {
+            "port": port,
+            "user_reason": reason,
+            "bot_reached": c.bot.reached.get(port),
+            "reachable_instead": reachable,
+            "recommended": recommended.model_dump(mode="json") if recommended else None,
+        }
+        c.findings.append(_port_blocked(c, port, reason, instead, evidence))
+    return recommended
+
+
+def _blocked_ports(c: _Comparison) -> list[int]:
+    """Ports the user cannot reach but the bot can (and 25 whenever the user cannot)."""
     blocked: list[int] = []
-    for port, user_ok in sorted(obs.reachable.items()):
-        bot_ok = bot.reached.get(port)
-        reason = obs.reasons.get(port, "failed")
+    for port, user_ok in sorted(c.obs.reachable.items()):
+        bot_ok = c.bot.reached.get(port)
+        reason = c.obs.reasons.get(port, "failed")
         if user_ok is None:
-            notes.append(f"The output does not say whether port {port} could be reached.")
-            continue
-        if user_ok is False and reason == "name_unresolved":
-            continue  # already said once, above
-        if port == 25 and user_ok is False:
-            blocked.append(port)
-            continue
-        if user_ok is False and bot_ok is True:
+            c.notes.append(f"The output does not say whether port {port} could be reached.")
+        elif user_ok is False and reason == "name_unresolved":
+            continue  # already said once, by _compare_name
+        elif user_ok is False and (port == 25 or bot_ok is True):
             blocked.append(port)
         elif user_ok is False and bot_ok is False:
-            same.append(f"port {port} is closed from both sides")
+            c.same.append(f"port {port} is closed from both sides")
         elif user_ok is True and bot_ok is True:
-            same.append(f"port {port} is reachable from both sides")
+            c.same.append(f"port {port} is reachable from both sides")
         elif user_ok is True and bot_ok is False:
-            differs = True
-            notes.append(
+            c.differs = True
+            c.notes.append(
                 f"Port {port} answers on your computer but not from here: the bot's own "
                 "network may block it, or something on your side (an antivirus or proxy) "
                 "answers in the server's place."
             )
         else:
-            notes.append(f"Port {port} was not checked from here, so it cannot be compared.")
+            c.notes.append(f"Port {port} was not checked from here, so it cannot be compared.")
+    return blocked
 
-    if blocked:
-        differs = True
-    recommended = _recommend(report, bot, obs, exclude=set(blocked)) if blocked else None
-    reachable_instead = sorted(p for p, ok in obs.reachable.items() if ok and p not in blocked)
-    for port in blocked:
-        reason = obs.reasons.get(port, "failed")
-        instead = _instead_text(reachable_instead, bot)
-        evidence = {
-            "port": port,
-            "user_reason": reason,
-            "bot_reached": bot.reached.get(port),
-            "reachable_instead": reachable_instead,
-            "recommended": recommended.model_dump(mode="json") if recommended else None,
-        }
-        if port == 25:
-            findings.append(
-                finding(
-                    PORT25_BLOCKED,
-                    detail=(
-                        f"Your computer's connection to port 25 {_REASON_WORDS[reason]}. "
-                        "Most internet providers and many office networks block outgoing "
-                        "port 25 to stop spam from infected computers; it is meant for "
-                        "servers, not for Outlook. Use port 587 with STARTTLS (or 465 with "
-                        f"SSL/TLS) and sign in.{instead}"
-                    ),
-                    evidence=evidence,
-                    not_entered=entered != 25,
-                )
-            )
-            continue
-        important = port == entered or (report.recommended and report.recommended.port == port)
-        findings.append(
-            finding(
-                PORT_BLOCKED,
-                detail=(
-                    f"From here port {port} answers, but from your computer the connection "
-                    f"{_REASON_WORDS[reason]}. A firewall, your internet provider, a VPN or "
-                    f"the security software on your computer blocks it.{instead}"
-                ),
-                evidence=evidence,
-                not_in_use=not important and entered is not None,
-            )
+
+def _port_blocked(
+    c: _Comparison, port: int, reason: str, instead: str, evidence: dict[str, Any]
+) -> Finding:
+    if port == 25:
+        return finding(
+            PORT25_BLOCKED,
+            detail=(
+                f"Your computer's connection to port 25 {_REASON_WORDS[reason]}. "
+                "Most internet providers and many office networks block outgoing "
+                "port 25 to stop spam from infected computers; it is meant for "
+                "servers, not for Outlook. Use port 587 with STARTTLS (or 465 with "
+                f"SSL/TLS) and sign in.{instead}"
+            ),
+            evidence=evidence,
+            not_entered=c.entered != 25,
         )
+    rec = c.report.recommended
+    important = port == c.entered or (rec is not None and rec.port == port)
+    return finding(
+        PORT_BLOCKED,
+        detail=(
+            f"From here port {port} answers, but from your computer the connection "
+            f"{_REASON_WORDS[reason]}. A firewall, your internet provider, a VPN or "
+            f"the security software on your computer blocks it.{instead}"
+        ),
+        evidence=evidence,
+        not_in_use=not important and c.entered is not None,
+    )
 
-    # -- certificates
+
+def _compare_certificates(c: _Comparison) -> list[dict[str, Any]]:
+    """The certificates the user saw against the server's; the intercepted ones."""
     intercepted: list[dict[str, Any]] = []
-    for port, cert in sorted(obs.certs.items()):
-        server = bot.certs.get(port) or (next(iter(bot.certs.values())) if bot.certs else None)
+    bot_certs = c.bot.certs
+    for port, cert in sorted(c.obs.certs.items()):
+        server = bot_certs.get(port) or (next(iter(bot_certs.values())) if bot_certs else None)
         verdict = _compare_cert(cert, server)
         if verdict == "same":
-            same.append(f"the certificate on port {port} is the server's own")
+            c.same.append(f"the certificate on port {port} is the server's own")
         elif verdict == "other_cert_same_issuer":
-            notes.append(
+            c.notes.append(
                 f"On port {port} your computer got a different certificate from the same "
                 "issuer: probably another server behind the same name, or a renewal."
             )
         elif verdict == "intercepted":
             intercepted.append({"port": port, "cert": cert, "server": server})
-        elif verdict == "unknown_server" and identify(cert.issuer):
+        elif identify(cert.issuer):  # unknown_server, but a known interceptor's name
             intercepted.append({"port": port, "cert": cert, "server": None})
-        elif verdict == "unknown_server":
-            notes.append(
+        else:
+            c.notes.append(
                 f"The certificate on port {port} cannot be compared: the bot has none from the "
                 "server for it."
             )
-    for cert in obs.loose_certs:
-        server = next(iter(bot.certs.values()), None)
+    for cert in c.obs.loose_certs:
+        server = next(iter(bot_certs.values()), None)
         verdict = _compare_cert(cert, server)
         if verdict == "same":
-            same.append("the certificate is the server's own")
+            c.same.append("the certificate is the server's own")
         elif verdict == "intercepted" or (verdict == "unknown_server" and identify(cert.issuer)):
             intercepted.append({"port": None, "cert": cert, "server": server})
     if intercepted:
-        differs = True
-        findings.append(_interception_finding(intercepted, host))
+        c.differs = True
+        c.findings.append(_interception_finding(intercepted, c.host))
+    return intercepted
 
-    # -- STARTTLS hidden by a middlebox (e.g. a firewall's "SMTP inspection")
+
+def _compare_starttls(c: _Comparison) -> None:
+    """STARTTLS hidden by a middlebox (e.g. a firewall's "SMTP inspection")."""
     stripped = [
         p
-        for p, offered in sorted(obs.starttls_offered.items())
-        if offered is False and bot.starttls.get(p) is True
+        for p, offered in sorted(c.obs.starttls_offered.items())
+        if offered is False and c.bot.starttls.get(p) is True
     ]
-    if stripped:
-        differs = True
-        findings.append(
-            finding(
-                STARTTLS_STRIPPED,
-                detail=(
-                    f"From here the server offers STARTTLS on {_ports(stripped)}; from "
-                    "your computer it does not. A firewall's SMTP inspection or an antivirus "
-                    "removes it, so Outlook cannot encrypt. Use port 465 with SSL/TLS, or ask "
-                    "IT to turn off SMTP inspection for this server."
-                ),
-                evidence={
-                    "ports": stripped,
-                    "user_greeting": {p: obs.greetings.get(p) for p in stripped},
-                    "bot_greeting": {p: bot.greetings.get(p) for p in stripped},
-                },
-            )
+    if not stripped:
+        return
+    c.differs = True
+    c.findings.append(
+        finding(
+            STARTTLS_STRIPPED,
+            detail=(
+                f"From here the server offers STARTTLS on {_ports(stripped)}; from "
+                "your computer it does not. A firewall's SMTP inspection or an antivirus "
+                "removes it, so Outlook cannot encrypt. Use port 465 with SSL/TLS, or ask "
+                "IT to turn off SMTP inspection for this server."
+            ),
+            evidence={
+                "ports": stripped,
+                "user_greeting": {p: c.obs.greetings.get(p) for p in stripped},
+                "bot_greeting": {p: c.bot.greetings.get(p) for p in stripped},
+            },
         )
-    for port, error in sorted(obs.tls_errors.items()):
-        if port in bot.works and not any(i["port"] == port for i in intercepted):
-            differs = True
-            notes.append(
+    )
+
+
+def _compare_tls_errors(c: _Comparison, intercepted: list[dict[str, Any]]) -> None:
+    for port, error in sorted(c.obs.tls_errors.items()):
+        if port in c.bot.works and not any(i["port"] == port for i in intercepted):
+            c.differs = True
+            c.notes.append(
                 f"On port {port} the encrypted connection failed on your computer "
                 f"({error[:160]}) but works from here: security software or a firewall "
                 "between you and the server is the likely cause."
             )
-    for port, greeting in sorted(obs.greetings.items()):
-        theirs = bot.greetings.get(port)
-        if (
-            theirs
-            and _greeting_host(greeting)
-            and _greeting_host(greeting) != _greeting_host(theirs)
-        ):
-            differs = True
-            notes.append(
+
+
+def _compare_greetings(c: _Comparison) -> None:
+    for port, greeting in sorted(c.obs.greetings.items()):
+        theirs = c.bot.greetings.get(port)
+        mine = _greeting_host(greeting)
+        if theirs and mine and mine != _greeting_host(theirs):
+            c.differs = True
+            c.notes.append(
                 f"On port {port} a different server greets your computer "
                 f"('{greeting[:80]}') than the bot ('{theirs[:80]}'): your network redirects "
                 "mail connections (common for port 25 at some providers)."
             )
 
-    # -- the same on both sides
-    if not differs and same:
-        findings.append(
-            finding(
-                SAME_AS_SERVER,
-                detail=(
-                    "Nothing between your computer and the server changes the picture: "
-                    + "; ".join(same)
-                    + ". The cause is in the settings or on the server: see the other "
-                    "findings of this diagnosis."
-                ),
-                evidence={"matched": same, "server_findings": list(report.finding_ids)},
-            )
+
+def _same_on_both_sides(c: _Comparison) -> None:
+    if c.differs or not c.same:
+        return
+    c.findings.append(
+        finding(
+            SAME_AS_SERVER,
+            detail=(
+                "Nothing between your computer and the server changes the picture: "
+                + "; ".join(c.same)
+                + ". The cause is in the settings or on the server: see the other "
+                "findings of this diagnosis."
+            ),
+            evidence={"matched": c.same, "server_findings": list(c.report.finding_ids)},
         )
-    return ComparisonResult(
-        findings=tuple(findings),
-        recommended=recommended,
-        verdict_text=_verdict_text(findings, recommended, obs),
-        notes=tuple(dict.fromkeys(notes)),
     )
 
 
