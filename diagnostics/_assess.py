@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from diagnostics._findings import finding
 from diagnostics._models import (
@@ -183,7 +184,7 @@ def finding_from_rule(rule: OutcomeRule, **values: object) -> Finding:
     )
 
 
-class _Defaults(dict):
+class _Defaults(dict[str, object]):
     def __missing__(self, key: str) -> str:
         return "?"
 
@@ -285,7 +286,9 @@ def entered_probe_findings(
     return _healthy_session_findings(entered, ctx, base)
 
 
-def _healthy_session_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding]:
+def _healthy_session_findings(
+    result: ProbeResult, ctx: Context, base: dict[str, Any]
+) -> list[Finding]:
     findings: list[Finding] = []
     plan = result.plan
     host = base["host"]
@@ -319,7 +322,7 @@ def _healthy_session_findings(result: ProbeResult, ctx: Context, base: dict) -> 
     return findings
 
 
-def _tls_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding]:
+def _tls_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> list[Finding]:
     tls = result.tls
     assert tls is not None
     findings: list[Finding] = []
@@ -353,7 +356,9 @@ def _tls_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding
     return findings
 
 
-def cert_findings(cert: CertInfo, *, host: str, now: dt.datetime, base: dict) -> list[Finding]:
+def cert_findings(
+    cert: CertInfo, *, host: str, now: dt.datetime, base: dict[str, Any]
+) -> list[Finding]:
     """One finding per certificate problem, plus the expiry warning."""
     evidence = {**base, "certificate": cert.as_evidence()}
     findings = [
@@ -384,7 +389,7 @@ def cert_findings(cert: CertInfo, *, host: str, now: dt.datetime, base: dict) ->
     return findings
 
 
-def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Finding]:
+def _auth_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> list[Finding]:
     findings: list[Finding] = []
     encrypted = result.tls is not None
     before, after = set(result.auth_before_tls), set(result.auth_after_tls)
@@ -438,7 +443,7 @@ def _auth_findings(result: ProbeResult, ctx: Context, base: dict) -> list[Findin
     return findings
 
 
-def _auth_attempt_findings(result: ProbeResult, base: dict) -> list[Finding]:
+def _auth_attempt_findings(result: ProbeResult, base: dict[str, Any]) -> list[Finding]:
     """A reply to AUTH is shown as its codes only: its words can repeat the password."""
     attempt = result.auth
     assert attempt is not None
@@ -488,7 +493,7 @@ def credential_findings(result: ProbeResult, ctx: Context) -> list[Finding]:
     return _auth_attempt_findings(result, base)
 
 
-def _relay_findings(reply: Reply, ctx: Context, base: dict) -> list[Finding]:
+def _relay_findings(reply: Reply, ctx: Context, base: dict[str, Any]) -> list[Finding]:
     evidence = {**base, "reply": str(reply), "stage": "rcpt"}
     if 200 <= reply.code < 300:
         return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Literal
 
 import dns.asyncresolver
 
@@ -51,7 +52,8 @@ class Target:
         if self.match is None:
             return None
         provider = self.match.provider
-        return ProviderRef(name=provider.name, source=self.match.source, key=provider.key)
+        source: Literal["mx", "host"] = "mx" if self.match.source == "mx" else "host"
+        return ProviderRef(name=provider.name, source=source, key=provider.key)
 
     @property
     def documented(self) -> tuple[Endpoint, ...]:

@@ -52,10 +52,8 @@ async def check_sender_domain(
         _guard("tlsrpt", failed, tlsrpt_findings(resolver, domain)),
         return_exceptions=True,  # let every lookup finish, then report the first bug
     )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    mx_result, spf, dmarc, sts, rpt = results
+    mx_result, spf, dmarc = _raised(results[0]), _raised(results[1]), _raised(results[2])
+    sts, rpt = _raised(results[3]), _raised(results[4])
     if mx_result is not None and mx_result.nxdomain:
         return [
             finding(
@@ -86,6 +84,13 @@ async def check_sender_domain(
         failed.sort(key=lambda item: order.index(item[0]))  # completion order varies
         findings.append(lookup_failed(domain, failed))
     return findings
+
+
+def _raised(result: T | BaseException) -> T:
+    """A gathered result, or the bug it hit raised here."""
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 async def _done(value: T) -> T:

@@ -113,7 +113,8 @@ async def tlsrpt_findings(resolver: dns.asyncresolver.Resolver, domain: str) -> 
             )
         ]
     if len(candidates) > 1:
-        uris, errors = [], [f"{len(candidates)} TLS-RPT records; senders ignore them all"]
+        uris: list[str] = []
+        errors = [f"{len(candidates)} TLS-RPT records; senders ignore them all"]
     else:
         uris, errors = parse_tlsrpt(candidates[0])
     if errors:

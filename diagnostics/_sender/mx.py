@@ -58,7 +58,7 @@ async def mx_findings(
                 others=len(mx.records) - 1,
             )
         )
-    errors = [
+    errors: list[DnsError] = [
         DnsServerFailure(f"MX host {r.name}: {r.problem}", name=r.name, reason=r.problem or "")
         for r in unknown
     ]

@@ -265,7 +265,9 @@ async def analyze_spf(resolver: dns.asyncresolver.Resolver, domain: str) -> SpfA
         result.syntax_error = str(exc)
         return result
     result.lookups = result.record.lookup_count
-    frontier = [(kind, target, (domain,)) for kind, target in result.record.targets]
+    frontier: list[tuple[str, str, tuple[str, ...]]] = [
+        (kind, target, (domain,)) for kind, target in result.record.targets
+    ]
     while frontier:
         if result.lookups > SPF_LOOKUP_LIMIT:
             result.complete = False  # already over: no need to fetch further
