@@ -18,6 +18,7 @@ from diagnostics._models import (
     Endpoint,
     ErrorTextCause,
     Finding,
+    OutlookClient,
     ProbeOutcome,
     ProbeResult,
     ProbeSummary,
@@ -219,29 +220,27 @@ def interpret(kb: Knowledge, found: Finding, provider_key: str | None) -> Findin
     return refined
 
 
-def with_fix(
-    kb: Knowledge,
-    found: Finding,
-    *,
-    target: Target,
-    request: CheckRequest,
-    recommended: Endpoint | None,
-) -> Finding:
-    """The finding with the fix steps for the user's Outlook, when the knowledge base has them."""
-    context = FixContext(
-        host=target.host,
-        port=target.port,
-        security=target.security,
+def fix_context(target: Target, request: CheckRequest, recommended: Endpoint | None) -> FixContext:
+    """What every fix of this diagnosis is filled with (each finding adds its evidence)."""
+    params = dict(target.match.params) if target.match is not None else {}
+    entered = {"host": target.host, "port": target.port, "security": target.security}
+    return FixContext(
+        **entered,
         recommended=recommended,
         provider=target.provider,
+        provider_params=params,
         user=request.user,
         email=request.email,
-        provider_params=dict(target.match.params) if target.match is not None else {},
-        variant=found.evidence.get("variant"),
-        evidence=found.evidence,
+    )
+
+
+def with_fix(kb: Knowledge, found: Finding, context: FixContext, client: OutlookClient) -> Finding:
+    """The finding with the fix steps for the user's Outlook, when the knowledge base has them."""
+    filled = context.model_copy(
+        update={"variant": found.evidence.get("variant"), "evidence": found.evidence}
     )
     try:
-        fix = kb.fix_for(found.id, request.client, context)
+        fix = kb.fix_for(found.id, client, filled)
     except Exception:  # a gap in the knowledge base must not lose the diagnosis
         log.exception("no fix for %s", found.id)
         fix = None

@@ -466,11 +466,10 @@ class _Diagnosis:
         ok = _conclude.settings_ok(target, findings, self.entered)
         if ok is not None:
             findings.append(ok)
+        context = _conclude.fix_context(target, self.request, recommended)
+        client = self.request.client
         return [
-            _conclude.with_fix(
-                self.kb, f, target=target, request=self.request, recommended=recommended
-            )
-            for f in _conclude.ordered(findings)
+            _conclude.with_fix(self.kb, f, context, client) for f in _conclude.ordered(findings)
         ]
 
     def _client_side_hint(self, target: Target, findings: list[Finding]) -> list[Finding]:

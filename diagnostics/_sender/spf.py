@@ -179,6 +179,16 @@ def parse_spf(text: str) -> SpfRecord:
     return SpfRecord(text=text, terms=tuple(terms))
 
 
+def _optional_domain(spec: str, raw: str, invalid: str) -> str | None:
+    """An optional ':domain' argument: None when absent, else its checked domain."""
+    if not spec:
+        return None
+    if not spec.startswith(":"):
+        raise SpfSyntaxError(invalid)
+    _check_domain_spec(spec[1:], term=raw)
+    return spec[1:]
+
+
 def _parse_mechanism(name: str, rest: str, raw: str) -> str | None:
     """Validate the part after the mechanism name; return its value (None when absent)."""
     if name == "all":
@@ -197,19 +207,11 @@ def _parse_mechanism(name: str, rest: str, raw: str) -> str | None:
             raise SpfSyntaxError(f"'{raw}': IPv4 prefix length above 32")
         if cidr and cidr.group(2) and int(cidr.group(2)) > 128:
             raise SpfSyntaxError(f"'{raw}': IPv6 prefix length above 128")
-        if not spec:
-            return None
-        if not spec.startswith(":"):
-            raise SpfSyntaxError(f"'{raw}' is not valid ('{name}:domain' or '{name}/prefix')")
-        _check_domain_spec(spec[1:], term=raw)
-        return spec[1:]
+        return _optional_domain(
+            spec, raw, f"'{raw}' is not valid ('{name}:domain' or '{name}/prefix')"
+        )
     if name == "ptr":
-        if not rest:
-            return None
-        if not rest.startswith(":"):
-            raise SpfSyntaxError(f"'{raw}' is not valid")
-        _check_domain_spec(rest[1:], term=raw)
-        return rest[1:]
+        return _optional_domain(rest, raw, f"'{raw}' is not valid")
     if name in ("ip4", "ip6"):
         if not rest.startswith(":"):
             raise SpfSyntaxError(f"'{raw}': '{name}' needs ':address'")

@@ -129,25 +129,29 @@ def test_a_missing_fact_reads_as_a_question_mark() -> None:
 # --------------------------------------------------------------------------- the catalog
 
 
-def test_data_severities_must_be_catalogued(tmp_path: Path) -> None:
+def _edited_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of the bundled data with one edit in `name`; the copy's directory."""
     target = tmp_path / "data"
-    shutil.copytree(data_dir(), target)
-    replies = target / "replies.yaml"
-    text = replies.read_text(encoding="utf-8")
+    if not target.exists():
+        shutil.copytree(data_dir(), target)
+    path = target / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return target
+
+
+def test_data_severities_must_be_catalogued(tmp_path: Path) -> None:
     old = "    finding_id: auth.failed.basic_retired\n"
-    assert old in text
-    replies.write_text(text.replace(old, old + "    severity: info\n", 1), encoding="utf-8")
-    findings = target / "findings.yaml"
-    text = findings.read_text(encoding="utf-8")
+    _edited_copy(tmp_path, "replies.yaml", old, old + "    severity: info\n")
     old = "other_severities: [warn], category: client,"
-    assert old in text
-    findings.write_text(text.replace(old, "other_severities: [error], category: client,", 1),
-                        encoding="utf-8")  # fmt: skip
+    new = "other_severities: [error], category: client,"
+    target = _edited_copy(tmp_path, "findings.yaml", old, new)
     with pytest.raises(
         KnowledgeError, match=r"findings\.yaml: findings\.\d+: .*repeats a severity"
     ):
         load_knowledge_from(target)
-    shutil.copy(data_dir() / "findings.yaml", findings)
+    shutil.copy(data_dir() / "findings.yaml", target / "findings.yaml")
     with pytest.raises(KnowledgeError) as info:
         load_knowledge_from(target)
     assert "rule basic_retired: gives 'auth.failed.basic_retired' severity 'info'" in str(
@@ -156,13 +160,8 @@ def test_data_severities_must_be_catalogued(tmp_path: Path) -> None:
 
 
 def test_a_case_severity_must_be_listed(tmp_path: Path) -> None:
-    target = tmp_path / "data"
-    shutil.copytree(data_dir(), target)
-    findings = target / "findings.yaml"
-    text = findings.read_text(encoding="utf-8")
     old = "cases: {reverse_dns: {severity: info}}"
-    assert old in text
-    findings.write_text(text.replace(old, "cases: {reverse_dns: {severity: error}}", 1),
-                        encoding="utf-8")  # fmt: skip
+    new = "cases: {reverse_dns: {severity: error}}"
+    target = _edited_copy(tmp_path, "findings.yaml", old, new)
     with pytest.raises(KnowledgeError, match=r"case 'reverse_dns': severity 'error'"):
         load_knowledge_from(target)
