@@ -158,6 +158,11 @@ class _Comparison:
     same: list[str] = dataclasses.field(default_factory=list)  # for "same on both sides"
     differs: bool = False
 
+    def differ(self, note: str) -> None:
+        """A difference worth a note but no finding of its own."""
+        self.differs = True
+        self.notes.append(note)
+
 
 def compare(report: Report, observation: ClientObservation) -> ComparisonResult:
     """Findings from the difference between the user's view and the bot's (no fixes yet)."""
@@ -247,8 +252,7 @@ def _blocked_ports(c: _Comparison) -> list[int]:
         elif user_ok is True and bot_ok is True:
             c.same.append(f"port {port} is reachable from both sides")
         elif user_ok is True and bot_ok is False:
-            c.differs = True
-            c.notes.append(
+            c.differ(
                 f"Port {port} answers on your computer but not from here: the bot's own "
                 "network may block it, or something on your side (an antivirus or proxy) "
                 "answers in the server's place."
@@ -355,8 +359,7 @@ def _compare_starttls(c: _Comparison) -> None:
 def _compare_tls_errors(c: _Comparison, intercepted: list[dict[str, Any]]) -> None:
     for port, error in sorted(c.obs.tls_errors.items()):
         if port in c.bot.works and not any(i["port"] == port for i in intercepted):
-            c.differs = True
-            c.notes.append(
+            c.differ(
                 f"On port {port} the encrypted connection failed on your computer "
                 f"({error[:160]}) but works from here: security software or a firewall "
                 "between you and the server is the likely cause."
@@ -368,8 +371,7 @@ def _compare_greetings(c: _Comparison) -> None:
         theirs = c.bot.greetings.get(port)
         mine = _greeting_host(greeting)
         if theirs and mine and mine != _greeting_host(theirs):
-            c.differs = True
-            c.notes.append(
+            c.differ(
                 f"On port {port} a different server greets your computer "
                 f"('{greeting[:80]}') than the bot ('{theirs[:80]}'): your network redirects "
                 "mail connections (common for port 25 at some providers)."
