@@ -321,7 +321,7 @@ class _Parser:
     def run(self) -> ClientObservation:
         for line in self.lines:
             if self.pem is not None:
-                self.pem_line(line)
+                _pem_line(self, line)
                 continue
             if line and self.line(line):
                 self.recognized += 1
@@ -371,9 +371,9 @@ class _Parser:
         """Handle one line; True when it was understood."""
         return (
             self.ours(line)
-            or self.windows(line)
-            or self.nc(line, self.ctx_port)
-            or self.openssl(line)
+            or _windows(self, line)
+            or _nc(self, line, self.ctx_port)
+            or _openssl(self, line)
         )
 
     # -- our script
@@ -404,7 +404,7 @@ class _Parser:
                 self.port_result(port, False, _reason(detail) if detail else "failed")
             return True
         if m := _NC_PREFIXED.match(line):
-            self.nc(m[2], _port(m[1]))
+            _nc(self, m[2], _port(m[1]))
             return True
         if m := _CERT.match(line):
             port = _port(m[1])
@@ -464,244 +464,256 @@ class _Parser:
 
     # -- Windows by hand
 
-    def windows(self, line: str) -> bool:
-        if re.match(r"^PS [A-Za-z]:\\", line) or re.match(r"^PS>", line):
-            self.platform_votes["windows"] += 1
-        if m := _TNC_CMD.search(line):
-            self.platform_votes["windows"] += 1
-            args = m[1]
-            port = None
-            if p := _TNC_PORT.search(args):
-                port = _port(p[1])
-            elif c := _TNC_COMMON.search(args):
-                port = {"SMTP": 25, "HTTP": 80, "RDP": 3389, "SMB": 445, "WINRM": 5985}.get(
-                    c[1].upper()
-                )
-            self.tnc_port = self.tnc_cmd_port = self.ctx_port = port
-            self.tnc_quiet = bool(_TNC_QUIET.search(args))
-            if h := _TNC_HOST.search(args) or _TNC_POSITIONAL.match(args):
-                self.saw_host(h[1])
-            return True
-        if m := _WARNING.match(line):
-            self.platform_votes["windows"] += 1
-            body = m[1]
-            if pair := _TNC_FAILED_PAIR.search(body):
-                port = _port(pair[2])
-                self.port_result(port, False, "failed")
-                if port:
-                    self.addresses.setdefault(port, pair[1])
-                return True
-            if name := _TNC_NAME_FAILED.search(body):
-                self.saw_host(name[1])
-                self.unresolved(self.tnc_port)
-                return True
-            return True  # other warnings (ping failed, ...) say nothing about the ports
-        if line in ("True", "False") and self.tnc_quiet:
-            self.port_result(
-                self.tnc_port,
-                line == "True",
-                "failed",
-                what="a Test-NetConnection -InformationLevel Quiet result",
+
+# The readers of each tool's output: functions of the parser's state.
+
+
+def _windows(parser: _Parser, line: str) -> bool:
+    if re.match(r"^PS [A-Za-z]:\\", line) or re.match(r"^PS>", line):
+        parser.platform_votes["windows"] += 1
+    if m := _TNC_CMD.search(line):
+        parser.platform_votes["windows"] += 1
+        args = m[1]
+        port = None
+        if p := _TNC_PORT.search(args):
+            port = _port(p[1])
+        elif c := _TNC_COMMON.search(args):
+            port = {"SMTP": 25, "HTTP": 80, "RDP": 3389, "SMB": 445, "WINRM": 5985}.get(
+                c[1].upper()
             )
+        parser.tnc_port = parser.tnc_cmd_port = parser.ctx_port = port
+        parser.tnc_quiet = bool(_TNC_QUIET.search(args))
+        if h := _TNC_HOST.search(args) or _TNC_POSITIONAL.match(args):
+            parser.saw_host(h[1])
+        return True
+    if m := _WARNING.match(line):
+        parser.platform_votes["windows"] += 1
+        body = m[1]
+        if pair := _TNC_FAILED_PAIR.search(body):
+            port = _port(pair[2])
+            parser.port_result(port, False, "failed")
+            if port:
+                parser.addresses.setdefault(port, pair[1])
             return True
-        if m := _TELNET_FAILED.search(line):
-            self.platform_votes["windows"] += 1
-            self.port_result(_port(m[1]), False, "failed")
+        if name := _TNC_NAME_FAILED.search(body):
+            parser.saw_host(name[1])
+            _unresolved(parser, parser.tnc_port)
             return True
-        if m := _KV.match(line):
-            return self.key_value(m[1].strip(), m[2].strip())
-        return False
+        return True  # other warnings (ping failed, ...) say nothing about the ports
+    if line in ("True", "False") and parser.tnc_quiet:
+        parser.port_result(
+            parser.tnc_port,
+            line == "True",
+            "failed",
+            what="a Test-NetConnection -InformationLevel Quiet result",
+        )
+        return True
+    if m := _TELNET_FAILED.search(line):
+        parser.platform_votes["windows"] += 1
+        parser.port_result(_port(m[1]), False, "failed")
+        return True
+    if m := _KV.match(line):
+        return _key_value(parser, m[1].strip(), m[2].strip())
+    return False
 
-    def unresolved(self, port: int | None) -> None:
-        self.name_unresolved = True
+
+def _unresolved(parser: _Parser, port: int | None) -> None:
+    parser.name_unresolved = True
+    if port is not None:
+        parser.port_result(port, False, "name_unresolved")
+
+
+def _key_value(parser: _Parser, key: str, value: str) -> bool:
+    lowered = key.lower()
+    if lowered == "computername":
+        parser.platform_votes["windows"] += 1
+        parser.saw_host(value)
+        # A new result block; its port is the command's, until RemotePort says.
+        parser.tnc_port = parser.ctx_port = parser.tnc_cmd_port
+        parser.tnc_cmd_port = None
+        return True
+    if lowered == "remoteport":
+        parser.tnc_port = parser.ctx_port = _port(value)
+        return True
+    if lowered == "remoteaddress":
+        if not value:
+            _unresolved(parser, parser.tnc_port)
+        elif parser.tnc_port is not None:
+            parser.addresses.setdefault(parser.tnc_port, value)
+        return True
+    if lowered == "tcptestsucceeded":
+        parser.platform_votes["windows"] += 1
+        if value.lower() in ("true", "false"):
+            parser.port_result(
+                parser.tnc_port, value.lower() == "true", "failed", what="TcpTestSucceeded"
+            )
+        return True
+    if lowered == "nameresolutionsucceeded" and value.lower() == "false":
+        _unresolved(parser, parser.tnc_port)
+        return True
+    if lowered in (
+        "interfacealias",
+        "sourceaddress",
+        "pingsucceeded",
+        "ping reply details (rtt)",
+        "pingreplydetails (rtt)",
+        "nameresolutionresults",
+        "netroute (nexthop)",
+        "basicnamresolution",
+        "isadmin",
+        "networkisolationcontext",
+        "matchingipsecrules",
+        "detailedinformation",
+        "allnamresolutionresults",
+    ):
+        return True
+    # Format-List of an X509Certificate2 ($cert | Format-List).
+    if lowered in ("subject", "issuer"):
+        parser.platform_votes["windows"] += 1
+        parser.cert_field(parser.ctx_port, lowered, dn_display(value) or None)
+        return True
+    if lowered == "thumbprint":
+        parser.cert_field(parser.ctx_port, "sha1", _hex(value))
+        return True
+    if lowered == "notafter":
+        when = parse_date(value)
+        if when is None:
+            parser.note(f"Could not read the date '{value[:60]}'.")
+        parser.cert_field(parser.ctx_port, "not_after", when)
+        return True
+    return False
+
+
+# -- nc by hand (or behind our NC prefix)
+
+
+def _nc(parser: _Parser, line: str, port_hint: int | None) -> bool:
+    if m := _NC_OK.search(line):
+        parser.platform_votes["mac"] += 1
+        parser.saw_host(m[1])
+        port = _port(m[3] or m[4])
+        parser.port_result(port, True)
+        if port and m[2]:
+            parser.addresses.setdefault(port, m[2])
+        return True
+    if m := _NC_FAIL.search(line):
+        parser.platform_votes["mac"] += 1
+        parser.saw_host(m[1])
+        parser.port_result(_port(m[2]), False, _reason(m[3]))
+        return True
+    if m := _NC_DNS.search(line):
+        parser.platform_votes["mac"] += 1
+        if m[1]:
+            parser.saw_host(m[1])
+        _unresolved(parser, _port(m[2]) if m[2] else port_hint)
+        return True
+    if m := _NC_CMD.search(line):
+        parser.saw_host(m[1])
+        parser.ctx_port = _port(m[2])
+        return True
+    return False
+
+
+# -- openssl by hand
+
+
+def _openssl(parser: _Parser, line: str) -> bool:
+    if m := _OSSL_CMD.search(line):
+        parser.platform_votes["mac"] += 1
+        parser.flush(parser.ctx_port)
+        parser.chain_depth = None
+        if c := _OSSL_CONNECT.search(m[1]):
+            parser.saw_host(c[1])
+            parser.ctx_port = _port(c[2])
+        else:
+            parser.ctx_port = None
+        return True
+    port = parser.ctx_port
+    if line.startswith("CONNECTED("):
+        # A new s_client session: its certificate is a new one.
+        parser.platform_votes["mac"] += 1
+        parser.flush(port)
+        parser.pem_done.discard(port)
+        parser.chain_depth = None
         if port is not None:
-            self.port_result(port, False, "name_unresolved")
+            parser.port_result(port, True)
+        return True
+    if line == _PEM_BEGIN:
+        parser.pem = []
+        return True
+    if m := _OSSL_CHAIN_S.match(line):
+        parser.chain_depth = int(m[1])
+        if parser.chain_depth == 0:
+            _slash_vote(parser, m[2])
+            parser.cert_field(port, "subject", dn_display(m[2]) or None)
+        return True
+    if m := _OSSL_CHAIN_I.match(line):
+        if parser.chain_depth == 0:
+            _slash_vote(parser, m[1])
+            parser.cert_field(port, "issuer", dn_display(m[1]) or None)
+        return True
+    if m := _OSSL_CHAIN_V.match(line):
+        if parser.chain_depth == 0:
+            parser.cert_field(port, "not_after", parse_date(m[1]))
+        return True
+    if m := _OSSL_FIELD.match(line):
+        _slash_vote(parser, m[2])
+        return parser.cert_line(line, port)
+    if _OSSL_NOTAFTER.match(line) or _OSSL_FPR.match(line):
+        return parser.cert_line(line, port)
+    if m := _OSSL_VERIFY.match(line):
+        code = int(m[1])
+        # openssl's own trust store, not the Keychain Outlook uses: a detail only.
+        parser.cert_field(port, "trust_detail", f"openssl verify {code} ({m[2][:80]})")
+        return True
+    if _OSSL_NO_STARTTLS.search(line):
+        if port is not None:
+            parser.starttls[port] = False
+        return True
+    if _OSSL_NO_CERT.search(line):
+        if port is not None and port not in parser.certs:
+            parser.tls_errors.setdefault(port, "no certificate was received")
+        return True
+    if m := _OSSL_CONNECT_ERR.search(line):
+        reason = _reason(line)
+        if reason == "name_unresolved":
+            _unresolved(parser, port)
+        else:
+            parser.port_result(port, False, reason, what="an openssl connection error")
+        return True
+    if _OSSL_TLS_ERR.search(line):
+        if port is not None:
+            parser.tls_errors.setdefault(port, line[:200])
+        return True
+    return False
 
-    def key_value(self, key: str, value: str) -> bool:
-        lowered = key.lower()
-        if lowered == "computername":
-            self.platform_votes["windows"] += 1
-            self.saw_host(value)
-            # A new result block; its port is the command's, until RemotePort says.
-            self.tnc_port = self.ctx_port = self.tnc_cmd_port
-            self.tnc_cmd_port = None
-            return True
-        if lowered == "remoteport":
-            self.tnc_port = self.ctx_port = _port(value)
-            return True
-        if lowered == "remoteaddress":
-            if not value:
-                self.unresolved(self.tnc_port)
-            elif self.tnc_port is not None:
-                self.addresses.setdefault(self.tnc_port, value)
-            return True
-        if lowered == "tcptestsucceeded":
-            self.platform_votes["windows"] += 1
-            if value.lower() in ("true", "false"):
-                self.port_result(
-                    self.tnc_port, value.lower() == "true", "failed", what="TcpTestSucceeded"
-                )
-            return True
-        if lowered == "nameresolutionsucceeded" and value.lower() == "false":
-            self.unresolved(self.tnc_port)
-            return True
-        if lowered in (
-            "interfacealias",
-            "sourceaddress",
-            "pingsucceeded",
-            "ping reply details (rtt)",
-            "pingreplydetails (rtt)",
-            "nameresolutionresults",
-            "netroute (nexthop)",
-            "basicnamresolution",
-            "isadmin",
-            "networkisolationcontext",
-            "matchingipsecrules",
-            "detailedinformation",
-            "allnamresolutionresults",
-        ):
-            return True
-        # Format-List of an X509Certificate2 ($cert | Format-List).
-        if lowered in ("subject", "issuer"):
-            self.platform_votes["windows"] += 1
-            self.cert_field(self.ctx_port, lowered, dn_display(value) or None)
-            return True
-        if lowered == "thumbprint":
-            self.cert_field(self.ctx_port, "sha1", _hex(value))
-            return True
-        if lowered == "notafter":
-            when = parse_date(value)
-            if when is None:
-                self.note(f"Could not read the date '{value[:60]}'.")
-            self.cert_field(self.ctx_port, "not_after", when)
-            return True
-        return False
 
-    # -- nc by hand (or behind our NC prefix)
+def _slash_vote(parser: _Parser, dn: str) -> None:
+    # LibreSSL (macOS) prints "/C=US/O=..."; OpenSSL 1.1/3 "C = US, O = ...".
+    if dn.strip().startswith("/"):
+        parser.platform_votes["mac"] += 1
 
-    def nc(self, line: str, port_hint: int | None) -> bool:
-        if m := _NC_OK.search(line):
-            self.platform_votes["mac"] += 1
-            self.saw_host(m[1])
-            port = _port(m[3] or m[4])
-            self.port_result(port, True)
-            if port and m[2]:
-                self.addresses.setdefault(port, m[2])
-            return True
-        if m := _NC_FAIL.search(line):
-            self.platform_votes["mac"] += 1
-            self.saw_host(m[1])
-            self.port_result(_port(m[2]), False, _reason(m[3]))
-            return True
-        if m := _NC_DNS.search(line):
-            self.platform_votes["mac"] += 1
-            if m[1]:
-                self.saw_host(m[1])
-            self.unresolved(_port(m[2]) if m[2] else port_hint)
-            return True
-        if m := _NC_CMD.search(line):
-            self.saw_host(m[1])
-            self.ctx_port = _port(m[2])
-            return True
-        return False
 
-    # -- openssl by hand
-
-    def openssl(self, line: str) -> bool:
-        if m := _OSSL_CMD.search(line):
-            self.platform_votes["mac"] += 1
-            self.flush(self.ctx_port)
-            self.chain_depth = None
-            if c := _OSSL_CONNECT.search(m[1]):
-                self.saw_host(c[1])
-                self.ctx_port = _port(c[2])
-            else:
-                self.ctx_port = None
-            return True
-        port = self.ctx_port
-        if line.startswith("CONNECTED("):
-            # A new s_client session: its certificate is a new one.
-            self.platform_votes["mac"] += 1
-            self.flush(port)
-            self.pem_done.discard(port)
-            self.chain_depth = None
-            if port is not None:
-                self.port_result(port, True)
-            return True
-        if line == _PEM_BEGIN:
-            self.pem = []
-            return True
-        if m := _OSSL_CHAIN_S.match(line):
-            self.chain_depth = int(m[1])
-            if self.chain_depth == 0:
-                self.slash_vote(m[2])
-                self.cert_field(port, "subject", dn_display(m[2]) or None)
-            return True
-        if m := _OSSL_CHAIN_I.match(line):
-            if self.chain_depth == 0:
-                self.slash_vote(m[1])
-                self.cert_field(port, "issuer", dn_display(m[1]) or None)
-            return True
-        if m := _OSSL_CHAIN_V.match(line):
-            if self.chain_depth == 0:
-                self.cert_field(port, "not_after", parse_date(m[1]))
-            return True
-        if m := _OSSL_FIELD.match(line):
-            self.slash_vote(m[2])
-            return self.cert_line(line, port)
-        if _OSSL_NOTAFTER.match(line) or _OSSL_FPR.match(line):
-            return self.cert_line(line, port)
-        if m := _OSSL_VERIFY.match(line):
-            code = int(m[1])
-            # openssl's own trust store, not the Keychain Outlook uses: a detail only.
-            self.cert_field(port, "trust_detail", f"openssl verify {code} ({m[2][:80]})")
-            return True
-        if _OSSL_NO_STARTTLS.search(line):
-            if port is not None:
-                self.starttls[port] = False
-            return True
-        if _OSSL_NO_CERT.search(line):
-            if port is not None and port not in self.certs:
-                self.tls_errors.setdefault(port, "no certificate was received")
-            return True
-        if m := _OSSL_CONNECT_ERR.search(line):
-            reason = _reason(line)
-            if reason == "name_unresolved":
-                self.unresolved(port)
-            else:
-                self.port_result(port, False, reason, what="an openssl connection error")
-            return True
-        if _OSSL_TLS_ERR.search(line):
-            if port is not None:
-                self.tls_errors.setdefault(port, line[:200])
-            return True
-        return False
-
-    def slash_vote(self, dn: str) -> None:
-        # LibreSSL (macOS) prints "/C=US/O=..."; OpenSSL 1.1/3 "C = US, O = ...".
-        if dn.strip().startswith("/"):
-            self.platform_votes["mac"] += 1
-
-    def pem_line(self, line: str) -> None:
-        assert self.pem is not None
-        if line != _PEM_END:
-            if len(self.pem) < 400:
-                self.pem.append(line)
-            return
-        body, self.pem = "".join(self.pem), None
-        port = self.ctx_port
-        if port in self.pem_done:
-            return  # later certificates of -showcerts are the chain, not the server's
-        self.pem_done.add(port)
-        try:
-            cert = x509.load_der_x509_certificate(base64.b64decode(body, validate=False))
-        except (ValueError, binascii.Error):
-            self.note("A certificate block could not be decoded.")
-            return
-        self.cert_field(port, "subject", dn_display(cert.subject.rfc4514_string()))
-        self.cert_field(port, "issuer", dn_display(cert.issuer.rfc4514_string()))
-        self.cert_field(port, "not_after", cert.not_valid_after_utc)
-        self.cert_field(port, "sha256", cert.fingerprint(hashes.SHA256()).hex().upper())
+def _pem_line(parser: _Parser, line: str) -> None:
+    assert parser.pem is not None
+    if line != _PEM_END:
+        if len(parser.pem) < 400:
+            parser.pem.append(line)
+        return
+    body, parser.pem = "".join(parser.pem), None
+    port = parser.ctx_port
+    if port in parser.pem_done:
+        return  # later certificates of -showcerts are the chain, not the server's
+    parser.pem_done.add(port)
+    try:
+        cert = x509.load_der_x509_certificate(base64.b64decode(body, validate=False))
+    except (ValueError, binascii.Error):
+        parser.note("A certificate block could not be decoded.")
+        return
+    parser.cert_field(port, "subject", dn_display(cert.subject.rfc4514_string()))
+    parser.cert_field(port, "issuer", dn_display(cert.issuer.rfc4514_string()))
+    parser.cert_field(port, "not_after", cert.not_valid_after_utc)
+    parser.cert_field(port, "sha256", cert.fingerprint(hashes.SHA256()).hex().upper())
 
 
 def parse_client_output(text: str | bytes) -> ClientObservation:
