@@ -223,9 +223,10 @@ def interpret(kb: Knowledge, found: Finding, provider_key: str | None) -> Findin
 def fix_context(target: Target, request: CheckRequest, recommended: Endpoint | None) -> FixContext:
     """What every fix of this diagnosis is filled with (each finding adds its evidence)."""
     params = dict(target.match.params) if target.match is not None else {}
-    entered = {"host": target.host, "port": target.port, "security": target.security}
     return FixContext(
-        **entered,
+        host=target.host,
+        port=target.port,
+        security=target.security,
         recommended=recommended,
         provider=target.provider,
         provider_params=params,
