@@ -20,6 +20,7 @@ from diagnostics.knowledge._models import (
     ClientSpec,
     ErrorTextsFile,
     FindingsFile,
+    FixEntry,
     FixesFile,
     FixSpec,
     PoliciesFile,
@@ -108,23 +109,10 @@ def load_knowledge_from(directory: Path) -> Knowledge:
             )
 
     variants = {r.variant for r in replies.rules if r.variant}
-    covered = set()
     for entry in fixes:
-        where = f"fixes: {entry.finding}"
-        need_finding(where, entry.finding)
-        covered.add(entry.finding)
-        for key in entry.providers:
-            if key not in provider_keys:
-                problems.append(f"{where}: unknown provider {key!r}")
-        for name in entry.variants:
-            if name not in variants:
-                problems.append(f"{where}: variant {name!r} is not produced by any reply rule")
-        maps = [("", entry.clients)]
-        maps += [(f" provider {k}", m) for k, m in entry.providers.items()]
-        maps += [(f" variant {k}", m) for k, m in entry.variants.items()]
-        for label, client_map in maps:
-            problems += _check_templates(f"{where}{label}", client_map, clients)
-    for missing in sorted(finding_ids - covered):
+        need_finding(f"fixes: {entry.finding}", entry.finding)
+        problems += _check_fix(entry, provider_keys, variants, clients)
+    for missing in sorted(finding_ids - {entry.finding for entry in fixes}):
         problems.append(f"fixes: no entry for finding {missing!r}")
     for rule in replies.rules:
         need_finding(f"replies.yaml: rule {rule.id}", rule.finding_id, rule.severity)
@@ -159,6 +147,23 @@ def load_knowledge_from(directory: Path) -> Knowledge:
         error_texts=error_texts,
         policies=policies,
     )
+
+
+def _check_fix(
+    entry: FixEntry, provider_keys: set[str], variants: set[str], clients: Iterable[ClientSpec]
+) -> list[str]:
+    """What is wrong with one fixes entry: unknown providers or variants, broken templates."""
+    where = f"fixes: {entry.finding}"
+    problems = [f"{where}: unknown provider {key!r}" for key in entry.providers
+                if key not in provider_keys]  # fmt: skip
+    problems += [f"{where}: variant {name!r} is not produced by any reply rule"
+                 for name in entry.variants if name not in variants]  # fmt: skip
+    maps = [("", entry.clients)]
+    maps += [(f" provider {k}", m) for k, m in entry.providers.items()]
+    maps += [(f" variant {k}", m) for k, m in entry.variants.items()]
+    for label, client_map in maps:
+        problems += _check_templates(f"{where}{label}", client_map, clients)
+    return problems
 
 
 def _read(path: Path, model: type[M]) -> M:
