@@ -19,7 +19,6 @@ every attribute declared in `__init__`, the work in pure steps around it:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import inspect
 import logging
@@ -30,17 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import dns.resolver
 
-from diagnostics import _assess, _conclude, _dns, _plan, _policy, _sender
+from diagnostics import _assess, _conclude, _dns, _policy, _sender
 from diagnostics._config import EngineConfig
-from diagnostics._errors import TargetRefused
 from diagnostics._models import (
     CheckRequest,
-    Credentials,
     Endpoint,
     ErrorTextCause,
     Finding,
-    ProbeOutcome,
-    ProbePlan,
     ProbeResult,
     Progress,
     Report,
@@ -51,9 +46,9 @@ from diagnostics._models import (
     tool_version,
     verdict_for,
 )
+from diagnostics._probing import ProbeRun
 from diagnostics._target import Target, pin_address, work_out_target
 from diagnostics.knowledge import ErrorTextMatch, load_knowledge
-from diagnostics.labels import security_label
 
 if TYPE_CHECKING:
     from diagnostics._tls import TrustStore
@@ -61,9 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("smtpcheck.engine")
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
-
-# Once the entered setting works, how long alternatives may keep running (seconds).
-ALTERNATIVE_GRACE = 1.0
 
 
 async def diagnose(
@@ -162,7 +154,19 @@ class _Diagnosis:
             _discard(self.trust)
         else:
             sender_task = asyncio.create_task(self._sender_checks(target, target.address))
-            self.results = await self._probe_all(target, target.address)
+            assert self.trust is not None
+            probes = ProbeRun(
+                target,
+                target.address,
+                request=self.request,
+                config=self.config,
+                policy=self.policy,
+                resolver=self.resolver,
+                clock=(self.t0, self.deadline, self.now),
+                progress=self._progress,
+                timings=self.timings,
+            )
+            self.results = await probes.run(await self.trust)
             self.findings += await sender_task
         self.findings += _conclude.provider_findings(target, self.kb, self.request, self.today)
         recommended = self._recommended(target)
@@ -277,139 +281,6 @@ class _Diagnosis:
             await self._progress("sender", f"Checking DNS of {domain}", "done")
         return findings
 
-    # ------------------------------------------------------------------ probes
-
-    async def _probe_all(self, target: Target, address: str) -> list[ProbeResult]:
-        from diagnostics import _smtp_probe
-
-        assert self.trust is not None
-        trust = await self.trust
-        request = self.request
-        credentials = None
-        if request.password is not None and request.user:
-            credentials = Credentials(user=request.user, password=request.password)
-        relay_test = not request.requires_auth or target.port == 25
-        plans = _plan.probe_plans(target, self.config.allowed_ports)
-        other_hosts = await self._resolve_other_hosts(plans)
-        tasks: dict[ProbePlan, asyncio.Task[ProbeResult]] = {}
-        for plan in plans:
-            plan_address = address if plan.host is None else other_hosts.get(plan.host)
-            if plan_address is None:
-                continue
-            is_entered = plan.role == "entered"
-            coro = self._one_probe(
-                _smtp_probe.run_probe,
-                plan,
-                address=plan_address,
-                server_name=plan.host or target.host,
-                trust=trust,
-                credentials=credentials if is_entered else None,
-                sender=request.email,
-                relay_test=relay_test and is_entered,
-            )
-            tasks[plan] = asyncio.create_task(coro, name=f"probe {plan.label}")
-        entered_plan = next(iter(tasks))
-        results = await self._gather_with_grace(tasks, entered_plan)
-        # One credential test only; if the entered setting never reached a login, try the
-        # login once on the setting that works, so the user learns about the password too.
-        if credentials is not None and results[entered_plan].auth is None:
-            works = self._credential_retry_target(results)
-            if works is not None:
-                retry = await self._one_probe(
-                    _smtp_probe.run_probe,
-                    ProbePlan(works.plan.port, works.plan.security, "credentials", works.plan.host),
-                    address=works.address or address,
-                    server_name=works.plan.host or target.host,
-                    trust=trust,
-                    credentials=credentials,
-                    sender=request.email,
-                    relay_test=False,
-                )
-                results[retry.plan] = retry
-        return list(results.values())
-
-    def _credential_retry_target(self, results: dict[ProbePlan, ProbeResult]) -> ProbeResult | None:
-        if self._remaining() < self.config.timeouts.connect:
-            return None
-        for result in results.values():
-            if _assess.usable(result, now=self.now, requires_auth=True):
-                return result
-        return None
-
-    async def _resolve_other_hosts(self, plans: Sequence[ProbePlan]) -> dict[str, str]:
-        """Addresses for the provider's documented host, under the same policy."""
-        resolved: dict[str, str] = {}
-        for host in {p.host for p in plans if p.host}:
-            try:
-                literal = self.policy.literal_target(host)
-                addresses = (literal,) if literal else await _dns.resolve_host(self.resolver, host)
-                resolved[host] = self.policy.pick_address(host, addresses)
-            except (_dns.DnsError, TargetRefused) as exc:
-                log.info("provider endpoint %s not probed: %s", host, exc)
-        return resolved
-
-    async def _one_probe(
-        self, run_probe: Callable[..., Awaitable[ProbeResult]], plan: ProbePlan, **kwargs: Any
-    ) -> ProbeResult:
-        host = plan.host or (self.target.host if self.target else "")
-        what = f"{host} port {plan.port} ({security_label(plan.security)})"
-        await self._progress(plan.label, f"Connecting to {what}", "running")
-        result = await run_probe(
-            plan, config=self.config, deadline=self.deadline, t0=self.t0, **kwargs
-        )
-        state = "done" if result.outcome is ProbeOutcome.OK else "failed"
-        await self._progress(plan.label, f"Connecting to {what}", state, _probe_note(result))
-        self.timings[f"probe {plan.label}"] = round(result.elapsed_ms, 1)
-        return result
-
-    async def _gather_with_grace(
-        self, tasks: dict[ProbePlan, asyncio.Task[ProbeResult]], entered_plan: ProbePlan
-    ) -> dict[ProbePlan, ProbeResult]:
-        entered_task = tasks[entered_plan]
-        # A safety net above the probes' own deadline handling.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(entered_task), timeout=self._remaining() + 1.0)
-        pending = [t for t in tasks.values() if not t.done()]
-        entered_ok = False
-        if pending:
-            entered_ok = (
-                entered_task.done()
-                and not entered_task.cancelled()
-                and entered_task.exception() is None
-                and _assess.usable(
-                    entered_task.result(), now=self.now, requires_auth=self.request.requires_auth
-                )
-            )
-            wait = min(ALTERNATIVE_GRACE, self._remaining()) if entered_ok else self._remaining()
-            await asyncio.wait(pending, timeout=wait + (0 if entered_ok else 1.0))
-        results: dict[ProbePlan, ProbeResult] = {}
-        for plan, task in tasks.items():
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                # Unfinished because the entered setting already works: not needed, not shown.
-                if plan is entered_plan or not entered_ok:
-                    results[plan] = self._not_finished(plan, ProbeOutcome.BUDGET_EXHAUSTED)
-                continue
-            if task.cancelled():
-                continue
-            exc = task.exception()
-            if exc is not None:
-                log.error("probe %s crashed", plan.label, exc_info=exc)
-                results[plan] = self._not_finished(plan, ProbeOutcome.ERROR, type(exc).__name__)
-                continue
-            results[plan] = task.result()
-        return results
-
-    def _not_finished(
-        self, plan: ProbePlan, outcome: ProbeOutcome, error: str | None = None
-    ) -> ProbeResult:
-        elapsed = ms(self.loop.time() - self.t0)
-        return ProbeResult(
-            plan=plan, address=None, outcome=outcome, elapsed_ms=elapsed, error=error
-        )
-
     # ------------------------------------------------------------------ findings
 
     def _recommended(self, target: Target) -> Endpoint | None:
@@ -507,14 +378,3 @@ def _discard(task: asyncio.Future[Any]) -> None:
     task.cancel()
     if task.done() and not task.cancelled():
         task.exception()
-
-
-def _probe_note(result: ProbeResult) -> str:
-    if result.outcome is ProbeOutcome.OK:
-        parts = []
-        if result.tls:
-            parts.append(result.tls.version or "TLS")
-        if result.auth_after_tls or result.auth_before_tls:
-            parts.append("AUTH " + " ".join(result.auth_after_tls or result.auth_before_tls))
-        return ", ".join(parts) or "ok"
-    return str(result.outcome).replace("_", " ")
