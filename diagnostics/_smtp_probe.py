@@ -29,7 +29,6 @@ from diagnostics._models import (
     Reply,
     Security,
     TlsInfo,
-    TranscriptLine,
     ms,
 )
 from diagnostics._tls import (
@@ -40,12 +39,17 @@ from diagnostics._tls import (
     peer_chain,
     probe_context,
 )
-from diagnostics.sanitize import visible
+from diagnostics._transcript import (
+    AUTH_TEXT_WITHHELD,
+    MAX_LINE_CHARS,
+    MAX_LINES_PER_REPLY,
+    REDACTED,
+    Transcript,
+    secret_forms,
+)
 
-__all__ = ["run_probe"]
+__all__ = ["MAX_LINES_PER_REPLY", "MAX_LINE_CHARS", "run_probe"]
 
-MAX_LINES_PER_REPLY = 60  # transcript lines kept from one reply
-MAX_LINE_CHARS = 500  # characters kept from one transcript line
 MAX_EXTENSIONS = 100
 QUIT_TIMEOUT = 1.0
 MIN_STEP = 0.05  # below this much budget a step is not started
@@ -53,10 +57,6 @@ GRACE = 0.2  # the safety net fires this long after the deadline
 DEFAULT_SENDER = "postmaster@smtpcheck.invalid"
 RELAY_RECIPIENT = "relay-test@example.com"
 OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
-REDACTED = "[redacted]"
-# A reply to AUTH can repeat the password in any encoding (split over lines, base64, hex,
-# ...): it is kept as its codes only; the engine learns its meaning from the full reply.
-AUTH_TEXT_WITHHELD = "[text withheld: a reply to AUTH can repeat the password]"
 
 # OpenSSL's words when the "TLS record" it reads is really a plain-text "220 ..." line.
 _PLAINTEXT_REASONS = frozenset(
@@ -171,10 +171,8 @@ class _Probe:
         self.started = self.loop.time()
         # Converts the handshake's time.monotonic() stamps to loop time.
         self.clock_offset = self.loop.time() - time.monotonic()
-        self.secrets = _secret_forms(credentials)
-        self.in_auth = False  # replies now answer AUTH: their text is never recorded
 
-        self.transcript: list[TranscriptLine] = []
+        self.record = Transcript(plan.label, t0, secret_forms(credentials))
         self.steps: dict[str, float] = {}
         self.outcome: ProbeOutcome = ProbeOutcome.OK
         self.error: str | None = None
@@ -212,7 +210,7 @@ class _Probe:
             except TimeoutError as exc:
                 self.clean = False
                 if safety_net.expired():
-                    self._event("time budget exhausted; stopping")
+                    self.record.event("time budget exhausted; stopping")
                     self.outcome = ProbeOutcome.BUDGET_EXHAUSTED
                 else:
                     self._internal_error(exc)
@@ -227,8 +225,8 @@ class _Probe:
 
     def _internal_error(self, exc: BaseException) -> None:
         self.outcome = ProbeOutcome.ERROR
-        self.error = self._text(f"{type(exc).__name__}: {exc}")[:300]
-        self._event(f"internal error: {self.error}")
+        self.error = self.record.text(f"{type(exc).__name__}: {exc}")[:300]
+        self.record.event(f"internal error: {self.error}")
 
     async def _dialogue(self, *, sender: str | None, relay_test: bool) -> None:
         security = self.plan.security
@@ -245,24 +243,24 @@ class _Probe:
         if security is Security.SSL:
             await self._greeting(implicit_tls=True)
             self.ehlo_after = await self._ehlo("ehlo")
-            self.extensions_after, self.auth_after = self._extensions()
+            self.extensions_after, self.auth_after = _extensions(self)
         else:
             await self._greeting(implicit_tls=False)
             self.ehlo_before = await self._ehlo("ehlo")
-            self.extensions_before, self.auth_before = self._extensions()
+            self.extensions_before, self.auth_before = _extensions(self)
             self.starttls_offered = "STARTTLS" in self.extensions_before
             if security is Security.STARTTLS:
                 if not self.starttls_offered:
-                    self._event("STARTTLS is not offered")
+                    self.record.event("STARTTLS is not offered")
                     raise _Stop(ProbeOutcome.STARTTLS_NOT_OFFERED, clean=True)
                 await self._starttls()
                 self.ehlo_after = await self._ehlo("ehlo_tls")
-                self.extensions_after, self.auth_after = self._extensions()
+                self.extensions_after, self.auth_after = _extensions(self)
         # The main check is done; what follows never changes the outcome.
         if relay_test:
-            await self._relay_test(sender)
+            await _relay_test(self, sender)
         if self.credentials is not None and self.tls is not None:
-            self.auth = await self._authenticate(self.auth_after)
+            self.auth = await _authenticate(self, self.auth_after)
 
     # ------------------------------------------------------------------ steps
 
@@ -286,19 +284,19 @@ class _Probe:
             await asyncio.wait_for(self.loop.sock_connect(self.sock, sockaddr), timeout)
         except TimeoutError:
             self._timed("connect", start)
-            self._event(f"no answer to the connection attempt after {timeout:.1f} s")
+            self.record.event(f"no answer to the connection attempt after {timeout:.1f} s")
             raise _Stop(self._timeout(ProbeOutcome.CONNECT_TIMEOUT, limited)) from None
         except ConnectionRefusedError:
             self._timed("connect", start)
-            self._event("connection refused")
+            self.record.event("connection refused")
             raise _Stop(ProbeOutcome.REFUSED, "connection refused") from None
         except OSError as exc:
             self._timed("connect", start)
             reason = exc.strerror or str(exc)
-            self._event(f"cannot connect: {reason}")
+            self.record.event(f"cannot connect: {reason}")
             raise _Stop(ProbeOutcome.UNREACHABLE, reason) from None
         self._timed("connect", start)
-        self._event(f"connected to {_host_port(self.address, self.plan.port)}")
+        self.record.event(f"connected to {_host_port(self.address, self.plan.port)}")
 
     async def _greeting(self, *, implicit_tls: bool) -> None:
         """The greeting; with implicit TLS, the handshake before it."""
@@ -310,21 +308,26 @@ class _Probe:
         try:
             response = await self.smtp.connect(timeout=timeout)
         except aiosmtplib.SMTPConnectResponseError as exc:
-            self._after_handshake(start, implicit_tls)
-            reply = self._reply(exc.code, exc.message)
+            _after_handshake(self, start, implicit_tls)
+            reply = self.record.reply(exc.code, exc.message)
             self.greeting = reply
-            self._received(reply)
+            self.record.received(reply)
             raise _Stop(ProbeOutcome.BANNER_REJECTED, reply=reply) from None
         except aiosmtplib.SMTPConnectTimeoutError as exc:
-            handshake_done = self._after_handshake(start, implicit_tls)
+            handshake_done = _after_handshake(self, start, implicit_tls)
             if implicit_tls and not handshake_done:
-                self._event(f"timeout in the TLS handshake after {timeout:.1f} s")
+                self.record.event(f"timeout in the TLS handshake after {timeout:.1f} s")
                 raise _Stop(self._timeout(ProbeOutcome.TLS_TIMEOUT, limited)) from exc
-            waited = self.loop.time() - (self._handshake_end() or start)
-            self._event(f"timeout waiting for greeting after {waited:.1f} s")
+            waited = self.loop.time() - (
+                _handshake_end(
+                    self,
+                )
+                or start
+            )
+            self.record.event(f"timeout waiting for greeting after {waited:.1f} s")
             raise _Stop(self._timeout(ProbeOutcome.BANNER_TIMEOUT, limited)) from exc
         except aiosmtplib.SMTPConnectError as exc:
-            handshake_done = self._after_handshake(start, implicit_tls)
+            handshake_done = _after_handshake(self, start, implicit_tls)
             if implicit_tls and not handshake_done:
                 record = self.handshakes[-1] if self.handshakes else None
                 error = (
@@ -332,16 +335,16 @@ class _Probe:
                     if record is not None and record.handshake_error is not None
                     else _cause(exc, (ssl.SSLError, ConnectionAbortedError, OSError)) or exc
                 )
-                raise self._handshake_failure(error, timeout, limited) from None
-            self._event("the server closed the connection before its greeting")
+                raise _handshake_failure(self, error, timeout, limited) from None
+            self.record.event("the server closed the connection before its greeting")
             raise _Stop(ProbeOutcome.DROPPED, "connection closed before the greeting") from None
         except aiosmtplib.SMTPResponseException as exc:  # too long, or not SMTP at all
-            self._after_handshake(start, implicit_tls)
+            _after_handshake(self, start, implicit_tls)
             raise self._bad_reply(exc, "the greeting") from None
-        self._after_handshake(start, implicit_tls)
+        _after_handshake(self, start, implicit_tls)
         self.transport = self.smtp.transport
-        self.greeting = self._reply(response.code, response.message)
-        self._received(self.greeting)
+        self.greeting = self.record.reply(response.code, response.message)
+        self.record.received(self.greeting)
         self.clean = True
 
     async def _ehlo(self, step: str) -> Reply:
@@ -353,9 +356,9 @@ class _Probe:
             on_timeout=ProbeOutcome.EHLO_TIMEOUT,
             what="the EHLO reply",
         )
-        reply = self._reply(response.code, response.message)
+        reply = self.record.reply(response.code, response.message)
         if response.code != 250:
-            self._event("EHLO refused")
+            self.record.event("EHLO refused")
             raise _Stop(ProbeOutcome.EHLO_REJECTED, reply=reply, clean=self._connected())
         assert self.smtp is not None
         self.smtp.last_ehlo_response = response  # parses the extensions for aiosmtplib too
@@ -364,7 +367,7 @@ class _Probe:
     async def _starttls(self) -> None:
         assert self.smtp is not None
         timeout, limited = self._budget(max(self.timeouts.command, self.timeouts.tls), "STARTTLS")
-        self._sent("STARTTLS")
+        self.record.sent("STARTTLS")
         start = self.loop.time()
         seen = len(self.handshakes)
         try:
@@ -375,134 +378,35 @@ class _Probe:
             self._timed("starttls", start)
             if exc.code < 0:
                 raise self._bad_reply(exc, "the STARTTLS reply") from None
-            reply = self._reply(exc.code, exc.message)
-            self._received(reply)
-            self._event("STARTTLS refused")
+            reply = self.record.reply(exc.code, exc.message)
+            self.record.received(reply)
+            self.record.event("STARTTLS refused")
             raise _Stop(
                 ProbeOutcome.STARTTLS_REJECTED, reply=reply, clean=self._connected()
             ) from None
         except aiosmtplib.SMTPReadTimeoutError:
             self._timed("starttls", start)
-            self._event(f"timeout waiting for the STARTTLS reply after {timeout:.1f} s")
+            self.record.event(f"timeout waiting for the STARTTLS reply after {timeout:.1f} s")
             raise _Stop(self._timeout(ProbeOutcome.TLS_TIMEOUT, limited)) from None
         except aiosmtplib.SMTPTimeoutError:
-            self._starttls_timings(start, seen)
-            self._event(f"timeout in the TLS handshake after {timeout:.1f} s")
+            _starttls_timings(self, start, seen)
+            self.record.event(f"timeout in the TLS handshake after {timeout:.1f} s")
             raise _Stop(self._timeout(ProbeOutcome.TLS_TIMEOUT, limited)) from None
         except (ssl.SSLError, OSError) as exc:  # SMTPServerDisconnected is an OSError too
-            self._starttls_timings(start, seen)
+            _starttls_timings(self, start, seen)
             record = self.handshakes[-1] if len(self.handshakes) > seen else None
             # asyncio may report a failed handshake as a reset; OpenSSL knows why.
             error = record.handshake_error if record and record.handshake_error else exc
             if isinstance(error, ssl.SSLEOFError | ConnectionError):
-                self._event("the server closed the connection after accepting STARTTLS")
+                self.record.event("the server closed the connection after accepting STARTTLS")
                 raise _Stop(ProbeOutcome.DROPPED, "connection closed during STARTTLS") from None
-            self._event("STARTTLS accepted; the TLS handshake failed")
-            raise self._handshake_failure(error, timeout, limited, implicit=False) from None
-        reply_at = self._starttls_timings(start, seen)
-        self._received(self._reply(response.code, response.message), at=reply_at)
+            self.record.event("STARTTLS accepted; the TLS handshake failed")
+            raise _handshake_failure(self, error, timeout, limited, implicit=False) from None
+        reply_at = _starttls_timings(self, start, seen)
+        self.record.received(self.record.reply(response.code, response.message), at=reply_at)
         self.transport = self.smtp.transport
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
-        self._record_tls(ssl_object)
-
-    async def _relay_test(self, sender: str | None) -> None:
-        """Would the server take mail for another domain without a login? Never sends DATA."""
-        mail_from = sender if sender and sender.isascii() else DEFAULT_SENDER
-        start = self.loop.time()
-        try:
-            mail = await self._exchange(
-                (b"MAIL", f"FROM:<{mail_from}>".encode("ascii")),
-                f"MAIL FROM:<{mail_from}>",
-                step=None,
-                on_timeout=ProbeOutcome.OK,
-                what="the MAIL reply",
-            )
-            if mail.code // 100 != 2:
-                self.relay_reply = self._reply(mail.code, mail.message)
-            else:
-                rcpt = await self._exchange(
-                    (b"RCPT", f"TO:<{RELAY_RECIPIENT}>".encode("ascii")),
-                    f"RCPT TO:<{RELAY_RECIPIENT}>",
-                    step=None,
-                    on_timeout=ProbeOutcome.OK,
-                    what="the RCPT reply",
-                )
-                self.relay_reply = self._reply(rcpt.code, rcpt.message)
-            await self._exchange(
-                (b"RSET",), "RSET", step=None, on_timeout=ProbeOutcome.OK, what="the RSET reply"
-            )
-        except _Stop as stop:
-            self.clean = stop.clean and self.clean
-            self._event(f"relay test incomplete: {stop.error or stop.outcome}")
-        finally:
-            self._timed("relay", start)
-
-    async def _authenticate(self, offered: tuple[str, ...]) -> AuthAttempt | None:
-        """One login with the best password mechanism offered; None when AUTH is not offered."""
-        assert self.credentials is not None
-        if not offered:
-            return None
-        for mechanism in ("PLAIN", "LOGIN", "CRAM-MD5"):
-            if mechanism in offered:
-                break
-        else:
-            if set(offered) <= set(OAUTH_MECHANISMS):
-                self._event("only OAuth is offered; the password was not tried")
-                return AuthAttempt(mechanism=offered[0], ok=False, reply=None, error="oauth only")
-            return AuthAttempt(
-                mechanism="",
-                ok=False,
-                reply=None,
-                error=f"no mechanism smtpcheck can test (offered: {' '.join(offered)})",
-            )
-        try:
-            self._budget(self.timeouts.command, "the login test")
-        except _Stop:
-            return None  # not tried at all: the engine may try it elsewhere
-        start = self.loop.time()
-        self.in_auth = True
-        try:
-            reply = await self._auth_dialogue(mechanism)
-        except _Stop as stop:
-            self.clean = stop.clean and self.clean
-            return AuthAttempt(
-                mechanism=mechanism, ok=False, reply=stop.reply, error=stop.error or "failed"
-            )
-        finally:
-            self.in_auth = False
-            self._timed("auth", start)
-        return AuthAttempt(mechanism=mechanism, ok=reply.code == 235, reply=reply)
-
-    async def _auth_dialogue(self, mechanism: str) -> Reply:
-        assert self.credentials is not None
-        user = self.credentials.user.encode("utf-8")
-        password = self.credentials.password.get_secret_value().encode("utf-8")
-
-        async def send(args: tuple[bytes, ...], shown: str) -> SMTPResponse:
-            return await self._exchange(
-                args, shown, step=None, on_timeout=ProbeOutcome.OK, what="the AUTH reply"
-            )
-
-        if mechanism == "PLAIN":
-            blob = base64.b64encode(b"\0" + user + b"\0" + password)
-            response = await send((b"AUTH", b"PLAIN", blob), f"AUTH PLAIN {REDACTED}")
-        elif mechanism == "LOGIN":
-            response = await send((b"AUTH", b"LOGIN"), "AUTH LOGIN")
-            if response.code == 334:
-                response = await send((base64.b64encode(user),), REDACTED)
-            if response.code == 334:
-                response = await send((base64.b64encode(password),), REDACTED)
-        else:
-            response = await send((b"AUTH", b"CRAM-MD5"), "AUTH CRAM-MD5")
-            if response.code == 334:
-                try:
-                    answer = auth_crammd5_verify(user, password, response.message.strip())
-                except aiosmtplib.SMTPAuthenticationError:
-                    answer = b"*"  # an undecodable challenge: cancel the exchange
-                response = await send((answer,), REDACTED)
-        if response.code == 334:  # the server wants more than the mechanism has: cancel
-            response = await send((b"*",), "*")
-        return self._reply(response.code, response.message)
+        _record_tls(self, ssl_object)
 
     async def _quit(self) -> None:
         """Say goodbye when the dialogue is still in step and there is time."""
@@ -511,14 +415,14 @@ class _Probe:
         timeout = min(QUIT_TIMEOUT, self.timeouts.command, self.deadline - self.loop.time())
         if timeout < MIN_STEP:
             return
-        self._sent("QUIT")
+        self.record.sent("QUIT")
         start = self.loop.time()
         try:
             response = await self.smtp.execute_command(b"QUIT", timeout=timeout)
         except (aiosmtplib.SMTPException, OSError):
-            self._event("no reply to QUIT")
+            self.record.event("no reply to QUIT")
         else:
-            self._received(self._reply(response.code, response.message))
+            self.record.received(self.record.reply(response.code, response.message))
         finally:
             self._timed("quit", start)
 
@@ -547,130 +451,43 @@ class _Probe:
         """Send one command and read its reply; trouble becomes `_Stop`."""
         assert self.smtp is not None
         timeout, limited = self._budget(self.timeouts.command, what)
-        self._sent(shown)
+        self.record.sent(shown)
         start = self.loop.time()
         try:
             response = await self.smtp.execute_command(*args, timeout=timeout)
         except aiosmtplib.SMTPTimeoutError:
-            self._event(f"timeout waiting for {what} after {timeout:.1f} s")
+            self.record.event(f"timeout waiting for {what} after {timeout:.1f} s")
             raise _Stop(self._timeout(on_timeout, limited), f"timeout waiting for {what}") from None
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-            self._event("the server closed the connection")
+            self.record.event("the server closed the connection")
             raise _Stop(ProbeOutcome.DROPPED, f"connection closed waiting for {what}") from None
         except aiosmtplib.SMTPResponseException as exc:
             raise self._bad_reply(exc, what) from None
         finally:
             if step is not None:
                 self._timed(step, start)
-        self._received(self._reply(response.code, response.message))
+        self.record.received(self.record.reply(response.code, response.message))
         return response
-
-    # ------------------------------------------------------------------ TLS
-
-    def _after_handshake(self, start: float, implicit_tls: bool) -> bool:
-        """Time the greeting (and the implicit-TLS handshake); True when TLS came up."""
-        end = self.loop.time()
-        if not implicit_tls:
-            self.steps["greeting"] = ms(end - start)
-            return False
-        record = self.handshakes[-1] if self.handshakes else None
-        if record is None or record.handshake_started is None:
-            return False
-        hs_start = record.handshake_started + self.clock_offset
-        if record.handshake_done is None:
-            self.steps["tls"] = ms(end - hs_start)
-            return False
-        done = record.handshake_done + self.clock_offset
-        self.steps["tls"] = ms(done - hs_start)
-        self.steps["greeting"] = ms(end - done)
-        self._record_tls(record)
-        return True
-
-    def _handshake_end(self) -> float | None:
-        record = self.handshakes[-1] if self.handshakes else None
-        if record is None or record.handshake_done is None:
-            return None
-        return record.handshake_done + self.clock_offset
-
-    def _starttls_timings(self, start: float, seen: int) -> float | None:
-        """Split STARTTLS into the reply wait and the handshake; when the handshake began."""
-        record = self.handshakes[-1] if len(self.handshakes) > seen else None
-        end = self.loop.time()
-        if record is None or record.handshake_started is None:
-            self.steps["starttls"] = ms(end - start)
-            return None
-        hs_start = record.handshake_started + self.clock_offset
-        self.steps["starttls"] = ms(hs_start - start)
-        hs_end = (record.handshake_done + self.clock_offset) if record.handshake_done else end
-        self.steps["tls"] = ms(hs_end - hs_start)
-        return hs_start
-
-    def _record_tls(self, ssl_object: object) -> None:
-        """TLS version, cipher and the analysed certificate chain."""
-        if self.tls is not None or ssl_object is None:
-            return
-        facts = getattr(ssl_object, "facts", None)
-        if facts is not None:
-            version, cipher, chain = facts.version, facts.cipher, list(facts.chain)
-        else:
-            cipher_info = ssl_object.cipher()  # type: ignore[attr-defined]
-            version = ssl_object.version()  # type: ignore[attr-defined]
-            cipher = cipher_info[0] if cipher_info else None
-            chain = peer_chain(ssl_object)  # type: ignore[arg-type]
-        cert = None
-        if chain:
-            try:
-                # Whole seconds, like the certificate's own dates: concurrent probes of one
-                # server then share one analysis (see analyze_chain).
-                now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-                cert = analyze_chain(chain, self.server_name, self.trust, now=now)
-            except Exception as exc:  # analysis must not cost us the rest of the probe
-                self._event(f"certificate analysis failed: {type(exc).__name__}")
-        self.tls = TlsInfo(version=version, cipher=cipher, cert=cert)
-        self._event(f"{_tls_words(version)} established ({cipher})")
-        if cert is not None:
-            problems = ", ".join(str(p) for p in cert.problems) or "none"
-            self._event(
-                f"certificate for {', '.join(cert.names[:5]) or cert.subject}; "
-                f"issuer {cert.issuer}; problems: {problems}"
-            )
-
-    def _handshake_failure(
-        self, exc: BaseException, timeout: float, limited: bool, *, implicit: bool = True
-    ) -> _Stop:
-        if isinstance(exc, TimeoutError | ConnectionAbortedError):
-            self._event(f"timeout in the TLS handshake after {timeout:.1f} s")
-            return _Stop(self._timeout(ProbeOutcome.TLS_TIMEOUT, limited))
-        if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
-            reason = self._text(str(exc))[:300]
-            if implicit and _looks_plaintext(exc):
-                self._event(f"the server answered in plain text, not TLS ({reason})")
-                return _Stop(ProbeOutcome.PLAINTEXT_ON_TLS, reason)
-            self._event(f"TLS handshake failed: {reason}")
-            return _Stop(ProbeOutcome.TLS_FAILED, reason)
-        reason = "the server closed the connection during the TLS handshake"
-        self._event(reason)
-        return _Stop(ProbeOutcome.TLS_FAILED, reason)
 
     # ------------------------------------------------------------------ helpers
 
     def _bad_reply(self, exc: aiosmtplib.SMTPResponseException, what: str) -> _Stop:
-        message = self._text(exc.message)
+        message = self.record.text(exc.message)
         if "too long" in message.lower():
             limit = MAX_RESPONSE_LENGTH // 1024
-            self._event(f"{what} is longer than {limit} KiB; stopped reading")
+            self.record.event(f"{what} is longer than {limit} KiB; stopped reading")
             return _Stop(ProbeOutcome.REPLY_TOO_LONG, f"{what} was too long")
-        if self.in_auth:
-            self._event(f"{what} is not SMTP {AUTH_TEXT_WITHHELD}")
+        if self.record.in_auth:
+            self.record.event(f"{what} is not SMTP {AUTH_TEXT_WITHHELD}")
             return _Stop(ProbeOutcome.ERROR, f"{what} is not SMTP")
-        self._event(f"not an SMTP reply: {message[:200]}")
+        self.record.event(f"not an SMTP reply: {message[:200]}")
         return _Stop(ProbeOutcome.ERROR, f"{what} is not SMTP: {message[:200]}")
 
     def _budget(self, step_timeout: float, what: str) -> tuple[float, bool]:
         """This step's timeout, and whether the remaining budget (not the step) set it."""
         remaining = self.deadline - self.loop.time()
         if remaining < MIN_STEP:
-            self._event(f"time budget exhausted before {what}")
+            self.record.event(f"time budget exhausted before {what}")
             raise _Stop(
                 ProbeOutcome.BUDGET_EXHAUSTED,
                 f"no time left for {what}",
@@ -691,63 +508,8 @@ class _Probe:
     def _connected(self) -> bool:
         return self.smtp is not None and self.smtp.is_connected
 
-    def _extensions(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        assert self.smtp is not None
-        keywords = [self._text(k).upper()[:64] for k in self.smtp.esmtp_extensions]
-        mechanisms: list[str] = []
-        for mechanism in self.smtp.server_auth_methods:
-            name = self._text(mechanism).upper()[:64]
-            if name not in mechanisms:
-                mechanisms.append(name)
-        return tuple(keywords[:MAX_EXTENSIONS]), tuple(mechanisms[:MAX_EXTENSIONS])
-
     def _timed(self, step: str, start: float) -> None:
         self.steps[step] = round(self.steps.get(step, 0.0) + ms(self.loop.time() - start), 1)
-
-    def _text(self, text: str) -> str:
-        """Encodable text with every form of the password removed, and every control, bidi
-        and invisible character shown as an escape (line feeds kept)."""
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return visible(text, multiline=True)
-
-    def _reply(self, code: int, message: str) -> Reply:
-        lines = self._text(message).split("\n")
-        kept = [visible(line, limit=MAX_LINE_CHARS) for line in lines[:MAX_LINES_PER_REPLY]]
-        if len(lines) > MAX_LINES_PER_REPLY:
-            kept.append(f"... {len(lines) - MAX_LINES_PER_REPLY} more lines")
-        return Reply(code=code, message="\n".join(kept))
-
-    def _line(self, direction: str, text: str, *, at: float | None = None) -> None:
-        text = visible(self._text(text), limit=MAX_LINE_CHARS + 1)  # the cut mark: 1 more
-        self.transcript.append(
-            TranscriptLine(
-                t_ms=ms((at or self.loop.time()) - self.t0),
-                dir=direction,  # type: ignore[arg-type]
-                line=text,
-                probe=self.plan.label,
-            )
-        )
-
-    def _sent(self, text: str) -> None:
-        self._line(">", text)
-
-    def _received(self, reply: Reply, *, at: float | None = None) -> None:
-        if self.in_auth:
-            codes = " ".join(part for part in (str(reply.code), reply.enhanced) if part)
-            self._line("<", f"{codes} {AUTH_TEXT_WITHHELD}", at=at)
-            return
-        lines = reply.message.split("\n")
-        for index, line in enumerate(lines):
-            if line.startswith("... ") and index == len(lines) - 1 and index:
-                self._line("<", line, at=at)
-                continue
-            separator = " " if index == len(lines) - 1 else "-"
-            self._line("<", f"{reply.code}{separator}{line}", at=at)
-
-    def _event(self, text: str) -> None:
-        self._line("*", text)
 
     def _result(self) -> ProbeResult:
         return ProbeResult(
@@ -768,9 +530,217 @@ class _Probe:
             error=self.error,
             auth=self.auth,
             relay_reply=self.relay_reply,
-            transcript=tuple(self.transcript),
+            transcript=tuple(self.record.lines),
             steps_ms=dict(self.steps),
         )
+
+
+def _extensions(probe: _Probe) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    assert probe.smtp is not None
+    keywords = [probe.record.text(k).upper()[:64] for k in probe.smtp.esmtp_extensions]
+    mechanisms: list[str] = []
+    for mechanism in probe.smtp.server_auth_methods:
+        name = probe.record.text(mechanism).upper()[:64]
+        if name not in mechanisms:
+            mechanisms.append(name)
+    return tuple(keywords[:MAX_EXTENSIONS]), tuple(mechanisms[:MAX_EXTENSIONS])
+
+
+# ---------------------------------------------------------------------- login and relay test
+
+
+async def _envelope(probe: _Probe, verb: str, argument: str) -> SMTPResponse:
+    """MAIL or RCPT in the relay test (untimed; a timeout there ends the test, not the probe)."""
+    return await probe._exchange(
+        (verb.encode("ascii"), argument.encode("ascii")),
+        f"{verb} {argument}",
+        step=None,
+        on_timeout=ProbeOutcome.OK,
+        what=f"the {verb} reply",
+    )
+
+
+async def _relay_test(probe: _Probe, sender: str | None) -> None:
+    """Would the server take mail for another domain without a login? Never sends DATA."""
+    mail_from = sender if sender and sender.isascii() else DEFAULT_SENDER
+    start = probe.loop.time()
+    try:
+        mail = await _envelope(probe, "MAIL", f"FROM:<{mail_from}>")
+        if mail.code // 100 != 2:
+            probe.relay_reply = probe.record.reply(mail.code, mail.message)
+        else:
+            rcpt = await _envelope(probe, "RCPT", f"TO:<{RELAY_RECIPIENT}>")
+            probe.relay_reply = probe.record.reply(rcpt.code, rcpt.message)
+        await probe._exchange(
+            (b"RSET",), "RSET", step=None, on_timeout=ProbeOutcome.OK, what="the RSET reply"
+        )
+    except _Stop as stop:
+        probe.clean = stop.clean and probe.clean
+        probe.record.event(f"relay test incomplete: {stop.error or stop.outcome}")
+    finally:
+        probe._timed("relay", start)
+
+
+async def _authenticate(probe: _Probe, offered: tuple[str, ...]) -> AuthAttempt | None:
+    """One login with the best password mechanism offered; None when AUTH is not offered."""
+    assert probe.credentials is not None
+    if not offered:
+        return None
+    for mechanism in ("PLAIN", "LOGIN", "CRAM-MD5"):
+        if mechanism in offered:
+            break
+    else:
+        if set(offered) <= set(OAUTH_MECHANISMS):
+            probe.record.event("only OAuth is offered; the password was not tried")
+            return AuthAttempt(mechanism=offered[0], ok=False, reply=None, error="oauth only")
+        return AuthAttempt(
+            mechanism="",
+            ok=False,
+            reply=None,
+            error=f"no mechanism smtpcheck can test (offered: {' '.join(offered)})",
+        )
+    try:
+        probe._budget(probe.timeouts.command, "the login test")
+    except _Stop:
+        return None  # not tried at all: the engine may try it elsewhere
+    start = probe.loop.time()
+    probe.record.in_auth = True
+    try:
+        reply = await _auth_dialogue(probe, mechanism)
+    except _Stop as stop:
+        probe.clean = stop.clean and probe.clean
+        return AuthAttempt(
+            mechanism=mechanism, ok=False, reply=stop.reply, error=stop.error or "failed"
+        )
+    finally:
+        probe.record.in_auth = False
+        probe._timed("auth", start)
+    return AuthAttempt(mechanism=mechanism, ok=reply.code == 235, reply=reply)
+
+
+async def _auth_dialogue(probe: _Probe, mechanism: str) -> Reply:
+    assert probe.credentials is not None
+    user = probe.credentials.user.encode("utf-8")
+    password = probe.credentials.password.get_secret_value().encode("utf-8")
+
+    async def send(args: tuple[bytes, ...], shown: str) -> SMTPResponse:
+        return await probe._exchange(
+            args, shown, step=None, on_timeout=ProbeOutcome.OK, what="the AUTH reply"
+        )
+
+    if mechanism == "PLAIN":
+        blob = base64.b64encode(b"\0" + user + b"\0" + password)
+        response = await send((b"AUTH", b"PLAIN", blob), f"AUTH PLAIN {REDACTED}")
+    elif mechanism == "LOGIN":
+        response = await send((b"AUTH", b"LOGIN"), "AUTH LOGIN")
+        if response.code == 334:
+            response = await send((base64.b64encode(user),), REDACTED)
+        if response.code == 334:
+            response = await send((base64.b64encode(password),), REDACTED)
+    else:
+        response = await send((b"AUTH", b"CRAM-MD5"), "AUTH CRAM-MD5")
+        if response.code == 334:
+            try:
+                answer = auth_crammd5_verify(user, password, response.message.strip())
+            except aiosmtplib.SMTPAuthenticationError:
+                answer = b"*"  # an undecodable challenge: cancel the exchange
+            response = await send((answer,), REDACTED)
+    if response.code == 334:  # the server wants more than the mechanism has: cancel
+        response = await send((b"*",), "*")
+    return probe.record.reply(response.code, response.message)
+
+
+# ------------------------------------------------------------ TLS: timings, facts, failures
+
+
+def _after_handshake(probe: _Probe, start: float, implicit_tls: bool) -> bool:
+    """Time the greeting (and the implicit-TLS handshake); True when TLS came up."""
+    end = probe.loop.time()
+    if not implicit_tls:
+        probe.steps["greeting"] = ms(end - start)
+        return False
+    record = probe.handshakes[-1] if probe.handshakes else None
+    if record is None or record.handshake_started is None:
+        return False
+    hs_start = record.handshake_started + probe.clock_offset
+    if record.handshake_done is None:
+        probe.steps["tls"] = ms(end - hs_start)
+        return False
+    done = record.handshake_done + probe.clock_offset
+    probe.steps["tls"] = ms(done - hs_start)
+    probe.steps["greeting"] = ms(end - done)
+    _record_tls(probe, record)
+    return True
+
+
+def _handshake_end(probe: _Probe) -> float | None:
+    record = probe.handshakes[-1] if probe.handshakes else None
+    if record is None or record.handshake_done is None:
+        return None
+    return record.handshake_done + probe.clock_offset
+
+
+def _starttls_timings(probe: _Probe, start: float, seen: int) -> float | None:
+    """Split STARTTLS into the reply wait and the handshake; when the handshake began."""
+    record = probe.handshakes[-1] if len(probe.handshakes) > seen else None
+    end = probe.loop.time()
+    if record is None or record.handshake_started is None:
+        probe.steps["starttls"] = ms(end - start)
+        return None
+    hs_start = record.handshake_started + probe.clock_offset
+    probe.steps["starttls"] = ms(hs_start - start)
+    hs_end = (record.handshake_done + probe.clock_offset) if record.handshake_done else end
+    probe.steps["tls"] = ms(hs_end - hs_start)
+    return hs_start
+
+
+def _record_tls(probe: _Probe, ssl_object: object) -> None:
+    """TLS version, cipher and the analysed certificate chain."""
+    if probe.tls is not None or ssl_object is None:
+        return
+    facts = getattr(ssl_object, "facts", None)
+    if facts is not None:
+        version, cipher, chain = facts.version, facts.cipher, list(facts.chain)
+    else:
+        cipher_info = ssl_object.cipher()  # type: ignore[attr-defined]
+        version = ssl_object.version()  # type: ignore[attr-defined]
+        cipher = cipher_info[0] if cipher_info else None
+        chain = peer_chain(ssl_object)  # type: ignore[arg-type]
+    cert = None
+    if chain:
+        try:
+            # Whole seconds, like the certificate's own dates: concurrent probes of one
+            # server then share one analysis (see analyze_chain).
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            cert = analyze_chain(chain, probe.server_name, probe.trust, now=now)
+        except Exception as exc:  # analysis must not cost us the rest of the probe
+            probe.record.event(f"certificate analysis failed: {type(exc).__name__}")
+    probe.tls = TlsInfo(version=version, cipher=cipher, cert=cert)
+    probe.record.event(f"{_tls_words(version)} established ({cipher})")
+    if cert is not None:
+        problems = ", ".join(str(p) for p in cert.problems) or "none"
+        probe.record.event(
+            f"certificate for {', '.join(cert.names[:5]) or cert.subject}; "
+            f"issuer {cert.issuer}; problems: {problems}"
+        )
+
+
+def _handshake_failure(
+    probe: _Probe, exc: BaseException, timeout: float, limited: bool, *, implicit: bool = True
+) -> _Stop:
+    if isinstance(exc, TimeoutError | ConnectionAbortedError):
+        probe.record.event(f"timeout in the TLS handshake after {timeout:.1f} s")
+        return _Stop(probe._timeout(ProbeOutcome.TLS_TIMEOUT, limited))
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        reason = probe.record.text(str(exc))[:300]
+        if implicit and _looks_plaintext(exc):
+            probe.record.event(f"the server answered in plain text, not TLS ({reason})")
+            return _Stop(ProbeOutcome.PLAINTEXT_ON_TLS, reason)
+        probe.record.event(f"TLS handshake failed: {reason}")
+        return _Stop(ProbeOutcome.TLS_FAILED, reason)
+    reason = "the server closed the connection during the TLS handshake"
+    probe.record.event(reason)
+    return _Stop(ProbeOutcome.TLS_FAILED, reason)
 
 
 # ---------------------------------------------------------------------- module helpers
@@ -807,20 +777,3 @@ def _cause(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseEx
         current = current.__cause__ or current.__context__
         seen += 1
     return None
-
-
-def _secret_forms(credentials: Credentials | None) -> tuple[str, ...]:
-    """The password as it could appear in anything a server echoes back."""
-    if credentials is None:
-        return ()
-    password = credentials.password.get_secret_value()
-    if not password:
-        return ()
-    raw = password.encode("utf-8")
-    user = credentials.user.encode("utf-8")
-    forms = {
-        password,
-        base64.b64encode(raw).decode("ascii"),
-        base64.b64encode(b"\0" + user + b"\0" + raw).decode("ascii"),
-    }
-    return tuple(sorted(forms, key=len, reverse=True))
