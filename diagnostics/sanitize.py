@@ -25,6 +25,7 @@ report and again where a renderer writes it costs nothing but time.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "HIDDEN_CATEGORIES",
     "TEXT_LIMIT",
     "VisibleModel",
+    "encodable",
     "hidden",
     "visible",
     "visible_data",
@@ -43,6 +45,7 @@ __all__ = [
 ELLIPSIS = "…"
 HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
 # Not format characters to Unicode, but they draw nothing: used to hide text in names.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _BLANK_LETTERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
 
 
@@ -51,6 +54,17 @@ def hidden(char: str, *, multiline: bool = False) -> bool:
     if char == "\n":
         return not multiline
     return unicodedata.category(char) in HIDDEN_CATEGORIES or char in _BLANK_LETTERS
+
+
+def encodable(text: str) -> str:
+    """`text` without lone surrogates (each becomes U+FFFD): a str decoded with
+    surrogateescape, or JSON's "\\udc9b", cannot be encoded, and UTF-8 libraries (RE2, a
+    socket, a terminal) raise on it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _escape(char: str) -> str:

@@ -23,6 +23,7 @@ from diagnostics.knowledge._models import (
     ReplyMeaning,
     Stage,
 )
+from diagnostics.sanitize import encodable
 
 # All compiled with RE2 (linear time on any text: the paste is the user's, its replies a
 # server's). Where Python's re would use lookaround, the pattern consumes the neighbour.
@@ -70,7 +71,7 @@ class ErrorTextParser:
         words) is not read again, and when the server answered at all, causes that say it
         could not be reached are dropped (they contradict the reply).
         """
-        text = normalise_newlines(text[:MAX_TEXT])
+        text = normalise_newlines(encodable(text[:MAX_TEXT]))  # a lone surrogate breaks RE2
         spans: list[tuple[int, int]] = []
         replies = self._replies(text, spans)
         answered = any(r.scope != "this_computer" for r in replies)

@@ -14,15 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from diagnostics._models import Finding, Fix, OutlookClient, Severity
 from diagnostics.knowledge._kb import Knowledge
 from diagnostics.knowledge._linear import MAX_TEXT
 from diagnostics.knowledge._models import ErrorTextMatch, FixContext, Scope, Status
+from diagnostics.sanitize import VisibleModel
 
 
-class _Frozen(BaseModel):
+class _Frozen(VisibleModel):  # codes and quotes come from the user's paste: sanitised
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 

@@ -386,3 +386,15 @@ def test_an_accepted_address_carries_nothing_hidden(local: str) -> None:
         return
     for text in (request.target, request.email or "", request.user or ""):
         assert offenders(text, newline_ok=False) == [], text
+
+
+@FUZZ
+@given(text=hostile)
+def test_an_explained_paste_quotes_nothing_hidden(text: str) -> None:
+    """`/smtpcheck explain <paste>`: codes and replies read from the paste come back clean."""
+    from diagnostics.knowledge._explain import explain_text
+
+    for paste in (f"535 5.7.8 {text}", f"0x800CCC0E{text}", f"{text} 550 5.7.1 {text}"):
+        answer = explain_text(paste)
+        assert offenders(answer.model_dump_json()) == [], paste
+        assert offenders("".join(strings(answer.model_dump(mode="json")))) == [], paste
