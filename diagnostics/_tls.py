@@ -365,7 +365,7 @@ def _analyze_chain(
     if now < not_before:
         problems.add(CertProblem.NOT_YET_VALID)
     names = _names(leaf)
-    matching = [name for name in names if hostname_matches(server_name, name)]
+    matching = matching_names(server_name, names)
     if not matching:
         problems.add(CertProblem.HOSTNAME_MISMATCH)
     problems |= _path_problems(leaf, presented, trust)
@@ -569,15 +569,31 @@ def _names(cert: x509.Certificate) -> list[str]:
 
 def hostname_matches(server_name: str, presented: str) -> bool:
     """RFC 6125 matching of one presented name: IPs exactly, a wildcard for one label."""
+    return bool(matching_names(server_name, [presented]))
+
+
+def matching_names(server_name: str, presented: Sequence[str]) -> list[str]:
+    """The presented names `server_name` matches (`hostname_matches` for each, with the
+    server's side worked out once: a certificate can hold thousands of names)."""
     server_ip = _ip(server_name)
-    presented_ip = _ip(presented)
-    if server_ip is not None or presented_ip is not None:
-        return server_ip is not None and server_ip == presented_ip
+    if server_ip is not None:
+        return [name for name in presented if _looks_ip(name) and _ip(name) == server_ip]
     host = _ascii(server_name)
-    pattern = _ascii(presented)
-    if host is None or pattern is None:
+    if host is None:
+        return []
+    host_labels = host.split(".")
+    return [
+        name
+        for name in presented
+        if not (_looks_ip(name) and _ip(name) is not None)
+        and _labels_match(host_labels, _ascii(name))
+    ]
+
+
+def _labels_match(host_labels: list[str], pattern: str | None) -> bool:
+    if pattern is None:
         return False
-    host_labels, pattern_labels = host.split("."), pattern.split(".")
+    pattern_labels = pattern.split(".")
     if len(host_labels) != len(pattern_labels):
         return False
     first, *rest = pattern_labels
@@ -586,6 +602,14 @@ def hostname_matches(server_name: str, presented: str) -> bool:
         # ("*.com"): at least two labels must follow it.
         return len(rest) >= 2 and "*" not in "".join(rest) and host_labels[1:] == rest
     return host_labels == pattern_labels
+
+
+_IP_CHARS = frozenset("0123456789abcdefABCDEF.:[]%")
+
+
+def _looks_ip(value: str) -> bool:
+    """Cheap pre-check before `_ip` (which raises, slowly, for every name that is not)."""
+    return bool(value) and set(value) <= _IP_CHARS | set(value.partition("%")[2])
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -231,7 +231,10 @@ class CliRun:
 
 
 async def run_cli(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    stdin: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
 ) -> CliRun:
     """`smtpcheck ARGS` as a process (DEBUG logs on stderr); measures it from the inside."""
     with tempfile.TemporaryDirectory(prefix="faults-cli-") as tmp:
@@ -256,7 +259,7 @@ async def run_cli(
         )
         try:
             out, err = await asyncio.wait_for(
-                process.communicate(stdin.encode() if stdin is not None else None), timeout
+                process.communicate(stdin.encode() if isinstance(stdin, str) else stdin), timeout
             )
         except TimeoutError:
             process.kill()

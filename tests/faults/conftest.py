@@ -10,7 +10,7 @@ import pytest
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     lines: list[str] = []
     # Only modules that ran have numbers; never import one just for the summary.
-    for name in ("test_hostile_servers", "test_slack_faults"):
+    for name in ("test_hostile_servers", "test_slack_faults", "test_http_endpoint"):
         module = sys.modules.get(f"tests.faults.{name}")
         lines += list(getattr(module, "MEASURED", []))
     fuzz = sys.modules.get("tests.faults.test_fuzz")

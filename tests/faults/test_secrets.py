@@ -275,6 +275,26 @@ async def test_cli_bad_input_with_a_password_does_not_repeat_it(dns) -> None:
     assert not leaks(run.out + run.err)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfepassword", b"pass\x80word", b"secret\xc3", b"\xed\xa0\x80pw", b"caf\xe9"],
+    ids=["bom-utf16", "lone-continuation", "truncated", "encoded-surrogate", "latin-1"],
+)
+async def test_a_password_that_is_not_utf8_is_bad_input(dns, raw: bytes) -> None:
+    """Issue 12 item 9: exit 3 with a message naming the byte and its position. Bad input:
+    exit 2, one line, and nothing about the bytes (the password's, after all)."""
+    run = await run_cli(
+        "check", f"{NAME}:587", "--user", TEST_USER, "--password-stdin",
+        "--nameserver", dns.nameserver, stdin=raw + b"\n",
+    )  # fmt: skip
+    said = [line for line in run.user_lines if line.strip()]
+    assert run.code == 2, run.err
+    assert len(said) == 1 and said[0].startswith("smtpcheck: error:"), said
+    assert "UTF-8" in said[0]
+    for telltale in ("0x", "\\x", "position", "byte", "Traceback", "codec"):
+        assert telltale not in run.err, (telltale, run.err[-500:])
+
+
 # --------------------------------------------------------------------------- bot
 
 SLACK_TOKEN = "xoxb-1111-2222-CANARYslacktoken"
