@@ -22,6 +22,8 @@ from tests.faults._support import all_logs
 from tests.slack_stub import SIGNING_SECRET, signature
 
 MEASURED: list[str] = []
+# Phase B of issue 12: bot/server.py is being refactored by another helper; until it lands.
+pytestmark = pytest.mark.xfail(strict=True, reason="issue 12 item 7 lands after the bot refactor")
 
 
 async def _trickle(host: str, port: int, *, seconds: float) -> tuple[float, bytes]:
