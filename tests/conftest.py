@@ -92,3 +92,25 @@ async def make_bot(tmp_path: Path, ca_bundle: Path) -> AsyncIterator[MakeBot]:
 async def bot(make_bot: MakeBot) -> BotHarness:
     """One bot with the default settings (see make_bot)."""
     return await make_bot()
+
+
+# --------------------------------------------------------------------------- the slow marker
+
+SLOW_SECONDS = 2.0  # pyproject's `slow` marker: tests over about this long
+_unmarked_slow: list[tuple[float, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note how long each test without the `slow` marker took to run."""
+    if report.when == "call" and "slow" not in report.keywords:
+        _unmarked_slow.append((report.duration, report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the unmarked slow tests at the end of the run: a hint, never a failure (a loaded
+    machine makes anything slow), so that `-m 'not slow'` stays a quick run."""
+    slow = sorted((d, n) for d, n in _unmarked_slow if d > SLOW_SECONDS)
+    if slow:
+        terminalreporter.write_sep("-", f"over {SLOW_SECONDS:.0f} s without @pytest.mark.slow")
+        for duration, nodeid in reversed(slow[-10:]):
+            terminalreporter.write_line(f"{duration:5.1f} s  {nodeid}")

@@ -261,6 +261,7 @@ async def test_rerun_details_escalate_claim_resolve(
     assert {"diagnose", "escalate", "escalation_claim", "escalation_resolve"} <= actions
 
 
+@pytest.mark.slow
 async def test_escalation_says_incident_when_several_users_fail_alike(bot: BotHarness) -> None:
     dead = next_loopback()  # nothing listens there: connection refused for everyone
     for user in ("U0A", "U0B", "U0C"):

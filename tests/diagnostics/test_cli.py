@@ -172,6 +172,7 @@ async def test_client_check_script_is_printed(dns, ca_bundle, smtp_servers: Serv
     assert NAME in out
 
 
+@pytest.mark.slow
 async def test_compare_reads_a_report_and_a_client_paste(
     dns, ca_bundle, smtp_servers: ServerPool, tmp_path: Path
 ):

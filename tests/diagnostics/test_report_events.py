@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.views.details import transcript_chunks
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
 from diagnostics._models import Report
@@ -78,6 +80,7 @@ def test_a_stored_report_with_star_lines_loads_with_events_apart():
     assert '"*"' not in report.to_json()
 
 
+@pytest.mark.slow
 async def test_cli_transcript_shows_events_and_json_follows_the_contract(
     ca_bundle: Path, smtp_servers: ServerPool
 ):

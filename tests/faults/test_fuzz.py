@@ -293,6 +293,7 @@ def test_cli_non_pem_ca_bundle_is_bad_input(empty_dns, tmp_path, monkeypatch) ->
     assert len(lines) == 1 and lines[0].startswith("smtpcheck: error:")
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(
     report=st.one_of(
@@ -356,6 +357,7 @@ COMMAND_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=COMMAND_TEXT)
 @example(text="<mailto:|>")
@@ -613,6 +615,7 @@ def _sample_lines() -> list[str]:
     return lines or ["PORT 587 TCP OK"]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_client_output_parser_never_takes_its_fallback(data) -> None:

@@ -232,6 +232,7 @@ def assert_clean_everywhere(report: Report) -> None:
     assert offenders("".join(strings(view))) == [], "Technical details"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(pool=st.lists(hostile, min_size=1, max_size=20))
 def test_no_renderer_writes_a_hidden_character(pool: list[str]) -> None:
@@ -239,6 +240,7 @@ def test_no_renderer_writes_a_hidden_character(pool: list[str]) -> None:
     assert_clean_everywhere(report_with(texts))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(pool=st.lists(hostile, min_size=1, max_size=10))
 def test_progress_is_clean_in_slack_and_on_the_terminal(pool: list[str]) -> None:

@@ -236,6 +236,7 @@ def cli_args(dns: DnsServer, ca_bundle: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("behaviour", [None, "auth_echo"])
 async def test_cli_keeps_the_password(dns, ca_bundle, behaviour) -> None:
     env = {"SMTPCHECK_TIMEOUTS": FAST.model_dump_json()}

@@ -144,6 +144,7 @@ def test_changes_between_runs() -> None:
     assert changes_between(after.to_json_dict(), after) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transcript", [0, 10, 5000])
 def test_details_pages_fit(transcript: int) -> None:
     report = hostile_report(findings=50, transcript=transcript).to_json_dict()
