@@ -253,7 +253,8 @@ class _Diagnosis:
             return target
         self.target = target
         self.timings["dns"] = ms(self.loop.time() - started)
-        note = ", ".join(target.addresses[:4])
+        # Public addresses by name, the others counted: no internal address shown to users.
+        note = self.policy.shown_addresses(target.addresses)
         await self._progress("dns", f"Looking up {target.connect}", "done", note)
         return target
 

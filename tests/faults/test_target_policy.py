@@ -411,7 +411,6 @@ def _slack_text(bot) -> str:
     return "\n".join(c.raw + json.dumps(c.args) for c in bot.stub.calls)
 
 
-@pytest.mark.xfail(strict=True, reason="the progress note: engine edit after the _engine split")
 async def test_slack_never_names_the_internal_addresses_of_a_name(dns, ca_bundle, tmp_path):
     """Issue 12 item 6: a workspace member could map internal names to internal addresses
     through the refusal and the progress note. The addresses now go to the operator's log."""
