@@ -30,7 +30,7 @@ from diagnostics.knowledge._models import (
     ScopeText,
     Stage,
 )
-from diagnostics.knowledge._policy import policy_findings
+from diagnostics.knowledge._policy import dated_variables, policy_findings
 from diagnostics.knowledge._render import client_variables, context_variables, render_fix
 from diagnostics.knowledge._replies import ReplyClassifier, enhanced_code
 
@@ -217,15 +217,28 @@ class Knowledge:
         if spec is None:
             return None
         client_spec = self._clients[client]
-        variables = {**client_variables(client_spec), **context_variables(ctx, client_spec)}
+        finding = self._findings.get(finding_id)
+        native = provider.native_clients.get(client.value) if provider else None
+        if native is not None and finding is not None and finding.smtp_settings:
+            spec = native  # this Outlook adds the account natively: no SMTP fields to change
+        variables = {
+            **client_variables(client_spec),
+            **context_variables(ctx, client_spec),
+            **dated_variables(self._policies, ctx.today or dt.date.today()),
+        }
         lead: tuple[str, ...] = ()
         extra: tuple[str, ...] = ()
-        finding = self._findings.get(finding_id)
         note = provider.client_notes.get(client.value) if provider else None
-        if note and finding and finding.smtp_settings:
+        if note and finding and finding.smtp_settings and spec is not native:
             lead, extra = (note.text,), note.sources
-        return render_fix(spec, client=client, variables=variables, lead_steps=lead,
-                          extra_sources=extra)  # fmt: skip
+        fix = render_fix(spec, client=client, variables=variables, lead_steps=lead,
+                         extra_sources=extra)  # fmt: skip
+        if _unverified(spec, client_spec):
+            said = UNVERIFIED_NOTE if spec.applicable else UNVERIFIED_CLAIM
+            fix = fix.model_copy(
+                update={"steps": (*fix.steps, said.format(client_name=client_spec.name))}
+            )
+        return fix
 
     def with_fix(self, finding: Finding, client: OutlookClient | str, ctx: FixContext) -> Finding:
         """The finding with its fix attached, filled from `ctx` plus the finding's evidence."""
@@ -314,6 +327,22 @@ def _without_auth_words(finding: Finding, parsed: Any) -> Finding:
 _STAGES = frozenset(("greeting", "ehlo", "starttls", "auth", "mail", "rcpt"))
 
 
+# Said after steps whose menu names are not confirmed by a source (status unverified), and
+# after an explanation that is not (UNVERIFIED_CLAIM, when there is nothing to click).
+UNVERIFIED_NOTE = (
+    "Menu names may differ in your version of {client_name}: these steps are not yet "
+    "confirmed against Microsoft's documentation."
+)
+UNVERIFIED_CLAIM = "This is not yet confirmed against Microsoft's documentation."
+
+
+def _unverified(spec: FixSpec, client: ClientSpec) -> bool:
+    """The steps' own status, or the client's when the steps walk through its menus."""
+    if spec.status == "unverified":
+        return True
+    return client.status == "unverified" and spec.applicable and bool(spec.steps)
+
+
 def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
@@ -326,4 +355,4 @@ def _norm(host: str) -> str:
     return host.strip().lower().rstrip(".")
 
 
-__all__ = ["Knowledge", "KnowledgeError", "ProviderMatch"]
+__all__ = ["UNVERIFIED_CLAIM", "UNVERIFIED_NOTE", "Knowledge", "KnowledgeError", "ProviderMatch"]

@@ -30,6 +30,7 @@ from diagnostics.knowledge._models import (
 from diagnostics.knowledge._render import (
     CLIENT_BUILTINS,
     CONTEXT_VARIABLES,
+    DATED_VARIABLES,
     alternatives,
     placeholders,
     spec_templates,
@@ -128,8 +129,18 @@ def load_knowledge_from(directory: Path) -> Knowledge:
     for message in error_texts.messages:
         for finding_id in message.finding_ids:
             need_finding(f"errortexts.yaml: {message.id}", finding_id)
+    phrased = {p.phrase.variable for p in policies if p.phrase is not None}
+    if phrased != DATED_VARIABLES:
+        problems.append(
+            f"policies.yaml: phrase variables {sorted(phrased)} differ from the ones fix "
+            f"templates may use ({sorted(DATED_VARIABLES)}, _render.DATED_VARIABLES)"
+        )
+    for provider in providers.providers:
+        for key, spec in provider.native_clients.items():
+            where = f"providers.yaml: {provider.key} native_clients"
+            problems += _check_templates(where, {key: spec}, clients)
     for policy in policies:
-        for phase in (policy.before, policy.after):
+        for phase in (policy.before, policy.on_the_day, policy.after):
             if phase is not None:
                 need_finding(f"policies.yaml: {policy.id}", policy.id, phase.severity)
         for key in policy.providers:
@@ -208,8 +219,9 @@ def _check_templates(where: str, client_map: ClientMap, clients: Iterable[Client
 
 def _check_spec(where: str, spec: FixSpec, client: ClientSpec) -> list[str]:
     problems = []
-    client_names = set(client.vars) | CLIENT_BUILTINS
-    always = {name for name, value in client.vars.items() if value is not None} | CLIENT_BUILTINS
+    client_names = set(client.vars) | CLIENT_BUILTINS | DATED_VARIABLES
+    always = {name for name, value in client.vars.items() if value is not None}
+    always |= CLIENT_BUILTINS | DATED_VARIABLES
     for step, required in spec_templates(spec):
         options = alternatives(step)
         for template in options:

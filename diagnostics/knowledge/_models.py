@@ -212,6 +212,11 @@ class Provider(_Strict):
     client_notes: dict[Literal["classic", "new", "mac", "ios", "android"], Note] = Field(
         default_factory=dict
     )
+    # Outlooks that add this account natively (a sign-in window, no SMTP fields): their
+    # fix for any outgoing-settings finding is this one (Outlook.com in new Outlook, ...).
+    native_clients: dict[Literal["classic", "new", "mac", "ios", "android"], FixSpec] = Field(
+        default_factory=dict
+    )
     sources: tuple[SourceId, ...] = ()
     status: Status = "verified"
 
@@ -454,6 +459,15 @@ class PolicyPhase(_Strict):
     detail: str
 
 
+class DatedPhrase(_Strict):
+    """One sentence in three tenses; "after" says "began" where the vendor rolls out in stages."""
+
+    variable: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
+    before: str
+    on_the_day: str
+    after: str
+
+
 class Policy(_Strict):
     """A dated provider rule; the finding's wording depends on whether the date has passed."""
 
@@ -463,7 +477,10 @@ class Policy(_Strict):
     effective_text: str = ""  # how people say the date ("the end of December 2026")
     password_users_only: bool = True
     before: PolicyPhase | None = None
+    on_the_day: PolicyPhase | None = None  # the day itself (default: the `after` wording)
     after: PolicyPhase
+    # A sentence fix templates use as {<variable>}, worded for today: before / on / after.
+    phrase: DatedPhrase | None = None
     sources: tuple[SourceId, ...] = ()
 
     @model_validator(mode="after")
@@ -475,6 +492,10 @@ class Policy(_Strict):
 
 class PoliciesFile(_Strict):
     policies: tuple[Policy, ...]
+
+
+Provider.model_rebuild()
+ProvidersFile.model_rebuild()
 
 
 # --------------------------------------------------------------------------- results

@@ -25,6 +25,8 @@ def policy_findings(
             continue
         in_effect = policy.effective is None or today >= policy.effective
         phase = policy.after if in_effect or policy.before is None else policy.before
+        if policy.on_the_day is not None and today == policy.effective:
+            phase = policy.on_the_day
         values = {"date": policy.effective_text, "provider": provider.name}
         findings.append(
             Finding(
@@ -41,3 +43,19 @@ def policy_findings(
             )
         )
     return findings
+
+
+def dated_variables(policies: Sequence[Policy], today: dt.date) -> dict[str, str | None]:
+    """Each policy phrase worded for `today`: before, on, or after its date."""
+    values: dict[str, str | None] = {}
+    for policy in policies:
+        phrase, effective = policy.phrase, policy.effective
+        if phrase is None or effective is None:
+            continue
+        if today < effective:
+            values[phrase.variable] = phrase.before
+        elif today == effective:
+            values[phrase.variable] = phrase.on_the_day
+        else:
+            values[phrase.variable] = phrase.after
+    return values

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from diagnostics._errors import KnowledgeError
 from diagnostics._models import DEFAULT_SECURITY_FOR_PORT, Endpoint, Fix, OutlookClient, Security
+from diagnostics.knowledge._linear import compile_linear
 from diagnostics.knowledge._models import ClientSpec, FixContext, FixSpec, Step
 
 # Variables that come from the diagnosis; each may be unknown (None) for a given context.
@@ -52,6 +53,8 @@ CONTEXT_VARIABLES = frozenset(
         "found_from",  # where discovered settings came from: "published by the domain (SRV)"
     }
 )
+# Dated sentences (policies.yaml `phrase`), worded against FixContext.today: always known.
+DATED_VARIABLES = frozenset({"m365_smtp_auth_change"})
 # Always known: they describe the client, not the diagnosis.
 CLIENT_BUILTINS = frozenset(
     {"client_name", "client_link", "label_starttls", "label_ssl", "label_none"}
@@ -212,6 +215,24 @@ def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+_PARENTHETICAL = compile_linear(r" ?\([^()]{12,200}\)", ignore_case=False)
+
+
+def once(text: str, seen: set[str]) -> str:
+    """Drop a parenthetical already said in this fix ("(called TLS in Outlook 2016 and
+    older)" after each label): the older name is given once, where it first appears."""
+    out, last = [], 0
+    for match in _PARENTHETICAL.finditer(text):
+        key = match.group(0).strip()
+        if key in seen:
+            out.append(text[last : match.start()])
+            last = match.end()
+        else:
+            seen.add(key)
+    out.append(text[last:])
+    return "".join(out)
+
+
 def fill(step: Step, variables: Mapping[str, str | None]) -> str | None:
     """The first alternative whose placeholders are all known, filled; None if none is."""
     for template in alternatives(step):
@@ -247,6 +268,11 @@ def render_fix(
             values[filled_label] = filled_value
     link = fill(spec.link, variables) if spec.link is not None else None
     sources = tuple(dict.fromkeys((*spec.sources, *extra_sources)))
+    # The older label once per fix: kept in the first step that names it (where the user
+    # acts), dropped from later steps and from the summary.
+    seen: set[str] = set()
+    steps = [once(step, seen) for step in steps]
+    summary = once(summary, set(seen))
     return Fix(
         summary=summary,
         steps=tuple(steps),

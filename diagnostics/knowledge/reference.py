@@ -15,7 +15,7 @@ import sys
 from diagnostics._models import OutlookClient
 from diagnostics.knowledge._kb import Knowledge
 from diagnostics.knowledge._loader import load_knowledge
-from diagnostics.knowledge._models import FindingSpec, FixSpec
+from diagnostics.knowledge._models import ClientSpec, FindingSpec, FixSpec
 
 COMMAND = "python -m diagnostics.knowledge.reference > docs/findings.md"
 
@@ -28,23 +28,28 @@ mac, ios, android), from the fix that applies when no provider or reply variant 
   what to do instead;
 - **note**: nothing to do; a one-line explanation only;
 - a trailing **?** marks text whose menu paths or claims are not verified in the facts base
-  (status `unverified` or `third_party` in the data).
+  (status `unverified` or `third_party` in the data, or steps through the menus of an
+  Outlook whose field names are unverified); users see "menu names may differ in your
+  version" (or "not yet confirmed") under every unverified fix.
 
 *Overrides* lists the providers and reply variants with a fix of their own. *Origin* says
 whether the ID is in the contract's minimum set (`../shared/spec/contract.md`: never
 renamed) or an extension of it."""
 
 
-def _cell(spec: FixSpec | None) -> str:
+def _cell(spec: FixSpec | None, client: ClientSpec) -> str:
     if spec is None:
         return "—"
+    unverified = spec.status != "verified" or (
+        client.status == "unverified" and spec.applicable and bool(spec.steps)
+    )
     if spec.applicable:
         word = "steps"
     elif spec.steps:
         word = "instead"
     else:
         word = "note"
-    return word + ("?" if spec.status != "verified" else "")
+    return word + ("?" if unverified else "")
 
 
 def _escape(text: str) -> str:
@@ -81,6 +86,10 @@ def render_reference(kb: Knowledge) -> str:
         "",
         _LEGEND,
         "",
+        "Outlooks whose field names and menus are not confirmed by a source: "
+        + (", ".join(c.value for c in clients if kb.client(c).status == "unverified") or "none")
+        + ".",
+        "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
     ]
@@ -90,7 +99,7 @@ def render_reference(kb: Knowledge) -> str:
             " / ".join(s.value for s in finding.severities),
             finding.category,
             _escape(finding.title),
-            *(_cell(kb.fix_spec(finding.id, client)) for client in clients),
+            *(_cell(kb.fix_spec(finding.id, c), kb.client(c)) for c in clients),
             _overrides(kb, finding),
             "contract" if finding.contract else "extension",
         ]

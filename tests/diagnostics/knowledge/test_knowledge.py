@@ -209,7 +209,9 @@ def test_fix_is_filled_with_the_recommended_values(kb: Knowledge) -> None:
     )
     assert "Set the port box *Outgoing server (SMTP)* to 465" in text
     assert "(called SSL in Outlook 2016 and older)" in text
-    assert "File* > *Account Settings* > *Account Settings…*" in text
+    # Control Panel > Mail has the tabs in every build (issue 14: newer builds' own
+    # Account Settings window may have no More Settings).
+    assert "*Control Panel* > *Mail (Microsoft Outlook)* > *Email" in text
     assert "*More Settings…*" in text and "*Advanced*" in text
     assert fix.values["Outgoing server (SMTP)"] == "465"
     assert fix.values["Use the following type of encrypted connection"].startswith("SSL/TLS")
@@ -265,7 +267,7 @@ def test_classic_outlook_with_microsoft365_is_told_it_needs_no_smtp_settings(
     # other providers get no such note
     gmail = ctx.model_copy(update={"provider": kb.provider("gmail"), "host": "smtp.gmail.com"})
     plain = kb.fix_for("tls.mode.ssl_on_starttls_port", OutlookClient.CLASSIC, gmail)
-    assert plain.steps[0].startswith("In Outlook, go to *File*")
+    assert plain.steps[0].startswith("Close Outlook and open Windows *Control Panel*")
     # not for findings that are not about Outlook's SMTP fields
     cert = kb.fix_for("tls.cert.expired", OutlookClient.CLASSIC, ctx)
     assert "outgoing-server (SMTP) settings" not in " ".join(cert.steps)
@@ -596,9 +598,12 @@ def test_m365_policy_is_worded_against_today(kb: Knowledge) -> None:
     after = kb.policy_findings("microsoft365", today=dt.date(2027, 1, 15), uses_password=True)
     assert [f.id for f in before] == ["provider.policy.m365_basic_auth_retirement"]
     assert [f.id for f in after] == ["provider.policy.m365_basic_auth_retirement"]
-    assert "switches off" in before[0].title and "end of December 2026" in before[0].title
+    assert "switches off" in before[0].title and "31 December 2026" in before[0].title
     assert before[0].evidence["in_effect"] is False
-    assert "since the end of December 2026" in after[0].title
+    # Microsoft rolls the change out in stages: "began", not "has switched off since".
+    assert "began switching off" in after[0].title and "31 December 2026" in after[0].title
+    on = kb.policy_findings("microsoft365", today=dt.date(2026, 12, 31), uses_password=True)
+    assert "today" in on[0].title
     assert after[0].evidence["in_effect"] is True
     assert before[0].fix is None and after[0].severity is Severity.WARN
     assert "S2" in before[0].evidence["sources"]
@@ -799,5 +804,10 @@ def test_outlookcom_in_classic_outlook_is_told_to_use_automatic_setup(kb: Knowle
     assert "classic Outlook uses no outgoing-server (SMTP) settings" in fix.steps[0]
     assert "smtp-mail.outlook.com" in fix.values.values()
     assert "S45" in fix.sources
-    mac = kb.fix_for("tcp.refused", OutlookClient.MAC, ctx)
-    assert "Outlook.com account" not in " ".join(mac.steps)
+    # Outlook for Mac, new Outlook and the phone apps add Outlook.com natively (issue 14):
+    # no SMTP settings to change, and never "re-add it as IMAP with a password".
+    for client in (OutlookClient.MAC, OutlookClient.NEW, OutlookClient.IOS, OutlookClient.ANDROID):
+        other = kb.fix_for("tcp.refused", client, ctx)
+        assert other.summary.startswith("Add the Outlook.com account with the Microsoft sign-in")
+        assert "do not choose IMAP or POP" in " ".join(other.steps)
+        assert "16 September 2024" in " ".join(other.steps)
