@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.deps import Deps
 from bot.listeners import register_listeners
 from bot.oauth import TeamTokens, oauth_settings
-from bot.observability import CountingRetryHandler, InstrumentedAsyncWebClient
+from bot.observability.metrics import CountingRetryHandler, InstrumentedAsyncWebClient
 from bot.runner import Diagnose, Runner
 from bot.settings import BotSettings
 from bot.slack_io import TeamClients

@@ -14,8 +14,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import observability
 from bot.forms import request_fields
+from bot.observability import metrics
 from bot.settings import BotSettings
 from bot.slack_io import (
     NOT_POSTABLE,
@@ -225,7 +225,7 @@ class Runner:
             self._publish_depth()
 
     def _publish_depth(self) -> None:
-        observability.set_queue_depth(in_flight=self._running, waiting=self._waiting)
+        metrics.set_queue_depth(in_flight=self._running, waiting=self._waiting)
 
     async def _diagnose_and_report(self, job: Job, board: ProgressBoard, fields: dict) -> None:
         try:
@@ -256,7 +256,7 @@ class Runner:
                 phase="error", message="Something went wrong on our side. Please try again."
             )
             return
-        observability.record_report(report)
+        metrics.record_report(report)
         # One total everywhere: the report's own, as its footer and the terminal give it.
         total_ms = report.timings_ms.get("total")
         finished = {"phase": "finished", "verdict": report.verdict, "total_ms": total_ms}

@@ -14,9 +14,10 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot import observability
 from bot.app import app_deps, build_app
 from bot.oauth import add_oauth_routes
+from bot.observability import health as ops_health
+from bot.observability.logs import configure_logging
 from bot.runner import Diagnose
 from bot.settings import BotSettings, load_settings
 from bot.store import start_maintenance
@@ -29,7 +30,7 @@ MAX_BODY = 1024 * 1024  # Slack payloads are far smaller; refuse floods early
 
 
 def build_web_app(
-    bolt_app: AsyncApp, *, health: observability.HealthState, events: bool = True
+    bolt_app: AsyncApp, *, health: ops_health.HealthState, events: bool = True
 ) -> web.Application:
     """The aiohttp application: Slack's request URL (HTTP mode), the install pages (OAuth
     mode), /health and /metrics."""
@@ -46,7 +47,7 @@ def build_web_app(
     if events:
         web_app.router.add_post(EVENTS_PATH, slack_events)
     add_oauth_routes(web_app, bolt_app)  # GET /slack/install and the redirect, with OAuth
-    observability.add_ops_routes(web_app, health)  # GET /health, GET /metrics
+    ops_health.add_ops_routes(web_app, health)  # GET /health, GET /metrics
     return web_app
 
 
@@ -70,7 +71,7 @@ class BotServer:
         self._web_runner: web.AppRunner | None = None
         self._socket_handler: Any = None
         self.port: int | None = None
-        self.health = observability.HealthState(mode="socket" if socket_mode else "http")
+        self.health = ops_health.HealthState(mode="socket" if socket_mode else "http")
         self._maintenance: asyncio.Task[None] | None = None
 
     async def start(self, *, host: str = "0.0.0.0", port: int = 3000) -> int:
@@ -161,7 +162,7 @@ async def _serve(port: int, socket_mode: bool, *, host: str = "0.0.0.0") -> int:
 def serve(port: int, socket_mode: bool) -> int:
     """`smtpcheck serve`: run until SIGTERM/SIGINT; returns the process exit code."""
     # JSON lines in production, readable on a terminal; secrets redacted either way.
-    observability.configure_logging()
+    configure_logging()
     try:
         return asyncio.run(_serve(port, socket_mode))
     except OSError as exc:  # e.g. the port is taken

@@ -1,7 +1,11 @@
-"""`smtpcheck`: the terminal front end (check, compare, demo) and the bot launcher (serve).
+"""The engine's terminal commands (check, compare, demo) as a typer command group, `app`.
+
+The `smtpcheck` console script is assembled in the outer layer, where the Slack front end
+adds `serve` and `store` to this group: the engine does not know its front ends.
+`python -m diagnostics.cli` runs the engine's commands alone.
 
 Exit status (contract): 0 no error finding, 1 at least one error finding, 2 bad input (one
-line on stderr), 3 internal failure. Slack is imported only by `serve`, so `check` starts fast.
+line on stderr), 3 internal failure.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import enum
 import gc
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -202,19 +207,6 @@ def compare(
 
 
 @app.command()
-def serve(
-    port: Annotated[int, typer.Option(help="HTTP port for POST /slack/events")] = 3000,
-    socket_mode: Annotated[
-        bool, typer.Option("--socket-mode", help="connect with Socket Mode (SLACK_APP_TOKEN)")
-    ] = False,
-) -> None:
-    """Run the Slack app (HTTP mode, or Socket Mode)."""
-    from bot.server import serve as serve_bot
-
-    raise typer.Exit(serve_bot(port=port, socket_mode=socket_mode))
-
-
-@app.command()
 def demo(
     json_output: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
@@ -253,9 +245,18 @@ def _first_error(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point; never lets a traceback reach the user."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def main(
+    argv: list[str] | None = None, *, setup_logging: Callable[[], object] | None = None
+) -> int:
+    """Console-script entry point; never lets a traceback reach the user.
+
+    SETUP_LOGGING installs the process's one log handler (the front end's); without it, a
+    plain one at WARNING.
+    """
+    if setup_logging is None:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        setup_logging()
     try:
         return _main(argv)
     finally:

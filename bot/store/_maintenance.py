@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
-from bot.observability import METRICS
+from bot.observability.metrics import METRICS
 from bot.store._store import Store
 
 _log = logging.getLogger(__name__)
@@ -28,6 +28,20 @@ def retention_days() -> int:
     if days < 1:
         raise ValueError("SMTPCHECK_RETENTION_DAYS: must be at least 1")
     return days
+
+
+async def run_store_command(command: str, *, url: str | None, days: int | None) -> str:
+    """`smtpcheck store upgrade|check|purge`: what to print on success (raises StoreError,
+    or ValueError for a bad SMTPCHECK_RETENTION_DAYS)."""
+    store = await Store.open(url, create=command == "upgrade")
+    try:
+        if command == "purge":
+            keep = dt.timedelta(days=days or retention_days())
+            count = await store.purge(older_than=dt.datetime.now(dt.UTC) - keep)
+            return f"purged {count} rows older than {keep.days} days from {store.url}"
+        return f"{store.url}: schema is current"
+    finally:
+        await store.close()
 
 
 async def run_maintenance_once(

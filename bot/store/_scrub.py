@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from bot.observability import redact
+from bot.observability.redaction import redact
 
 _log = logging.getLogger(__name__)
 

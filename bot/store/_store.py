@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from bot.observability import redact
+from bot.observability.redaction import redact
 from bot.store import _migrate
 from bot.store._schema import (
     audit_log,
@@ -225,7 +225,7 @@ class Store:
                     if current != _migrate.head_revision():
                         raise StoreError(
                             f"database {describe(parsed)} is at schema {current or 'none'}, "
-                            f"not {_migrate.head_revision()}: run `python -m bot.store upgrade`"
+                            f"not {_migrate.head_revision()}: run `smtpcheck store upgrade`"
                         )
         except StoreError:
             await engine.dispose()

@@ -16,7 +16,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
 
-from bot import observability as obs
+from bot.observability import health as obs_health
+from bot.observability import logs as obs_logs
+from bot.observability import metrics as obs_metrics
+from bot.observability import redaction as obs_redaction
 from diagnostics._models import (
     Finding,
     OutlookClient,
@@ -41,7 +44,7 @@ def log_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = (root.level, list(root.handlers))
     stream = io.StringIO()
-    obs.configure_logging(json=True, level="DEBUG", stream=stream)
+    obs_logs.configure_logging(json=True, level="DEBUG", stream=stream)
     try:
         yield stream
     finally:
@@ -77,7 +80,7 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     ],
 )
 def test_redact_removes_secrets(text: str, kept: str) -> None:
-    out = obs.redact(text)
+    out = obs_redaction.redact(text)
     assert "CANARY" not in out
     assert kept in out
 
@@ -92,13 +95,13 @@ def test_redact_removes_secrets(text: str, kept: str) -> None:
     ],
 )
 def test_redact_leaves_ordinary_text_alone(text: str) -> None:
-    assert obs.redact(text) == text
+    assert obs_redaction.redact(text) == text
 
 
 def test_registered_literal_secrets_are_redacted() -> None:
-    obs.register_secret("CANARY-literal-42")
-    obs.register_secret("abc")  # too short to be safe to replace everywhere: ignored
-    assert obs.redact("sig=CANARY-literal-42 abc") == "sig=[redacted] abc"
+    obs_redaction.register_secret("CANARY-literal-42")
+    obs_redaction.register_secret("abc")  # too short to be safe to replace everywhere: ignored
+    assert obs_redaction.redact("sig=CANARY-literal-42 abc") == "sig=[redacted] abc"
 
 
 # --------------------------------------------------------------------------- logging
@@ -133,9 +136,9 @@ async def test_request_id_is_carried_into_tasks(log_stream: io.StringIO) -> None
         await asyncio.sleep(0)
         log.info("in the background")
 
-    with obs.log_context(request_id="req-1"):
+    with obs_logs.log_context(request_id="req-1"):
         log.info("received")
-        with obs.log_context(diagnosis_id="diag-9"):
+        with obs_logs.log_context(diagnosis_id="diag-9"):
             task = asyncio.create_task(background())
     log.info("outside")
     await task
@@ -157,21 +160,21 @@ def test_format_follows_the_terminal_and_the_environment(
     log = logging.getLogger("smtpcheck.test")
     monkeypatch.delenv("SMTPCHECK_LOG_FORMAT", raising=False)
     tty = Tty()
-    obs.configure_logging(stream=tty)
-    with obs.log_context(request_id="rid7"):
+    obs_logs.configure_logging(stream=tty)
+    with obs_logs.log_context(request_id="rid7"):
         log.info("hello %s", "xoxb-9-9-CANARYother")
     text = tty.getvalue()
     assert "INFO" in text and "[rid7]" in text and "hello xoxb-[redacted]" in text
     assert not text.lstrip().startswith("{")
 
     pipe = io.StringIO()  # not a terminal: JSON
-    obs.configure_logging(stream=pipe)
+    obs_logs.configure_logging(stream=pipe)
     log.info("piped")
     assert json.loads(pipe.getvalue())["msg"] == "piped"
 
     monkeypatch.setenv("SMTPCHECK_LOG_FORMAT", "json")
     tty_json = Tty()
-    obs.configure_logging(stream=tty_json)
+    obs_logs.configure_logging(stream=tty_json)
     log.info("forced")
     assert json.loads(tty_json.getvalue())["msg"] == "forced"
     # Reconfiguring replaced the handler instead of adding another.
@@ -212,7 +215,7 @@ def sample_report() -> Report:
     )  # fmt: skip
 
 
-def samples(metrics: obs.Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(metrics: obs_metrics.Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     body, _ = metrics.render()
     out = {}
     for family in text_string_to_metric_families(body.decode()):
@@ -222,7 +225,7 @@ def samples(metrics: obs.Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]
 
 
 def test_record_report_counts_verdict_findings_and_durations() -> None:
-    metrics = obs.Metrics()
+    metrics = obs_metrics.Metrics()
     metrics.record_report(sample_report())
     metrics.record_report(sample_report().to_json_dict())  # the stored JSON works too
     got = samples(metrics)
@@ -242,7 +245,7 @@ def test_record_report_counts_verdict_findings_and_durations() -> None:
 
 
 def test_queue_depth_and_slack_errors_and_dedicated_registry() -> None:
-    metrics = obs.Metrics()
+    metrics = obs_metrics.Metrics()
     metrics.set_queue_depth(in_flight=3, waiting=7)
     metrics.record_slack_error("chat.postMessage", "channel_not_found")
     got = samples(metrics)
@@ -250,15 +253,15 @@ def test_queue_depth_and_slack_errors_and_dedicated_registry() -> None:
     assert got[("smtpcheck_queue_depth", (("state", "waiting"),))] == 7
     key = (("error", "channel_not_found"), ("method", "chat.postMessage"))
     assert got[("smtpcheck_slack_api_errors_total", key)] == 1
-    assert ("smtpcheck_build_info", (("version", obs._version()),)) in got
+    assert ("smtpcheck_build_info", (("version", obs_metrics._version()),)) in got
     # Nothing leaks into prometheus_client's global registry.
     assert REGISTRY.get_sample_value("smtpcheck_diagnoses_total", {"verdict": "fail"}) is None
 
 
 async def test_metrics_handler_serves_the_exposition_format() -> None:
-    obs.record_report(sample_report())
+    obs_metrics.record_report(sample_report())
     app = web.Application()
-    app.router.add_get("/metrics", obs.metrics_handler)
+    app.router.add_get("/metrics", obs_metrics.metrics_handler)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         response = await client.get("/metrics")
         body = await response.text()
@@ -301,8 +304,10 @@ async def test_instrumented_client_counts_errors_and_retries(
     slack_api: tuple[str, list[str]],
 ) -> None:
     base_url, calls = slack_api
-    metrics = obs.Metrics()
-    client = obs.InstrumentedAsyncWebClient(token=BOT_TOKEN, base_url=base_url, metrics=metrics)
+    metrics = obs_metrics.Metrics()
+    client = obs_metrics.InstrumentedAsyncWebClient(
+        token=BOT_TOKEN, base_url=base_url, metrics=metrics
+    )
     with pytest.raises(SlackApiError):
         await client.chat_postMessage(channel="C1", text="hi")
     response = await client.conversations_info(channel="C1")
@@ -325,16 +330,16 @@ class FakeSocketClient:
         return self.connected
 
 
-async def get(state: obs.HealthState, path: str = "/health") -> tuple[int, dict[str, Any]]:
+async def get(state: obs_health.HealthState, path: str = "/health") -> tuple[int, dict[str, Any]]:
     app = web.Application()
-    obs.add_ops_routes(app, state)
+    obs_health.add_ops_routes(app, state)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         response = await client.get(path)
         return response.status, await response.json()
 
 
 async def test_health_http_mode_ready_draining_and_checks() -> None:
-    state = obs.HealthState(mode="http")
+    state = obs_health.HealthState(mode="http")
     assert (await get(state))[0] == 503  # not started yet
     state.ready = True
     status, body = await get(state)
@@ -349,14 +354,14 @@ async def test_health_http_mode_ready_draining_and_checks() -> None:
     assert body["checks"]["store"].startswith("ConnectionError")
     assert (await get(state, "/health?live=1"))[0] == 200  # alive, just not ready
 
-    state = obs.HealthState(mode="http")
+    state = obs_health.HealthState(mode="http")
     state.ready, state.draining = True, True
     assert (await get(state))[0] == 503
     assert (await get(state, "/health?live=1"))[0] == 200
 
 
 async def test_health_socket_mode_follows_the_connection() -> None:
-    state = obs.HealthState(mode="socket", socket_grace_s=0.2)
+    state = obs_health.HealthState(mode="socket", socket_grace_s=0.2)
     state.ready = True
     state.socket_client = FakeSocketClient()
     status, body = await get(state)
@@ -372,7 +377,7 @@ async def test_health_socket_mode_follows_the_connection() -> None:
 
 
 async def test_health_socket_mode_without_a_client() -> None:
-    state = obs.HealthState(mode="socket")
+    state = obs_health.HealthState(mode="socket")
     state.ready = True
     state.set_socket_connected(True)
     assert (await get(state))[0] == 200

@@ -9,7 +9,7 @@ from bot.store._schema import metadata
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only reachable through the alembic CLI
-    raise RuntimeError("run migrations through bot.store (python -m bot.store upgrade)")
+    raise RuntimeError("run migrations through bot.store (smtpcheck store upgrade)")
 
 context.configure(
     connection=connection,

@@ -261,10 +261,10 @@ async def test_concurrent_first_start_of_two_replicas_migrates_once(store_url: s
 @pytest.mark.slow
 def test_migrate_command_line(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/cli/db.sqlite"
-    check = [sys.executable, "-m", "bot.store", "check", "--url", url]
+    check = [sys.executable, "-m", "bot.cli", "store", "check", "--url", url]
     before = subprocess.run(check, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert before.returncode == 1 and "is at schema none" in before.stderr
-    upgrade = [sys.executable, "-m", "bot.store", "upgrade", "--url", url]
+    upgrade = [sys.executable, "-m", "bot.store", "upgrade", "--url", url]  # the old spelling
     done = subprocess.run(upgrade, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     after = subprocess.run(check, capture_output=True, text=True, cwd=REPO, timeout=60)
