@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -21,11 +24,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
 from bot.listeners import register_listeners
+from bot.listeners._common import on_listener_error
 from bot.oauth import TeamTokens, oauth_settings
+from bot.observability.logs import bind_log_context, log_context, new_request_id
 from bot.observability.metrics import CountingRetryHandler, InstrumentedAsyncWebClient
 from bot.runner import Diagnose, Runner
 from bot.settings import BotSettings
 from bot.slack_io import TeamClients
+from bot.store.base import BotStore
 from diagnostics import EngineConfig
 
 log = logging.getLogger("smtpcheck.bot")
@@ -57,7 +63,7 @@ def build_client(settings: BotSettings) -> AsyncWebClient:
 def build_app(
     settings: BotSettings,
     *,
-    store: Any,
+    store: BotStore,
     engine_config: EngineConfig,
     diagnose: Diagnose | None = None,
 ) -> AsyncApp:
@@ -76,7 +82,7 @@ def build_app(
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     )
-    app = AsyncApp(
+    app = _App(
         client=client,
         signing_secret=secret,
         request_verification_enabled=True,
@@ -96,12 +102,27 @@ def build_app(
     _DEPS[app] = deps
 
     @app.middleware
-    async def inject_deps(context: Any, next: Any) -> None:
+    async def inject_deps(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         context["deps"] = deps
+        bind_log_context(team_id=context.team_id, user_id=context.user_id)
         await next()
 
     register_listeners(app)
+    app.error(on_listener_error)
     return app
+
+
+class _App(AsyncApp):
+    """Bolt's app, each request dispatched with its own request id in the log context.
+
+    Listeners run in tasks created during the dispatch (after the ack), and a diagnosis in
+    a task its listener creates: all inherit the id, so every line of one Slack request
+    (and of the check it starts, which adds its diagnosis id) can be found together.
+    """
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        with log_context(request_id=new_request_id()):
+            return await super().async_dispatch(req)
 
 
 def app_deps(app: AsyncApp) -> Deps:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.runner import Runner
 from bot.settings import BotSettings
+from bot.store.base import BotStore
 from diagnostics import EngineConfig
 
 
@@ -14,7 +15,7 @@ from diagnostics import EngineConfig
 class Deps:
     settings: BotSettings
     engine_config: EngineConfig
-    store: Any  # bot.store.Store
+    store: BotStore
     runner: Runner
 
 

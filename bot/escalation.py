@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import BotSettings
 from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
+from bot.store.base import BotStore
 from bot.views.escalation import EscalationInfo, escalation_message, mention, thread_notice
 from bot.views.labels import VERDICT_WORD, security_label
 from bot.views.text import one_line
@@ -59,7 +60,7 @@ def _info(
 async def escalate(
     *,
     client: AsyncWebClient,
-    store: Any,
+    store: BotStore,
     settings: BotSettings,
     diagnosis_id: str,
     team_id: str,
@@ -141,7 +142,7 @@ async def escalate(
 async def act(
     *,
     client: AsyncWebClient,
-    store: Any,
+    store: BotStore,
     escalation_id: int,
     agent_id: str,
     team_id: str,

@@ -13,7 +13,6 @@ import re
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -26,6 +25,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_io import WEB_API_ERRORS, api_error
+from bot.store.base import BotStore
 from diagnostics import ConfigError
 
 _log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def authorize_url_for(api_base_url: str) -> str:
 
 
 def oauth_settings(
-    store: Any,
+    store: BotStore,
     *,
     api_base_url: str | None = None,
     environ: Mapping[str, str] | None = None,

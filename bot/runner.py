@@ -4,10 +4,8 @@ progress in the parent message, the report in its thread, and a clean shutdown."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,29 +14,32 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.forms import request_fields
 from bot.observability import metrics
+from bot.observability.logs import bind_log_context, current_log_context
+from bot.progress_board import INTERRUPT_POST_TIMEOUT, OPEN_GRACE, ProgressBoard
 from bot.settings import BotSettings
 from bot.slack_io import (
     NOT_POSTABLE,
-    REFUSED,
     WEB_API_ERRORS,
     TeamClients,
     api_error,
     dict_blocks,
-    post_message,
     tell_user,
 )
-from bot.views.progress import Step, progress_message, target_label
+from bot.store.base import BotStore
+from bot.views.progress import target_label
 from bot.views.report import changes_between, report_message
 from diagnostics import CheckRequest, EngineConfig, InputError, Report
-from diagnostics._models import Progress
 
 log = logging.getLogger("smtpcheck.bot")
 
+
+def current_diagnosis_id() -> str:
+    """The id `Runner` gave the check this task runs (a fresh one outside a check)."""
+    return current_log_context().get("diagnosis_id") or uuid.uuid4().hex
+
+
 Diagnose = Callable[..., Awaitable[Report]]
-INTERRUPT_POST_TIMEOUT = 5.0
-# Once the result is ready, how long it may still wait for the progress message's post
-# (Slack slow or retrying a 5xx); after that the report goes to the outbox instead.
-OPEN_GRACE = 1.0
+__all__ = ["OPEN_GRACE", "Diagnose", "Job", "ProgressBoard", "Runner"]
 # Outbox entries that no retry can deliver.
 PERMANENT_ERRORS = NOT_POSTABLE | {"invalid_blocks", "msg_too_long", "invalid_arguments"}
 
@@ -63,7 +64,7 @@ class Runner:
         self,
         *,
         clients: TeamClients,
-        store: Any,
+        store: BotStore,
         engine_config: EngineConfig,
         settings: BotSettings,
         diagnose: Diagnose | None = None,
@@ -140,6 +141,9 @@ class Runner:
         self.spawn(self._run(job), name=f"diagnose:{job.user_id}")
 
     async def _run(self, job: Job) -> None:
+        # Every line this check logs, here and in the engine, carries its diagnosis id (the
+        # task was created inside the Slack request, so it has the request id already).
+        bind_log_context(diagnosis_id=uuid.uuid4().hex, team_id=job.team_id, user_id=job.user_id)
         try:
             client = await self.clients.for_team(job.team_id)
         except Exception:  # the installation store or the token rotation failed
@@ -157,16 +161,7 @@ class Runner:
             log.warning("rate limit check failed; allowing", exc_info=True)
             allowed = True
         if not allowed:
-            await self._record(
-                self.store.audit(
-                    team_id=job.team_id,
-                    user_id=job.user_id,
-                    action="rate_limited",
-                    host=job.request.host,
-                    port=job.request.port,
-                    address=None,
-                )
-            )
+            await self._audit(job, "rate_limited")
             await tell_user(
                 client,
                 channel=job.channel_id,
@@ -204,7 +199,7 @@ class Runner:
             await board.interrupted()
             raise
 
-    async def _capped(self, job: Job, board: ProgressBoard, fields: dict) -> None:
+    async def _capped(self, job: Job, board: ProgressBoard, fields: dict[str, Any]) -> None:
         """The diagnosis and its report, under the global concurrency cap."""
         acquired = False
         self._waiting += 1
@@ -227,34 +222,11 @@ class Runner:
     def _publish_depth(self) -> None:
         metrics.set_queue_depth(in_flight=self._running, waiting=self._waiting)
 
-    async def _diagnose_and_report(self, job: Job, board: ProgressBoard, fields: dict) -> None:
-        try:
-            report = await self._diagnose(
-                job.request, self.engine_config, on_progress=board.on_progress
-            )
-        except InputError as exc:  # includes TargetRefused: a plain one-line message
-            await self._record(
-                self.store.audit(
-                    team_id=job.team_id,
-                    user_id=job.user_id,
-                    action="refused",
-                    host=job.request.host,
-                    port=job.request.port,
-                    address=None,
-                    detail={"reason": str(exc)[:300]},
-                )
-            )
-            await board.settle()
-            await board.finish(phase="refused", message=str(exc))
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("diagnosis failed unexpectedly")
-            await board.settle()
-            await board.finish(
-                phase="error", message="Something went wrong on our side. Please try again."
-            )
+    async def _diagnose_and_report(
+        self, job: Job, board: ProgressBoard, fields: dict[str, Any]
+    ) -> None:
+        report = await self._diagnose_or_say_why(job, board)
+        if report is None:
             return
         metrics.record_report(report)
         # One total everywhere: the report's own, as its footer and the terminal give it.
@@ -265,37 +237,76 @@ class Runner:
             # The progress message did not get through: post it now, finished, so that the
             # report has its thread (if Slack still refuses, the report goes on its own).
             await board.finish(**finished)
-        diagnosis_id = uuid.uuid4().hex
-        thread_ts = job.thread_ts or board.ts
-        report_json = report.to_json_dict()
+        diagnosis_id = await self._keep(job, board, report, fields)
+        payload = await self._report_payload(job, board, report, diagnosis_id)
+        if parent == "abandoned":
+            # Slack is failing right now (still retrying the progress message): straight to
+            # the outbox, which posts the report once Slack answers again.
+            await self.park(team_id=job.team_id, method="chat.postMessage", payload=payload)
+            return
+        delivery = self.deliver(
+            team_id=job.team_id, method="chat.postMessage", payload=payload, client=board.client
+        )
+        if parent == "failed":  # its final state was posted above
+            await delivery
+            return
+        # Side by side: a slow chat.update of the parent never holds the report back.
+        await asyncio.gather(board.finish(**finished), delivery)
+
+    async def _diagnose_or_say_why(self, job: Job, board: ProgressBoard) -> Report | None:
+        """The engine's report; or None once the progress message says why there is none."""
+        try:
+            return await self._diagnose(
+                job.request, self.engine_config, on_progress=board.on_progress
+            )
+        except InputError as exc:  # includes TargetRefused: a plain one-line message
+            await self._audit(job, "refused", detail={"reason": str(exc)[:300]})
+            phase, message = "refused", str(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("diagnosis failed unexpectedly")
+            phase, message = "error", "Something went wrong on our side. Please try again."
+        await board.settle()
+        await board.finish(phase=phase, message=message)
+        return None
+
+    async def _keep(
+        self, job: Job, board: ProgressBoard, report: Report, fields: dict[str, Any]
+    ) -> str:
+        """Save the diagnosis and audit it; its id (the one the log lines carry)."""
+        diagnosis_id = current_diagnosis_id()
         await self._record(
             self.store.save_diagnosis(
                 team_id=job.team_id,
                 user_id=job.user_id,
                 channel_id=board.channel or job.channel_id,
-                thread_ts=thread_ts,
+                thread_ts=job.thread_ts or board.ts,
                 request=fields,
-                report=report_json,
+                report=report.to_json_dict(),
                 diagnosis_id=diagnosis_id,
             )
         )
         entered = next((p for p in report.probes if p.role == "entered"), None)
-        await self._record(
-            self.store.audit(
-                team_id=job.team_id,
-                user_id=job.user_id,
-                action="diagnose",
-                host=report.input.host,
-                port=report.input.port,
-                address=entered.address if entered else None,
-                detail={
-                    "diagnosis_id": diagnosis_id,
-                    "verdict": report.verdict.value,
-                    "source": job.source,
-                    "login_tested": job.request.password is not None,
-                },
-            )
+        await self._audit(
+            job,
+            "diagnose",
+            host=report.input.host,
+            port=report.input.port,
+            address=entered.address if entered else None,
+            detail={
+                "diagnosis_id": diagnosis_id,
+                "verdict": report.verdict.value,
+                "source": job.source,
+                "login_tested": job.request.password is not None,
+            },
         )
+        return diagnosis_id
+
+    async def _report_payload(
+        self, job: Job, board: ProgressBoard, report: Report, diagnosis_id: str
+    ) -> dict[str, Any]:
+        """chat.postMessage arguments for the report, in the progress message's thread."""
         changes = None
         if job.previous_id:
             previous = await self._record(self.store.get_diagnosis(job.previous_id))
@@ -313,21 +324,19 @@ class Runner:
             "blocks": dict_blocks(blocks),
             "unfurl_links": False,
         }
+        thread_ts = job.thread_ts or board.ts
         if thread_ts:
             payload["thread_ts"] = thread_ts
-        if parent == "abandoned":
-            # Slack is failing right now (still retrying the progress message): straight to
-            # the outbox, which posts the report once Slack answers again.
-            await self.park(team_id=job.team_id, method="chat.postMessage", payload=payload)
-            return
-        delivery = self.deliver(
-            team_id=job.team_id, method="chat.postMessage", payload=payload, client=board.client
+        return payload
+
+    async def _audit(self, job: Job, action: str, **fields: Any) -> None:
+        """An audit row for JOB (target from its request unless given)."""
+        fields.setdefault("host", job.request.host)
+        fields.setdefault("port", job.request.port)
+        fields.setdefault("address", None)
+        await self._record(
+            self.store.audit(team_id=job.team_id, user_id=job.user_id, action=action, **fields)
         )
-        if parent == "failed":  # its final state was posted above
-            await delivery
-            return
-        # Side by side: a slow chat.update of the parent never holds the report back.
-        await asyncio.gather(board.finish(**finished), delivery)
 
     async def _record(self, operation: Awaitable[Any]) -> Any:
         """A store call on the report path: a database hiccup never costs the user a report."""
@@ -396,159 +405,3 @@ class Runner:
             await self.store.mark_outbox_sent(row.id)
             sent += 1
         return sent
-
-
-class ProgressBoard:
-    """The parent message's checklist, updated at most once per `interval` seconds."""
-
-    def __init__(
-        self, *, client: AsyncWebClient, user_id: str, target: str, interval: float
-    ) -> None:
-        self.client = client
-        self.user_id = user_id
-        self.target = target
-        self.interval = interval
-        self.channel: str | None = None
-        self.ts: str | None = None
-        self.refused: str | None = None  # Slack's error when it refused the first post outright
-        self._thread_ts: str | None = None
-        self._opening: asyncio.Future[None] | None = None
-        self.steps: dict[str, Step] = {}
-        self.phase = "queued"
-        self.updates = 0
-        self._last = 0.0
-        self._dirty = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-        self._finished = False
-
-    def start(self, *, channel: str, thread_ts: str | None, queued: bool) -> asyncio.Future[None]:
-        """Post the parent message (in THREAD_TS for a re-run) in the background."""
-        self.phase = "queued" if queued else "running"
-        self.channel, self._thread_ts = channel, thread_ts
-        self._opening = asyncio.ensure_future(self._open())
-        return self._opening
-
-    async def _open(self) -> None:
-        posted_phase = self.phase
-        try:
-            await self._post()
-        except WEB_API_ERRORS as exc:
-            error = api_error(exc)
-            if error in REFUSED:
-                self.refused = error
-            log.warning("could not post the progress message: %s", error)
-            return
-        if self.steps or self.phase != posted_phase:
-            self._mark()  # what happened while the post was on its way
-
-    async def settle(self) -> str:
-        """Where the parent message stands once the result is ready: posted, failed, or
-        abandoned (its post was still retrying OPEN_GRACE seconds later, and is cancelled)."""
-        if self._opening is not None and not self._opening.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._opening), OPEN_GRACE)
-        if self._opening is not None and not self._opening.done():
-            self._opening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._opening
-            return "abandoned"
-        return "posted" if self.ts is not None else "failed"
-
-    async def _post(self, **kwargs: Any) -> None:
-        assert self.channel is not None
-        text, blocks = self._render(**kwargs)
-        self.channel, self.ts = await post_message(
-            self.client,
-            channel=self.channel,
-            user_id=self.user_id,
-            text=text,
-            blocks=blocks,
-            thread_ts=self._thread_ts,
-        )
-        self._last = time.monotonic()
-
-    def _render(self, **kwargs: Any) -> tuple[str, list]:
-        return progress_message(
-            user_id=self.user_id,
-            target=self.target,
-            steps=list(self.steps.values()),
-            phase=kwargs.pop("phase", self.phase),
-            **kwargs,
-        )
-
-    async def set_phase(self, phase: str) -> None:
-        if phase != self.phase:
-            self.phase = phase
-            self._mark()
-
-    def on_progress(self, event: Progress) -> None:
-        """The engine's callback: record the step, schedule a throttled update."""
-        self.steps[event.step] = Step.from_event(event)
-        self._mark()
-
-    def _mark(self) -> None:
-        if self._finished or self.ts is None:
-            return
-        self._dirty.set()
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.ensure_future(self._flush_loop())
-
-    async def _flush_loop(self) -> None:
-        while self._dirty.is_set() and not self._finished:
-            wait = self._last + self.interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._dirty.clear()
-            await self._update()
-
-    async def _update(self, **kwargs: Any) -> None:
-        text, blocks = self._render(**kwargs)
-        self._last = time.monotonic()
-        self.updates += 1
-        try:
-            await self.client.chat_update(
-                channel=self.channel, ts=self.ts, text=text, blocks=blocks
-            )
-        except WEB_API_ERRORS as exc:
-            log.info("progress update failed: %s", api_error(exc))
-
-    async def _stop_flusher(self) -> None:
-        self._finished = True
-        if self._flusher is not None and not self._flusher.done():
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-
-    async def finish(self, **kwargs: Any) -> None:
-        """The final state of the parent message (always sent, not throttled); posted afresh
-        when the first post failed."""
-        await self._stop_flusher()
-        if self.ts is not None:
-            await self._update(**kwargs)
-            return
-        if self.channel is None:
-            return
-        try:
-            await self._post(**kwargs)
-        except WEB_API_ERRORS as exc:
-            log.warning("could not post the finished progress message: %s", api_error(exc))
-
-    async def interrupted(self) -> None:
-        """Tell the thread the run was cut short (shutdown); bounded in time."""
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._interrupted(), INTERRUPT_POST_TIMEOUT)
-
-    async def _interrupted(self) -> None:
-        await self._stop_flusher()
-        if self._opening is not None and not self._opening.done():
-            self._opening.cancel()
-        if self.ts is None:
-            return
-        await self._update(phase="interrupted")
-        with contextlib.suppress(*WEB_API_ERRORS):
-            await self.client.chat_postMessage(
-                channel=self.channel,
-                thread_ts=self.ts,
-                text=":warning: This check was interrupted because smtpcheck restarted."
-                " Please run it again.",
-            )

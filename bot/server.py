@@ -21,7 +21,9 @@ from bot.observability.logs import configure_logging
 from bot.runner import Diagnose
 from bot.settings import BotSettings, load_settings
 from bot.store import start_maintenance
+from bot.store.base import BotStore
 from diagnostics import ConfigError, EngineConfig
+from diagnostics._engine import prepare
 from diagnostics.exit_codes import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK
 
 log = logging.getLogger("smtpcheck.bot")
@@ -59,11 +61,12 @@ class BotServer:
         *,
         settings: BotSettings,
         engine_config: EngineConfig,
-        store: Any,
+        store: BotStore,
         socket_mode: bool = False,
         diagnose: Diagnose | None = None,
     ) -> None:
         self.settings = settings
+        self.engine_config = engine_config
         self.store = store
         self.socket_mode = socket_mode
         self.app = build_app(settings, store=store, engine_config=engine_config, diagnose=diagnose)
@@ -100,8 +103,10 @@ class BotServer:
         self._maintenance = start_maintenance(
             self.store, self.settings.outbox_interval, outbox=lambda _store: runner.flush_outbox()
         )
-        if hasattr(self.store, "ping"):
-            self.health.add_check("store", self.store.ping)
+        self.health.add_check("store", self.store.ping)
+        # The engine's modules, knowledge base and trust store load in worker threads now,
+        # not in the first user's check (and never on the event loop).
+        await prepare(self.engine_config)
         self.health.ready = True
         mode = "Socket Mode" if self.socket_mode else f"HTTP on {host}:{self.port}{EVENTS_PATH}"
         log.info("smtpcheck bot listening (%s)", mode)
@@ -168,13 +173,3 @@ def serve(port: int, socket_mode: bool) -> int:
     except OSError as exc:  # e.g. the port is taken
         print(f"smtpcheck serve: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
-
-
-def run_http(port: int) -> int:
-    """HTTP mode (POST /slack/events, GET /health)."""
-    return serve(port, socket_mode=False)
-
-
-def run_socket_mode(port: int = 3000) -> int:
-    """Socket Mode (needs SLACK_APP_TOKEN), with GET /health on `port`."""
-    return serve(port, socket_mode=True)

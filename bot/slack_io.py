@@ -120,10 +120,6 @@ class TeamClients:
         self.base = base
         self._bot_token = bot_token
 
-    @property
-    def per_team(self) -> bool:
-        return self._bot_token is not None
-
     async def for_team(self, team_id: str) -> AsyncWebClient | None:
         """The client for TEAM_ID; None when that workspace has no installation."""
         if self._bot_token is None:

@@ -23,6 +23,7 @@ from bot.store._store import (
     settings_key,
 )
 from bot.store._url import DEFAULT_URL, database_url
+from bot.store.base import BotStore
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -30,6 +31,7 @@ __all__ = [
     "OUTBOX_LEASE",
     "OUTBOX_MAX_ATTEMPTS",
     "AlreadyClaimed",
+    "BotStore",
     "DiagnosisRow",
     "EscalationRow",
     "NotFound",

@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.forms import FieldErrors, check_policy
+from bot.listeners._common import Asker, open_view_or_tell
 from bot.parsing import (
     Explain,
     OpenModal,
@@ -20,7 +22,7 @@ from bot.parsing import (
     parse_command,
 )
 from bot.runner import Job
-from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
+from bot.slack_io import tell_user
 from bot.views.escalation import mention
 from bot.views.help import error_blocks, help_blocks, notice_blocks, unclear_blocks
 from bot.views.modal import check_modal
@@ -28,13 +30,22 @@ from bot.views.text import clip_escaped, code
 
 log = logging.getLogger("smtpcheck.bot")
 
+FORM_EXPIRED = (
+    ":warning: Slack did not let me open the form in time. Please run `/smtpcheck` again,"
+    " or give the settings inline, e.g. `/smtpcheck smtp.office365.com:587 starttls`."
+)
+
 
 async def smtpcheck_command(
-    ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck,
+    command: dict[str, Any],
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
 ) -> None:
     deps = deps_of(context)
-    user_id, channel_id = command.get("user_id", ""), command.get("channel_id", "")
-    team_id = command.get("team_id", "")
+    asker = Asker.of(context)
+    user_id, channel_id, team_id = asker.user_id, asker.channel_id or "", asker.team_id
     try:
         parsed = parse_command(command.get("text", ""))
         if isinstance(parsed, RunCheck):
@@ -56,13 +67,7 @@ async def smtpcheck_command(
             initial=parsed.initial,
             problems=parsed.problems,
         )
-        await open_modal(
-            client,
-            trigger_id=command.get("trigger_id", ""),
-            view=view,
-            channel_id=channel_id,
-            user_id=user_id,
-        )
+        await open_view_or_tell(client, body=body, view=view, asker=asker, retry=FORM_EXPIRED)
     elif isinstance(parsed, Explain):
         # The message shortcut's path until the engine's explain lands: the form, with the
         # pasted error in it (the report then says what the error means for this server).
@@ -72,13 +77,7 @@ async def smtpcheck_command(
             credential_test=deps.settings.credential_test,
             error_text=parsed.error_text,
         )
-        await open_modal(
-            client,
-            trigger_id=command.get("trigger_id", ""),
-            view=view,
-            channel_id=channel_id,
-            user_id=user_id,
-        )
+        await open_view_or_tell(client, body=body, view=view, asker=asker, retry=FORM_EXPIRED)
     elif isinstance(parsed, ShowHelp):
         text, blocks = help_blocks()
         await ack(text=text, blocks=blocks)
@@ -95,24 +94,6 @@ async def smtpcheck_command(
         await deps.runner.submit(
             Job(team_id=team_id, user_id=user_id, channel_id=channel_id, request=parsed.request),
             client=client,
-        )
-
-
-async def open_modal(
-    client: AsyncWebClient, *, trigger_id: str, view: Any, channel_id: str | None, user_id: str
-) -> None:
-    """views.open; an expired trigger gets a plain note instead of silence."""
-    try:
-        await client.views_open(trigger_id=trigger_id, view=view)
-    except WEB_API_ERRORS as exc:
-        log.warning("views.open failed: %s", api_error(exc))
-        await tell_user(
-            client,
-            channel=channel_id,
-            user_id=user_id,
-            text=":warning: Slack did not let me open the form in time. Please run"
-            " `/smtpcheck` again, or give the settings inline, e.g."
-            " `/smtpcheck smtp.office365.com:587 starttls`.",
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
-from bot.slack_io import WEB_API_ERRORS, api_error
+from bot.listeners._common import Asker
 from bot.views.home import RecentCheck, home_view
 
 log = logging.getLogger("smtpcheck.bot")
@@ -20,8 +20,8 @@ async def app_home_opened(
     if event.get("tab", "home") != "home":
         return
     deps = deps_of(context)
-    user_id = str(event.get("user") or "")
-    team_id = str(body.get("team_id") or context.get("team_id") or "")
+    asker = Asker.of(context)
+    user_id, team_id = asker.user_id, asker.team_id
     rows = await deps.store.recent_for_user(team_id=team_id, user_id=user_id, limit=10)
     recent = []
     for row in rows:
@@ -42,7 +42,5 @@ async def app_home_opened(
                 top_problem=problem,
             )
         )
-    try:
-        await client.views_publish(user_id=user_id, view=home_view(recent))
-    except WEB_API_ERRORS as exc:
-        log.warning("views.publish failed: %s", api_error(exc))
+    # A failure is logged by the app's error handler; the next visit publishes again.
+    await client.views_publish(user_id=user_id, view=home_view(recent))

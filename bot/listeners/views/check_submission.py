@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
@@ -16,18 +17,14 @@ from bot.forms import (
     state_element,
     state_values,
 )
+from bot.listeners._common import Asker
+from bot.observability.redaction import register_secret
 from bot.runner import Job
 from bot.views import modal as m
 
 
-def _who(body: dict[str, Any]) -> tuple[str, str]:
-    user = body.get("user") or {}
-    team = body.get("team") or {}
-    return str(team.get("id") or user.get("team_id") or ""), str(user.get("id") or "")
-
-
 async def check_submission(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     deps = deps_of(context)
     fields = read_state(state_values(view))
@@ -39,7 +36,7 @@ async def check_submission(
     except FieldErrors as exc:
         await ack(response_action="errors", errors=exc.errors)
         return
-    team_id, user_id = _who(body)
+    asker = Asker.of(context)
     if deps.settings.credential_test and fields.get("credential_test"):
         if not request.user and not request.email:
             await ack(
@@ -55,9 +52,9 @@ async def check_submission(
     await ack()
     await deps.runner.submit(
         Job(
-            team_id=team_id,
-            user_id=user_id,
-            channel_id=channel_id or user_id,
+            team_id=asker.team_id,
+            user_id=asker.user_id,
+            channel_id=channel_id or asker.user_id,
             request=request,
             source="modal",
         ),
@@ -66,7 +63,7 @@ async def check_submission(
 
 
 async def credentials_submission(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     deps = deps_of(context)
     if not deps.settings.credential_test:
@@ -77,6 +74,9 @@ async def credentials_submission(
         return
     channel_id, fields = m.unpack_metadata(view.get("private_metadata"))
     password = state_element(state_values(view), m.PASSWORD).get("value")
+    if isinstance(password, str):
+        # From here on, the typed password is redacted wherever it would be logged.
+        register_secret(password, runtime=True)
     if not isinstance(password, str) or not password:
         await ack(response_action="errors", errors={m.PASSWORD: "Enter the password, or go Back"})
         return
@@ -94,13 +94,13 @@ async def credentials_submission(
         password = None  # drop our reference at once; the request holds it as a SecretStr
     if request.user is None and request.email:
         request = request.model_copy(update={"user": request.email})
-    team_id, user_id = _who(body)
+    asker = Asker.of(context)
     await ack(response_action="clear")
     await deps.runner.submit(
         Job(
-            team_id=team_id,
-            user_id=user_id,
-            channel_id=channel_id or user_id,
+            team_id=asker.team_id,
+            user_id=asker.user_id,
+            channel_id=channel_id or asker.user_id,
             request=request,
             source="modal",
         ),

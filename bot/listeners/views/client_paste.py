@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.forms import state_element, state_values
+from bot.listeners._common import Asker, diagnosis_or_tell
 from bot.slack_io import dict_blocks, tell_user
 from bot.views.client_check import OUTPUT_BLOCK, VALUE, comparison_message, paste_error
 from diagnostics import Report
@@ -21,7 +23,7 @@ log = logging.getLogger("smtpcheck.bot")
 
 
 async def client_paste_submission(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     deps = deps_of(context)
     diagnosis_id = str(view.get("private_metadata") or "")[:64]
@@ -33,18 +35,17 @@ async def client_paste_submission(
         await ack(response_action="errors", errors={OUTPUT_BLOCK: problem or "Paste the output"})
         return
     await ack(response_action="clear")  # closes the paste form and the script under it
-    user = body.get("user") or {}
-    user_id = str(user.get("id") or "")
-    team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    row = await deps.store.get_diagnosis(diagnosis_id)
+    asker = Asker.of(context)
+    user_id, team_id = asker.user_id, asker.team_id
+    row = await diagnosis_or_tell(
+        context,
+        client,
+        diagnosis_id,
+        asker=asker,
+        gone="That check is no longer stored, so I cannot compare your result with it."
+        " Please run `/smtpcheck` again.",
+    )
     if row is None:
-        await tell_user(
-            client,
-            channel=None,
-            user_id=user_id,
-            text="That check is no longer stored, so I cannot compare your result with it."
-            " Please run `/smtpcheck` again.",
-        )
         return
     try:
         report = Report.model_validate(row.report)
