@@ -20,4 +20,6 @@ class Deps:
 
 
 def deps_of(context: Any) -> Deps:
-    return context["deps"]
+    """The Deps `build_app`'s middleware put in the Bolt context."""
+    deps: Deps = context["deps"]
+    return deps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -158,7 +159,7 @@ def request_from_fields(fields: dict[str, Any]) -> CheckRequest:
         email=fields.get("email"),
         user=fields.get("user"),
         requires_auth=fields.get("requires_auth", True),
-        client=fields.get("client") or "classic",
+        client=OutlookClient(fields.get("client") or "classic"),
         error_text=fields.get("error_text"),
         user_reports_failure=bool(fields.get("fails_here")),
     )
@@ -176,7 +177,7 @@ def settings_key(request: CheckRequest) -> str:
     return "|".join(parts).lower()
 
 
-def _field(errors: dict[str, str], block: str, value: Any, check) -> Any:
+def _field(errors: dict[str, str], block: str, value: Any, check: Callable[[str], Any]) -> Any:
     if value in (None, ""):
         return None
     try:
@@ -186,7 +187,7 @@ def _field(errors: dict[str, str], block: str, value: Any, check) -> Any:
         return None
 
 
-def _choice(errors: dict[str, str], block: str, value: Any, enum_type) -> Any:
+def _choice(errors: dict[str, str], block: str, value: Any, enum_type: Callable[[Any], Any]) -> Any:
     if value in (None, ""):
         return None
     try:

@@ -98,7 +98,7 @@ def _read(environ: Mapping[str, str]) -> tuple[OAuthOptions | None, list[str]]:
         problems.append("SLACK_CLIENT_ID: malformed (digits, a dot, digits)")
     if client_secret is None:
         problems.append("SLACK_CLIENT_SECRET: missing (Basic Information → App Credentials)")
-    scopes = DEFAULT_SCOPES
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
     if (raw_scopes := _env(environ, "SLACK_SCOPES")) is not None:
         scopes = tuple(dict.fromkeys(s.strip() for s in raw_scopes.split(",") if s.strip()))
         if not all(_SCOPE.match(s) for s in scopes):
@@ -211,7 +211,7 @@ def oauth_settings(
         logger=_log,
     )
     # Bolt's rotator would talk to slack.com whatever SLACK_API_BASE_URL says.
-    settings.authorize.token_rotator = AsyncTokenRotator(
+    settings.authorize.token_rotator = AsyncTokenRotator(  # type: ignore[attr-defined]
         client_id=options.client_id,
         client_secret=options.client_secret,
         client=AsyncWebClient(base_url=base_url),
@@ -248,7 +248,8 @@ class TeamTokens:
 
     def __init__(self, settings: AsyncOAuthSettings) -> None:
         self._store: AsyncInstallationStore = settings.installation_store
-        self._rotator: AsyncTokenRotator | None = settings.authorize.token_rotator
+        # Bolt's AsyncInstallationStoreAuthorize has it; the base class does not declare it.
+        self._rotator: AsyncTokenRotator | None = settings.authorize.token_rotator  # type: ignore[attr-defined]
         self._minutes = settings.token_rotation_expiration_minutes
 
     async def bot_token(self, team_id: str, *, enterprise_id: str | None = None) -> str | None:

@@ -128,6 +128,8 @@ class ProgressBoard:
             await self._update()
 
     async def _update(self, **kwargs: Any) -> None:
+        if self.channel is None or self.ts is None:  # nothing posted to update
+            return
         text, blocks = self._render(**kwargs)
         self._last = time.monotonic()
         self.updates += 1
@@ -168,7 +170,7 @@ class ProgressBoard:
         await self._stop_flusher()
         if self._opening is not None and not self._opening.done():
             self._opening.cancel()
-        if self.ts is None:
+        if self.channel is None or self.ts is None:
             return
         await self._update(phase="interrupted")
         with contextlib.suppress(*WEB_API_ERRORS):

@@ -128,10 +128,11 @@ class BotSettings(SlackCredentials):
     def _agents(cls, value: object) -> object:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        for item in value or ():
+        items = tuple(value) if isinstance(value, list | tuple | set) else (value,) if value else ()
+        for item in items:
             if not _USER_ID.match(str(item)):
                 raise ValueError(f"'{item}' is not a Slack user ID such as U0123456789")
-        return tuple(value or ())
+        return items
 
     @property
     def rate_limit(self) -> tuple[int, float]:

@@ -29,7 +29,7 @@ _SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20
 
 
 # The *_created series double the exposition for no use on a dashboard.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -140,7 +140,8 @@ def _report_dict(report: Any) -> Mapping[str, Any]:
         return report
     to_json = getattr(report, "to_json_dict", None)
     if callable(to_json):
-        return to_json()
+        data: Mapping[str, Any] = to_json()
+        return data
     raise TypeError(f"not a report: {type(report).__name__}")
 
 
@@ -219,7 +220,7 @@ class InstrumentedAsyncWebClient(AsyncWebClient):
         super().__init__(*args, **kwargs)
         self._metrics = metrics
 
-    async def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def api_call(self, api_method: str, **kwargs: Any) -> Any:
         try:
             return await super().api_call(api_method, **kwargs)
         except Exception as exc:

@@ -28,17 +28,17 @@ from typing import Any
 REDACTED = "[redacted]"
 
 # Key names whose value is a secret, whatever its shape.
-_SECRET_WORD = r"passw(?:or)?d|passphrase|secret|token|api[_-]?key"  # noqa: S105 (a pattern)
+_SECRET_WORD = r"passw(?:or)?d|passphrase|secret|token|api[_-]?key|credential"  # noqa: S105
 # In a structure, also the whole of an Authorization header or a credentials object (in text,
 # `Authorization: Bearer ...` keeps its scheme: see _PATTERNS).
-_SECRET_KEY = re.compile(rf"(?i){_SECRET_WORD}|authorization|credential")
+_SECRET_KEY = re.compile(rf"(?i){_SECRET_WORD}|authorization")
 
 _MECHANISMS = (
     r"(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|GSSAPI|NTLM|SCRAM-[A-Z0-9-]+)"
 )
 # A key naming a secret, then `:` or `=`. The lookbehind starts a key only where a run of
 # key characters starts, which keeps the search linear.
-_KEY = rf"""(["']?)((?<![\w.-])[\w.-]*?(?:{_SECRET_WORD})[\w.-]*)\1(\s*[=:]\s*)"""
+_KEY = rf"""(\\*["']?)((?<![\w.-])[\w.-]*?(?:{_SECRET_WORD})[\w.-]*)\1(\s*[=:]\s*)"""
 # ... whose value is an object or a list: redacted up to its matching bracket.
 _NESTED = re.compile(rf"(?ix){_KEY}(?=[{{\[])")
 
@@ -59,15 +59,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
     # password=..., "client_secret": "...", signing_secret: ..., token=...
     (
-        re.compile(rf"""(?ix){_KEY}("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&'"{{}})\]]+)"""),
+        re.compile(
+            rf"""(?ix){_KEY}
+            ( \\+"(?:[^"\\]|\\[^"])*\\+"   # \"escaped\" (JSON inside a JSON string)
+            | "(?:[^"\\]|\\.)*" | '[^']*'   # "quoted", 'quoted'
+            | [^\s,;&'"{{}})\]]+              # bare
+            )"""
+        ),
         lambda m: m[1] + m[2] + m[1] + m[3] + _keep_quotes(m[4]),
     ),
 )
 
 
 def _keep_quotes(value: str) -> str:
-    """[redacted], quoted as the value was (JSON stays JSON)."""
-    return value[0] + REDACTED + value[0] if value[:1] in ('"', "'") else REDACTED
+    """[redacted], quoted (and escaped) as the value was: JSON stays JSON."""
+    opening = value[: len(value) - len(value.lstrip("\\"))]
+    quote = value[len(opening) : len(opening) + 1]
+    if quote in ('"', "'"):
+        return opening + quote + REDACTED + opening + quote
+    return REDACTED
 
 
 # --------------------------------------------------------------------------- known values

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.observability.metrics import METRICS
 from bot.store._store import Store
+from bot.store.base import BotStore
 
 _log = logging.getLogger(__name__)
 
@@ -45,10 +46,10 @@ async def run_store_command(command: str, *, url: str | None, days: int | None) 
 
 
 async def run_maintenance_once(
-    store: Store,
+    store: BotStore,
     *,
     retention: dt.timedelta,
-    outbox: Callable[[Store], Awaitable[object]] | None = None,
+    outbox: Callable[[BotStore], Awaitable[object]] | None = None,
 ) -> int:
     """One round: purge what is older than RETENTION, then let OUTBOX retry; rows purged."""
     purged = await store.purge(older_than=dt.datetime.now(dt.UTC) - retention)
@@ -58,11 +59,11 @@ async def run_maintenance_once(
 
 
 def start_maintenance(
-    store: Store,
+    store: BotStore,
     interval: float,
     *,
     retention: dt.timedelta | None = None,
-    outbox: Callable[[Store], Awaitable[object]] | None = None,
+    outbox: Callable[[BotStore], Awaitable[object]] | None = None,
     purge_every: float = 3600.0,
 ) -> asyncio.Task[None]:
     """Start the maintenance loop; cancel the returned task to stop it.
@@ -82,11 +83,11 @@ def start_maintenance(
 
 
 async def _loop(
-    store: Store,
+    store: BotStore,
     *,
     interval: float,
     retention: dt.timedelta,
-    outbox: Callable[[Store], Awaitable[object]] | None,
+    outbox: Callable[[BotStore], Awaitable[object]] | None,
     purge_every: float,
 ) -> None:
     loop = asyncio.get_running_loop()

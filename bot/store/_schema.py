@@ -31,7 +31,8 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC)
+        stored: dt.datetime = value
+        return stored.replace(tzinfo=dt.UTC)
 
 
 diagnoses = sa.Table(

@@ -17,6 +17,7 @@ from slack_sdk.models.views import View
 from bot.views.labels import SEVERITY_ICON, security_label
 from bot.views.report import finding_text
 from bot.views.text import SECTION_TEXT_MAX, clip_escaped, code, code_block, escape, md, plain
+from diagnostics import Severity
 
 DETAILS_CALLBACK = "smtpcheck_details"
 PAGE_ACTION = "details_page"
@@ -142,7 +143,7 @@ def _overview(report: dict[str, Any]) -> list[Block]:
     if len(findings) > 40:
         blocks.append(ContextBlock(elements=[md(f"{len(findings) - 40} more findings not shown")]))
     if not findings:
-        blocks.append(SectionBlock(text=md(f"{SEVERITY_ICON['info']} No findings.")))
+        blocks.append(SectionBlock(text=md(f"{SEVERITY_ICON[Severity.INFO]} No findings.")))
     blocks.append(DividerBlock())
     return blocks[:85]
 

@@ -268,13 +268,14 @@ def credentials_modal(*, fields: dict[str, Any], channel_id: str | None) -> View
 
 def pack_metadata(fields: dict[str, Any], *, channel_id: str | None) -> str:
     """Step-one fields as JSON within Slack's 3000-character private_metadata."""
-    data = {"c": channel_id, "f": {k: v for k, v in fields.items() if v not in (None, "")}}
+    kept = {k: v for k, v in fields.items() if v not in (None, "")}
+    data: dict[str, Any] = {"c": channel_id, "f": kept}
     text = json.dumps(data, separators=(",", ":"))
-    error_text = data["f"].get("error_text")
+    error_text = kept.get("error_text")
     while len(text) > PRIVATE_METADATA_MAX and error_text:
         # The error text only helps matching; the settings themselves must survive whole.
         error_text = error_text[: max(0, len(error_text) - (len(text) - PRIVATE_METADATA_MAX) - 8)]
-        data["f"]["error_text"] = error_text
+        kept["error_text"] = error_text
         text = json.dumps(data, separators=(",", ":"))
     return text
 
@@ -287,6 +288,8 @@ def unpack_metadata(text: str | None) -> tuple[str | None, dict[str, Any]]:
         return None, {}
     if not isinstance(data, dict):
         return None, {}
-    channel = data.get("c") if isinstance(data.get("c"), str) else None
-    fields = data.get("f") if isinstance(data.get("f"), dict) else {}
-    return channel, fields
+    channel, fields = data.get("c"), data.get("f")
+    return (
+        channel if isinstance(channel, str) else None,
+        fields if isinstance(fields, dict) else {},
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
@@ -55,7 +55,7 @@ class Step:
         return STATE_ICON.get(self.state, ":grey_question:")
 
 
-def target_label(fields: dict) -> str:
+def target_label(fields: dict[str, Any]) -> str:
     """What was checked, in one line: host:port security, or the address."""
     host = fields.get("host") or fields.get("target") or "?"
     parts = [f"{host}:{fields['port']}" if fields.get("port") else str(host)]

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
@@ -102,6 +104,83 @@ def test_registered_literal_secrets_are_redacted() -> None:
     obs_redaction.register_secret("CANARY-literal-42")
     obs_redaction.register_secret("abc")  # too short to be safe to replace everywhere: ignored
     assert obs_redaction.redact("sig=CANARY-literal-42 abc") == "sig=[redacted] abc"
+
+
+# Nested redaction, as a property: a secret under a secret-named key, at any depth, in any
+# JSON-like structure, is gone from the structure, from its JSON text and from its repr.
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_ -.", min_size=0, max_size=12)
+_PLAIN_KEYS = _WORDS.filter(lambda k: not obs_redaction.is_secret_key(k))
+_SECRET_KEYS = st.sampled_from(
+    ["password", "Password", "client_secret", "access_token", "refresh_token", "bot_token",
+     "signing_secret", "api_key", "passwd", "SLACK_APP_TOKEN", "x-password-2", "credentials"]
+)  # fmt: skip
+_CANARY = st.sampled_from(["CANARYone", "CANARY two words", 'CANARY"quoted}', "CANARY'{["])
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), _WORDS)
+
+
+def _json_like(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(_PLAIN_KEYS, inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+@st.composite
+def _with_a_buried_secret(draw: st.DrawFn) -> Any:
+    """A structure with a canary under a secret key somewhere, maybe wrapped in the shape
+    Slack gives a view's state ({"password": {"value": {"type": ..., "value": ...}}})."""
+    secret: Any = draw(_CANARY)
+    if draw(st.booleans()):
+        secret = {"value": {"type": "plain_text_input", "value": secret}}
+    if draw(st.booleans()):
+        secret = [draw(_json_like(_LEAVES)), secret]
+    node: Any = {draw(_SECRET_KEYS): secret}
+    for _ in range(draw(st.integers(0, 6))):  # bury it
+        siblings = draw(st.dictionaries(_PLAIN_KEYS, _json_like(_LEAVES), max_size=3))
+        if draw(st.booleans()):
+            node = [*siblings.values(), node]
+        else:
+            key = draw(_PLAIN_KEYS.filter(lambda k, taken=siblings: k not in taken))  # type: ignore[misc]
+            node = {**siblings, key: node}
+    return node
+
+
+@settings(max_examples=300, deadline=None)
+@given(_with_a_buried_secret())
+def test_nested_secrets_are_redacted_at_any_depth(data: Any) -> None:
+    assert "CANARY" not in json.dumps(obs_redaction.redact_data(data))
+    assert "CANARY" not in obs_redaction.redact(json.dumps(data))
+    assert "CANARY" not in obs_redaction.redact(repr(data))
+    assert "CANARY" not in obs_redaction.redact(json.dumps(json.dumps(data)))  # JSON in a string
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_like(_LEAVES))
+def test_structures_without_secrets_are_left_as_they_are(data: Any) -> None:
+    assert obs_redaction.redact_data(data) == data
+    assert obs_redaction.redact(json.dumps(data)) == json.dumps(data)
+
+
+def test_log_args_are_redacted_by_key_before_formatting(log_stream: io.StringIO) -> None:
+    body = {"view": {"state": {"values": {"password": {"value": {"value": "CANARYnested"}}}}}}
+    logging.getLogger("smtpcheck.test").debug("body: %s", body)
+    logging.getLogger("smtpcheck.test").debug("frame %r", json.dumps(body))
+    out = log_stream.getvalue()
+    assert "CANARY" not in out and out.count("[redacted]") == 2
+
+
+def test_runtime_secrets_are_redacted_in_their_escaped_forms_and_bounded() -> None:
+    obs_redaction.register_secret('CANARY pw&="x', runtime=True)
+    for form in ('CANARY pw&="x', "CANARY%20pw%26%3D%22x", "CANARY+pw%26%3D%22x"):
+        assert "CANARY" not in obs_redaction.redact(f"seen {form} here"), form
+    for n in range(obs_redaction.MAX_RUNTIME_SECRETS + 10):
+        obs_redaction.register_secret(f"filler-secret-{n:04d}", runtime=True)
+    assert obs_redaction.redact("filler-secret-0000") == "filler-secret-0000"  # aged out
+    assert obs_redaction.redact("filler-secret-0515") == "[redacted]"
 
 
 # --------------------------------------------------------------------------- logging

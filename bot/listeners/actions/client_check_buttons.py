@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -35,7 +35,9 @@ async def show_client_script(
     await ack()
     asker = Asker.of(context)
     diagnosis_id = value_of(action)
-    platform = "windows" if action.get("action_id") == CLIENT_SCRIPT_WINDOWS_ACTION else "mac"
+    platform: Literal["windows", "mac"] = (
+        "windows" if action.get("action_id") == CLIENT_SCRIPT_WINDOWS_ACTION else "mac"
+    )
     row = await diagnosis_or_tell(context, client, diagnosis_id, asker=asker)
     if row is None:
         return

@@ -775,7 +775,7 @@ async def test_maintenance_task_purges_and_drives_the_outbox(store: Store) -> No
             await task
     assert calls[0] is store
     assert await store.get_diagnosis("ancient") is None
-    from bot.observability import METRICS
+    from bot.observability.metrics import METRICS
 
     assert METRICS.outbox_pending._value.get() == 1  # the entry enqueued above
 
