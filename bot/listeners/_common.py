@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -44,9 +45,9 @@ class Asker:
         await tell_user(client, channel=self.channel_id, user_id=self.user_id, text=text)
 
 
-def value_of(action: dict[str, Any]) -> str:
-    """A button's value, bounded (it names a stored diagnosis)."""
-    return str(action.get("value") or "")[:MAX_ID]
+def button_value(args: AsyncArgs) -> str:
+    """The pressed button's value, bounded (it names a stored diagnosis or escalation)."""
+    return str((args.action or {}).get("value") or "")[:MAX_ID]
 
 
 async def diagnosis_or_tell(

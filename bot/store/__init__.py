@@ -4,22 +4,19 @@ SQLite (aiosqlite) by default, PostgreSQL (asyncpg) for several replicas; the sc
 managed by the packaged Alembic migrations, applied at `Store.open()`.
 """
 
+from bot.store._database import NotFound, StoreError
 from bot.store._maintenance import (
     DEFAULT_RETENTION_DAYS,
     retention_days,
     run_maintenance_once,
     start_maintenance,
 )
+from bot.store._outbox import OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, OutboxRow
 from bot.store._store import (
-    OUTBOX_LEASE,
-    OUTBOX_MAX_ATTEMPTS,
     AlreadyClaimed,
     DiagnosisRow,
     EscalationRow,
-    NotFound,
-    OutboxRow,
     Store,
-    StoreError,
     settings_key,
 )
 from bot.store._url import DEFAULT_URL, database_url

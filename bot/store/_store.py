@@ -1,4 +1,9 @@
-"""The history, audit, escalation, rate-limit and outbox store (SQLite or PostgreSQL)."""
+"""The history, audit, escalation, rate-limit and outbox store (SQLite or PostgreSQL).
+
+`Store` is the one implementation of `bot.store.base.BotStore`: this module holds history,
+audit, escalations and retention; `_outbox` the rate limits and the outbox; `_database`
+the engine they share.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +23,8 @@ from sqlalchemy.pool import StaticPool
 
 from bot.observability.redaction import redact
 from bot.store import _migrate
+from bot.store._database import NotFound, StoreError
+from bot.store._outbox import OutboxAndLimits
 from bot.store._schema import (
     audit_log,
     diagnoses,
@@ -31,19 +37,6 @@ from bot.store._scrub import scrub, scrub_off_loop
 from bot.store._url import database_url, describe, ensure_sqlite_dir
 
 _log = logging.getLogger(__name__)
-
-# A replica that took outbox rows has this long to post them before another may retry.
-OUTBOX_LEASE = dt.timedelta(seconds=120)
-OUTBOX_MAX_ATTEMPTS = 20
-_OUTBOX_BACKOFF_MAX_S = 3600.0
-
-
-class StoreError(Exception):
-    """The store cannot do what was asked (schema, database, or a missing row)."""
-
-
-class NotFound(StoreError, LookupError):
-    """No row with that ID."""
 
 
 class AlreadyClaimed(StoreError):
@@ -101,21 +94,6 @@ class EscalationRow:
     note: str | None
     message_channel_id: str | None
     message_ts: str | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """A Slack API call that could not be made, kept until Slack answers again."""
-
-    id: int
-    created_at: dt.datetime
-    team_id: str
-    method: str
-    payload: dict[str, Any]
-    state: str  # pending | sent | dead
-    attempts: int
-    last_error: str | None
-    next_attempt_at: dt.datetime
 
 
 def settings_key(request: Mapping[str, Any]) -> str:
@@ -191,20 +169,11 @@ def _escalation(row: Any) -> EscalationRow:
     return EscalationRow(**{f.name: m[f.name] for f in dataclasses.fields(EscalationRow)})
 
 
-def _outbox(row: Any) -> OutboxRow:
-    m = row._mapping
-    return OutboxRow(**{f.name: m[f.name] for f in dataclasses.fields(OutboxRow)})
-
-
 _DIAGNOSIS_COLUMNS = [diagnoses.c[f.name] for f in dataclasses.fields(DiagnosisRow)]
 
 
-class Store:
+class Store(OutboxAndLimits):
     """Async access to the store; one per process, shared by every handler."""
-
-    def __init__(self, engine: AsyncEngine, url: URL) -> None:
-        self._engine = engine
-        self._url = url
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -239,44 +208,6 @@ class Store:
             ) from None
         _log.info("store: opened %s", describe(parsed))
         return store
-
-    async def close(self) -> None:
-        """Close every pooled connection."""
-        await self._engine.dispose()
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The SQLAlchemy engine (the Slack OAuth stores share it)."""
-        return self._engine
-
-    @property
-    def dialect(self) -> str:
-        """'sqlite' or 'postgresql'."""
-        return self._engine.dialect.name
-
-    @property
-    def url(self) -> str:
-        """The database URL without its password."""
-        return describe(self._url)
-
-    async def ping(self) -> None:
-        """Raise if the database does not answer (a /health readiness check)."""
-        async with self._engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-
-    @asynccontextmanager
-    async def _serialized(self, lock: str) -> AsyncIterator[AsyncConnection]:
-        """A transaction that holds LOCK across all replicas until it ends."""
-        async with self._engine.begin() as conn:
-            if self.dialect == "sqlite":
-                # The database-wide write lock, taken before the first read.
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                await conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"),
-                    {"lock": lock},
-                )
-            yield conn
 
     # ------------------------------------------------------------------ diagnoses
 
@@ -568,132 +499,6 @@ class Store:
             query = query.where(audit_log.c.team_id == team_id)
         async with self._engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
-
-    # ------------------------------------------------------------------ rate limit
-
-    async def rate_limit_hit(self, key: str, *, limit: int, window_s: float) -> bool:
-        """Count one hit for KEY; True if it is within LIMIT hits in the last WINDOW_S seconds.
-
-        A sliding window shared by every replica: the check and the insert happen under one
-        lock per key (PostgreSQL advisory lock; SQLite's write lock), so two replicas can never
-        both take the last slot. A refused hit is not counted.
-        """
-        if limit < 1:
-            return False
-        h = rate_limit_hits.c
-        async with self._serialized(f"rate:{key}") as conn:
-            now = time.time()
-            cutoff = now - window_s
-            # Expired hits of this key go now: the table stays small without the purge.
-            await conn.execute(rate_limit_hits.delete().where(h.key == key, h.at <= cutoff))
-            used = (
-                await conn.execute(sa.select(sa.func.count()).where(h.key == key, h.at > cutoff))
-            ).scalar_one()
-            if used >= limit:
-                return False
-            await conn.execute(rate_limit_hits.insert().values(key=key, at=now))
-            return True
-
-    # ------------------------------------------------------------------ outbox
-
-    async def enqueue_outbox(self, *, team_id: str, method: str, payload: dict[str, Any]) -> int:
-        """Keep a Slack call for later; returns its ID."""
-        now = _now()
-        payload = await scrub_off_loop(payload, where="the outbox payload")
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                outbox.insert()
-                .values(
-                    created_at=now,
-                    team_id=team_id,
-                    method=method,
-                    payload=payload,
-                    state="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                )
-                .returning(outbox.c.id)
-            )
-            return int(result.scalar_one())
-
-    async def pending_outbox(self, *, limit: int = 50) -> list[OutboxRow]:
-        """Due calls, oldest first, leased to this caller for OUTBOX_LEASE.
-
-        While leased, no other replica gets the same rows, so a message is not posted twice.
-        """
-        o = outbox.c
-        async with self._serialized("outbox") as conn:
-            now = _now()
-            rows = (
-                await conn.execute(
-                    sa.select(*[o[f.name] for f in dataclasses.fields(OutboxRow)])
-                    .where(o.state == "pending", o.next_attempt_at <= now)
-                    .order_by(o.id)
-                    .limit(max(1, limit))
-                )
-            ).all()
-            if rows:
-                await conn.execute(
-                    outbox.update()
-                    .where(o.id.in_([row.id for row in rows]))
-                    .values(next_attempt_at=now + OUTBOX_LEASE)
-                )
-        return [_outbox(row) for row in rows]
-
-    async def mark_outbox_sent(self, outbox_id: int) -> None:
-        """The call went through."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                outbox.update()
-                .where(outbox.c.id == outbox_id)
-                .values(state="sent", sent_at=_now(), next_attempt_at=_now())
-            )
-
-    async def mark_outbox_failed(
-        self, outbox_id: int, *, error: str, permanent: bool = False
-    ) -> None:
-        """The call failed again: back off exponentially; give up after OUTBOX_MAX_ATTEMPTS.
-
-        PERMANENT (e.g. channel_not_found) gives up at once.
-        """
-        async with self._engine.begin() as conn:
-            attempts = (
-                await conn.execute(sa.select(outbox.c.attempts).where(outbox.c.id == outbox_id))
-            ).scalar()
-            if attempts is None:
-                raise NotFound(f"no outbox entry {outbox_id}")
-            attempts += 1
-            delay = min(30.0 * 2 ** (attempts - 1), _OUTBOX_BACKOFF_MAX_S)
-            dead = permanent or attempts >= OUTBOX_MAX_ATTEMPTS
-            await conn.execute(
-                outbox.update()
-                .where(outbox.c.id == outbox_id)
-                .values(
-                    attempts=attempts,
-                    last_error=redact(error)[:500],
-                    state="dead" if dead else "pending",
-                    next_attempt_at=_now() + dt.timedelta(seconds=delay),
-                )
-            )
-
-    async def outbox_backlog(self) -> int:
-        """How many Slack calls wait to be posted (due now or backing off)."""
-        async with self._engine.connect() as conn:
-            query = sa.select(sa.func.count()).where(outbox.c.state == "pending")
-            return int((await conn.execute(query)).scalar_one())
-
-    async def outbox_entry(self, outbox_id: int) -> OutboxRow | None:
-        """One outbox entry by ID, whatever its state."""
-        o = outbox.c
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(*[o[f.name] for f in dataclasses.fields(OutboxRow)]).where(
-                        o.id == outbox_id
-                    )
-                )
-            ).first()
-        return _outbox(row) if row else None
 
     # ------------------------------------------------------------------ retention
 

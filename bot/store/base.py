@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from bot.store._store import DiagnosisRow, EscalationRow, OutboxRow
+    from bot.store._outbox import OutboxRow
+    from bot.store._store import DiagnosisRow, EscalationRow
 
 
 class BotStore(Protocol):

@@ -31,6 +31,7 @@ from bot.views.text import (
     clip_escaped,
     code,
     escape,
+    fit_lines,
     md,
     one_line,
     plain,
@@ -201,7 +202,7 @@ def comparison_message(
         blocks.append(SectionBlock(text=md(clip(settings_text(result.recommended), 3000))))
     if result.notes:
         lines = [f"• {clip_escaped(one_line(note), 400)}" for note in result.notes[:10]]
-        blocks.append(SectionBlock(text=md(_fit("*Notes*", lines))))
+        blocks.append(SectionBlock(text=md(fit_lines("*Notes*", lines))))
     blocks.append(
         ContextBlock(
             elements=[
@@ -260,7 +261,7 @@ def _server_side_text(report: Report) -> str:
         lines = [
             f"{SEVERITY_ICON[f.severity]} {clip_escaped(one_line(f.title), 300)}" for f in serious
         ]
-        return _fit(
+        return fit_lines(
             f"{same} The check from here found (the report above has the fix steps):", lines
         )
     entered = report.input
@@ -277,14 +278,3 @@ def _server_side_text(report: Report) -> str:
     if report.recommended is not None:
         text += "\n" + settings_text(report.recommended)
     return clip(text, SECTION_TEXT_MAX)
-
-
-def _fit(title: str, lines: list[str]) -> str:
-    out, size = [title], len(title)
-    for i, line in enumerate(lines):
-        if size + len(line) + 1 > SECTION_TEXT_MAX - 40:
-            out.append(f"_…{len(lines) - i} more_")
-            break
-        out.append(line)
-        size += len(line) + 1
-    return "\n".join(out)

@@ -16,7 +16,16 @@ from slack_sdk.models.views import View
 
 from bot.views.labels import SEVERITY_ICON, security_label
 from bot.views.report import finding_text
-from bot.views.text import SECTION_TEXT_MAX, clip_escaped, code, code_block, escape, md, plain
+from bot.views.text import (
+    SECTION_TEXT_MAX,
+    clip_escaped,
+    code,
+    code_block,
+    escape,
+    fit_lines,
+    md,
+    plain,
+)
 from diagnostics import Severity
 
 DETAILS_CALLBACK = "smtpcheck_details"
@@ -121,11 +130,11 @@ def _overview(report: dict[str, Any]) -> list[Block]:
             f" → *{escape(probe.get('outcome', '?'))}*{escape(tls)}"
             f" via {code(address)} in {elapsed:.0f} ms{greeting}"
         )
-    blocks.append(SectionBlock(text=md(_fit("*Connection tests*", probe_lines))))
+    blocks.append(SectionBlock(text=md(fit_lines("*Connection tests*", probe_lines))))
     timings = report.get("timings_ms", {})
     if timings:
         lines = [f"• {escape(k)}: {float(v):.0f} ms" for k, v in list(timings.items())[:40]]
-        blocks.append(SectionBlock(text=md(_fit("*Timings*", lines))))
+        blocks.append(SectionBlock(text=md(fit_lines("*Timings*", lines))))
     blocks.append(DividerBlock())
     findings = report.get("findings", [])
     from diagnostics import Finding
@@ -146,14 +155,3 @@ def _overview(report: dict[str, Any]) -> list[Block]:
         blocks.append(SectionBlock(text=md(f"{SEVERITY_ICON[Severity.INFO]} No findings.")))
     blocks.append(DividerBlock())
     return blocks[:85]
-
-
-def _fit(title: str, lines: list[str]) -> str:
-    out, size = [title], len(title)
-    for i, line in enumerate(lines):
-        if size + len(line) + 1 > SECTION_TEXT_MAX - 40:
-            out.append(f"_…{len(lines) - i} more_")
-            break
-        out.append(line)
-        size += len(line) + 1
-    return "\n".join(out)

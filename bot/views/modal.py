@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import (
     Block,
     CheckboxesElement,
     InputBlock,
+    InputInteractiveElement,
     NumberInputElement,
     Option,
     PlainTextInputElement,
@@ -93,13 +94,8 @@ def check_modal(
     INITIAL pre-fills it (e.g. what `/smtpcheck` understood); PROBLEMS say, above the
     fields, what it did not understand."""
     initial = initial or {}
-    port = initial.get("port")
-    port_choice = str(port) if str(port) in {"587", "465", "25", "2525"} else None
-    if port and not port_choice:
-        port_choice = "other"
-    auth_option = Option(value=AUTH_OPTION, text=plain(AUTH_LABEL, 75))
-    blocks: list[Block] = [*_problem_blocks(problems)]
-    blocks += [
+    blocks: list[Block] = [
+        *_problem_blocks(problems),
         SectionBlock(
             text=md(
                 "Enter the settings from Outlook's *Outgoing server (SMTP)* page. Give your"
@@ -110,66 +106,32 @@ def check_modal(
         _text_input(
             SERVER, "Outgoing mail server (SMTP)", "smtp.office365.com", initial.get("host"), 260
         ),
-        InputBlock(
-            block_id=PORT,
-            label=plain("Port", 2000),
-            optional=True,
-            element=StaticSelectElement(
-                action_id=VALUE,
-                placeholder=plain("Choose the port", 150),
-                options=_options(PORT_CHOICES),
-                initial_option=_option(PORT_CHOICES, port_choice),
-            ),
+        *_port_inputs(initial.get("port")),
+        _select(
+            SECURITY,
+            "Use the following type of encrypted connection",
+            SECURITY_CHOICES,
+            initial.get("security"),
+            placeholder="As in Outlook",
         ),
-        InputBlock(
-            block_id=PORT_OTHER,
-            label=plain("Other port", 2000),
-            optional=True,
-            hint=plain("Only when you chose Other… above", 2000),
-            element=NumberInputElement(
-                action_id=VALUE,
-                is_decimal_allowed=False,
-                min_value=1,
-                max_value=65535,
-                initial_value=str(port) if port_choice == "other" else None,
-            ),
-        ),
-        InputBlock(
-            block_id=SECURITY,
-            label=plain("Use the following type of encrypted connection", 2000),
-            optional=True,
-            element=StaticSelectElement(
-                action_id=VALUE,
-                placeholder=plain("As in Outlook", 150),
-                options=_options(SECURITY_CHOICES),
-                initial_option=_option(SECURITY_CHOICES, initial.get("security")),
-            ),
-        ),
-        InputBlock(
-            block_id=AUTH,
-            label=plain("Authentication", 2000),
-            optional=True,
-            element=CheckboxesElement(
-                action_id=VALUE,
-                options=[auth_option],
-                initial_options=[auth_option] if initial.get("requires_auth", True) else None,
-            ),
+        _checkbox(
+            AUTH,
+            "Authentication",
+            Option(value=AUTH_OPTION, text=plain(AUTH_LABEL, 75)),
+            checked=initial.get("requires_auth", True),
         ),
         _text_input(USER, "User name", "Usually your email address", initial.get("user"), 320),
-        InputBlock(
-            block_id=CLIENT,
-            label=plain("Which Outlook?", 2000),
-            element=StaticSelectElement(
-                action_id=VALUE,
-                options=_options(CLIENT_CHOICES),
-                initial_option=_option(CLIENT_CHOICES, initial.get("client") or "classic"),
-            ),
+        _select(
+            CLIENT,
+            "Which Outlook?",
+            CLIENT_CHOICES,
+            initial.get("client") or "classic",
+            optional=False,
         ),
-        InputBlock(
-            block_id=ERROR_TEXT,
-            label=plain("The error Outlook showed (optional)", 2000),
-            optional=True,
-            element=PlainTextInputElement(
+        _input(
+            ERROR_TEXT,
+            "The error Outlook showed (optional)",
+            PlainTextInputElement(
                 action_id=VALUE,
                 multiline=True,
                 max_length=ERROR_TEXT_MAX,
@@ -177,34 +139,20 @@ def check_modal(
                 placeholder=plain("Paste the error message here", 150),
             ),
         ),
-    ]
-    fails_option = Option(
-        value=FAILS_HERE_OPTION,
-        text=plain("It fails on my computer", 75),
-        description=plain("Outlook cannot connect, or warns about a certificate", 75),
-    )
-    blocks.append(
-        InputBlock(
-            block_id=FAILS_HERE,
-            label=plain("Where it fails", 2000),
-            optional=True,
-            element=CheckboxesElement(
-                action_id=VALUE,
-                options=[fails_option],
-                initial_options=[fails_option] if initial.get("fails_here") else None,
+        _checkbox(
+            FAILS_HERE,
+            "Where it fails",
+            Option(
+                value=FAILS_HERE_OPTION,
+                text=plain("It fails on my computer", 75),
+                description=plain("Outlook cannot connect, or warns about a certificate", 75),
             ),
-        )
-    )
+            checked=bool(initial.get("fails_here")),
+        ),
+    ]
     if credential_test:
         option = Option(value=CREDTEST_OPTION, text=plain("Also test my password (next step)", 75))
-        blocks.append(
-            InputBlock(
-                block_id=CREDTEST,
-                label=plain("Password test", 2000),
-                optional=True,
-                element=CheckboxesElement(action_id=VALUE, options=[option]),
-            )
-        )
+        blocks.append(_checkbox(CREDTEST, "Password test", option, checked=None))
     view = View(
         type="modal",
         callback_id=CHECK_CALLBACK,
@@ -227,20 +175,84 @@ def _problem_blocks(problems: tuple[str, ...]) -> list[Block]:
     return [SectionBlock(text=md(clip("\n".join(lines), SECTION_TEXT_MAX)))]
 
 
-def _text_input(
-    block_id: str, label: str, placeholder: str, initial: str | None, max_length: int
+def _port_inputs(port: object) -> list[Block]:
+    """Outlook's port as a choice of the usual ones, and a number field for any other."""
+    port_choice = str(port) if str(port) in {"587", "465", "25", "2525"} else None
+    if port and not port_choice:
+        port_choice = "other"
+    return [
+        _select(PORT, "Port", PORT_CHOICES, port_choice, placeholder="Choose the port"),
+        _input(
+            PORT_OTHER,
+            "Other port",
+            NumberInputElement(
+                action_id=VALUE,
+                is_decimal_allowed=False,
+                min_value=1,
+                max_value=65535,
+                initial_value=str(port) if port_choice == "other" else None,
+            ),
+            hint="Only when you chose Other… above",
+        ),
+    ]
+
+
+def _input(
+    block_id: str,
+    label: str,
+    element: InputInteractiveElement,
+    *,
+    optional: bool = True,
+    hint: str | None = None,
 ) -> InputBlock:
     return InputBlock(
         block_id=block_id,
         label=plain(label, 2000),
-        optional=True,
-        element=PlainTextInputElement(
+        optional=optional or None,
+        hint=plain(hint, 2000) if hint else None,
+        element=element,
+    )
+
+
+def _text_input(
+    block_id: str, label: str, placeholder: str, initial: str | None, max_length: int
+) -> InputBlock:
+    return _input(
+        block_id,
+        label,
+        PlainTextInputElement(
             action_id=VALUE,
             placeholder=plain(placeholder, 150),
             max_length=max_length,
             initial_value=clip(initial, max_length) if initial else None,
         ),
     )
+
+
+def _select(
+    block_id: str,
+    label: str,
+    choices: tuple[tuple[str, str], ...],
+    selected: str | None,
+    *,
+    placeholder: str | None = None,
+    optional: bool = True,
+) -> InputBlock:
+    element = StaticSelectElement(
+        action_id=VALUE,
+        placeholder=plain(placeholder, 150) if placeholder else None,
+        options=_options(choices),
+        initial_option=_option(choices, selected),
+    )
+    return _input(block_id, label, element, optional=optional)
+
+
+def _checkbox(block_id: str, label: str, option: Option, *, checked: bool | None) -> InputBlock:
+    """One tickable option (CHECKED None: no initial state is sent at all)."""
+    element = CheckboxesElement(
+        action_id=VALUE, options=[option], initial_options=[option] if checked else None
+    )
+    return _input(block_id, label, element)
 
 
 def credentials_modal(*, fields: dict[str, Any], channel_id: str | None) -> View:
@@ -254,10 +266,11 @@ def credentials_modal(*, fields: dict[str, Any], channel_id: str | None) -> View
         close=plain("Back", 24),
         blocks=[
             SectionBlock(text=plain(CREDENTIAL_WARNING, 3000)),
-            InputBlock(
-                block_id=PASSWORD,
-                label=plain("Password (visible while you type)", 2000),
-                element=PlainTextInputElement(action_id=VALUE, max_length=512),
+            _input(
+                PASSWORD,
+                "Password (visible while you type)",
+                PlainTextInputElement(action_id=VALUE, max_length=512),
+                optional=False,
             ),
         ],
         private_metadata=metadata,

@@ -78,3 +78,15 @@ def plain(text: object, limit: int) -> PlainTextObject:
 def one_line(text: object) -> str:
     """Collapse line breaks and runs of blanks (for titles and fallback text)."""
     return " ".join(str(text).split())
+
+
+def fit_lines(title: str, lines: list[str]) -> str:
+    """TITLE and as many LINES as fit in a section, then how many more there were."""
+    out, size = [title], len(title)
+    for i, line in enumerate(lines):
+        if size + len(line) + 1 > SECTION_TEXT_MAX - 40:
+            out.append(f"_…{len(lines) - i} more_")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)

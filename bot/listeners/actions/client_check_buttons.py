@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ValidationError
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
 from bot.deps import deps_of
 from bot.listeners._common import (
     Asker,
+    button_value,
     diagnosis_or_tell,
     in_a_modal,
     open_view_or_tell,
-    value_of,
 )
 from bot.views.client_check import ScriptTooLong, paste_view, script_view
 from bot.views.report import CLIENT_SCRIPT_WINDOWS_ACTION
@@ -25,18 +23,14 @@ from diagnostics import InputError, Report
 log = logging.getLogger("smtpcheck.bot")
 
 
-async def show_client_script(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
+async def show_client_script(args: AsyncArgs) -> None:
+    await args.ack()
+    client, context = args.client, args.context
     asker = Asker.of(context)
-    diagnosis_id = value_of(action)
+    diagnosis_id = button_value(args)
+    pressed = (args.action or {}).get("action_id")
     platform: Literal["windows", "mac"] = (
-        "windows" if action.get("action_id") == CLIENT_SCRIPT_WINDOWS_ACTION else "mac"
+        "windows" if pressed == CLIENT_SCRIPT_WINDOWS_ACTION else "mac"
     )
     row = await diagnosis_or_tell(context, client, diagnosis_id, asker=asker)
     if row is None:
@@ -65,27 +59,21 @@ async def show_client_script(
         log.warning("audit of client_script failed", exc_info=True)
     await open_view_or_tell(
         client,
-        body=body,
+        body=args.body,
         view=view,
         asker=asker,
-        push=in_a_modal(body),
+        push=in_a_modal(args.body),
         retry="Slack did not let me open the check in time; press the button again.",
     )
 
 
-async def open_client_paste(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
+async def open_client_paste(args: AsyncArgs) -> None:
+    await args.ack()
     await open_view_or_tell(
-        client,
-        body=body,
-        view=paste_view(diagnosis_id=value_of(action)),
-        asker=Asker.of(context),
-        push=in_a_modal(body),
+        args.client,
+        body=args.body,
+        view=paste_view(diagnosis_id=button_value(args)),
+        asker=Asker.of(args.context),
+        push=in_a_modal(args.body),
         retry="Slack did not let me open the form in time; press *Paste the result* again.",
     )

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
 from bot.deps import deps_of
 from bot.escalation import act
-from bot.listeners._common import Asker
+from bot.listeners._common import Asker, button_value
 
 
-async def _act(
-    kind: str,
-    ack: AsyncAck,
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    asker = Asker.of(context)
-    value = str(action.get("value") or "")
+async def _act(kind: str, args: AsyncArgs) -> None:
+    await args.ack()
+    asker = Asker.of(args.context)
+    value = button_value(args)
     if not (value.isascii() and value.isdigit()):  # int() refuses "²", isdigit() does not
-        await asker.tell(client, "Unknown escalation.")
+        await asker.tell(args.client, "Unknown escalation.")
         return
     await act(
-        client=client,
-        store=deps_of(context).store,
+        client=args.client,
+        store=deps_of(args.context).store,
         escalation_id=int(value),
         agent_id=asker.user_id,
         team_id=asker.team_id,
@@ -37,13 +27,9 @@ async def _act(
     )
 
 
-async def claim_escalation(
-    ack: AsyncAck, action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await _act("claim", ack, action, client, context)
+async def claim_escalation(args: AsyncArgs) -> None:
+    await _act("claim", args)
 
 
-async def resolve_escalation(
-    ack: AsyncAck, action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await _act("resolve", ack, action, client, context)
+async def resolve_escalation(args: AsyncArgs) -> None:
+    await _act("resolve", args)

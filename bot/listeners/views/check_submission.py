@@ -21,6 +21,7 @@ from bot.listeners._common import Asker
 from bot.observability.redaction import register_secret
 from bot.runner import Job
 from bot.views import modal as m
+from diagnostics import CheckRequest
 
 
 async def check_submission(
@@ -36,7 +37,6 @@ async def check_submission(
     except FieldErrors as exc:
         await ack(response_action="errors", errors=exc.errors)
         return
-    asker = Asker.of(context)
     if deps.settings.credential_test and fields.get("credential_test"):
         if not request.user and not request.email:
             await ack(
@@ -50,16 +50,7 @@ async def check_submission(
         )
         return
     await ack()
-    await deps.runner.submit(
-        Job(
-            team_id=asker.team_id,
-            user_id=asker.user_id,
-            channel_id=channel_id or asker.user_id,
-            request=request,
-            source="modal",
-        ),
-        client=client,
-    )
+    await _submit(context, client, request, channel_id=channel_id)
 
 
 async def credentials_submission(
@@ -94,9 +85,20 @@ async def credentials_submission(
         password = None  # drop our reference at once; the request holds it as a SecretStr
     if request.user is None and request.email:
         request = request.model_copy(update={"user": request.email})
-    asker = Asker.of(context)
     await ack(response_action="clear")
-    await deps.runner.submit(
+    await _submit(context, client, request, channel_id=channel_id)
+
+
+async def _submit(
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    request: CheckRequest,
+    *,
+    channel_id: str | None,
+) -> None:
+    """The form's check, answered in the channel it was opened from (else the user's DM)."""
+    asker = Asker.of(context)
+    await deps_of(context).runner.submit(
         Job(
             team_id=asker.team_id,
             user_id=asker.user_id,

@@ -24,6 +24,13 @@ JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 def upgrade() -> None:
     """Create every table."""
+    _create_history_tables()
+    _create_escalation_and_audit_tables()
+    _create_work_tables()
+    _create_slack_tables()
+
+
+def _create_history_tables() -> None:
     op.create_table(
         "diagnoses",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
@@ -72,6 +79,8 @@ def upgrade() -> None:
     op.create_index("ix_findings_diagnosis", "diagnosis_findings", ["diagnosis_id"])
     op.create_index("ix_findings_created", "diagnosis_findings", ["created_at"])
 
+
+def _create_escalation_and_audit_tables() -> None:
     op.create_table(
         "escalations",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -111,6 +120,8 @@ def upgrade() -> None:
     op.create_index("ix_audit_user", "audit_log", ["team_id", "user_id", "created_at"])
     op.create_index("ix_audit_host", "audit_log", ["host", "created_at"])
 
+
+def _create_work_tables() -> None:
     op.create_table(
         "rate_limit_hits",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -134,8 +145,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_due", "outbox", ["state", "next_attempt_at"])
     op.create_index("ix_outbox_created", "outbox", ["created_at"])
-
-    _create_slack_tables()
 
 
 def _create_slack_tables() -> None:
