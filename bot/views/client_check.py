@@ -33,6 +33,7 @@ from bot.views.text import (
     escape,
     fit_lines,
     md,
+    modal,
     one_line,
     plain,
 )
@@ -114,27 +115,21 @@ def script_view(report: Report, platform: Platform, *, diagnosis_id: str) -> Vie
             ],
         ),
     ]
-    view = View(
-        type="modal",
-        callback_id=SCRIPT_CALLBACK,
-        title=plain("Check from Windows" if platform == "windows" else "Check from a Mac", 24),
-        close=plain("Close", 24),
-        blocks=blocks,
+    return modal(
+        SCRIPT_CALLBACK,
+        "Check from Windows" if platform == "windows" else "Check from a Mac",
+        blocks,
+        close="Close",
         private_metadata=diagnosis_id,
     )
-    view.validate_json()
-    return view
 
 
 def paste_view(*, diagnosis_id: str) -> View:
     """The form for the check's output; the diagnosis rides along in private_metadata."""
-    view = View(
-        type="modal",
-        callback_id=PASTE_CALLBACK,
-        title=plain("Paste the result", 24),
-        submit=plain("Compare", 24),
-        close=plain("Cancel", 24),
-        blocks=[
+    return modal(
+        PASTE_CALLBACK,
+        "Paste the result",
+        [
             SectionBlock(
                 text=md(
                     "Paste what the check printed on your computer, from"
@@ -158,10 +153,10 @@ def paste_view(*, diagnosis_id: str) -> View:
                 ),
             ),
         ],
+        submit="Compare",
+        close="Cancel",
         private_metadata=diagnosis_id,
     )
-    view.validate_json()
-    return view
 
 
 def paste_error(text: str | None, observation: ClientObservation | None) -> str | None:

@@ -24,6 +24,7 @@ from bot.views.text import (
     escape,
     fit_lines,
     md,
+    modal,
     plain,
 )
 from diagnostics import Severity
@@ -101,16 +102,13 @@ def details_view(report: dict[str, Any], *, diagnosis_id: str, page: int = 0) ->
                 )
             )
         blocks.append(ActionsBlock(block_id="details_pages", elements=buttons))
-    view = View(
-        type="modal",
-        callback_id=DETAILS_CALLBACK,
-        title=plain("Technical details", 24),
-        close=plain("Close", 24),
-        blocks=blocks[:100],
+    return modal(
+        DETAILS_CALLBACK,
+        "Technical details",
+        blocks[:100],
+        close="Close",
         private_metadata=diagnosis_id,
     )
-    view.validate_json()
-    return view
 
 
 def _overview(report: dict[str, Any]) -> list[Block]:

@@ -18,7 +18,15 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.views.text import PRIVATE_METADATA_MAX, SECTION_TEXT_MAX, clip, clip_escaped, md, plain
+from bot.views.text import (
+    PRIVATE_METADATA_MAX,
+    SECTION_TEXT_MAX,
+    clip,
+    clip_escaped,
+    md,
+    modal,
+    plain,
+)
 
 CHECK_CALLBACK = "smtpcheck_check"
 CREDENTIALS_CALLBACK = "smtpcheck_credentials"
@@ -153,17 +161,14 @@ def check_modal(
     if credential_test:
         option = Option(value=CREDTEST_OPTION, text=plain("Also test my password (next step)", 75))
         blocks.append(_checkbox(CREDTEST, "Password test", option, checked=None))
-    view = View(
-        type="modal",
-        callback_id=CHECK_CALLBACK,
-        title=plain("Check Outlook sending", 24),
-        submit=plain("Check", 24),
-        close=plain("Cancel", 24),
-        blocks=blocks,
+    return modal(
+        CHECK_CALLBACK,
+        "Check Outlook sending",
+        blocks,
+        submit="Check",
+        close="Cancel",
         private_metadata=json.dumps({"c": channel_id}),
     )
-    view.validate_json()
-    return view
 
 
 def _problem_blocks(problems: tuple[str, ...]) -> list[Block]:
@@ -258,13 +263,10 @@ def _checkbox(block_id: str, label: str, option: Option, *, checked: bool | None
 def credentials_modal(*, fields: dict[str, Any], channel_id: str | None) -> View:
     """Step two: the password, behind a plain warning; the step-one fields ride along."""
     metadata = pack_metadata(fields, channel_id=channel_id)
-    view = View(
-        type="modal",
-        callback_id=CREDENTIALS_CALLBACK,
-        title=plain("Test the password", 24),
-        submit=plain("Check", 24),
-        close=plain("Back", 24),
-        blocks=[
+    return modal(
+        CREDENTIALS_CALLBACK,
+        "Test the password",
+        [
             SectionBlock(text=plain(CREDENTIAL_WARNING, 3000)),
             _input(
                 PASSWORD,
@@ -273,10 +275,10 @@ def credentials_modal(*, fields: dict[str, Any], channel_id: str | None) -> View
                 optional=False,
             ),
         ],
+        submit="Check",
+        close="Back",
         private_metadata=metadata,
     )
-    view.validate_json()
-    return view
 
 
 def pack_metadata(fields: dict[str, Any], *, channel_id: str | None) -> str:

@@ -1,10 +1,12 @@
 """Text safety for Slack: hidden characters made visible, mrkdwn escaping, and truncation to
 Block Kit's limits. Every text of a message or view passes `escape`, `md` or `plain`, which
-all apply `diagnostics.sanitize.visible` (control, bidi and invisible characters)."""
+all apply `diagnostics.sanitize.visible` (control, bidi and invisible characters). And the
+modal every view builder returns, validated against Block Kit's limits."""
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import MarkdownTextObject, PlainTextObject
+from slack_sdk.models.blocks import Block, MarkdownTextObject, PlainTextObject
+from slack_sdk.models.views import View
 
 from diagnostics.sanitize import visible
 
@@ -90,3 +92,26 @@ def fit_lines(title: str, lines: list[str]) -> str:
         out.append(line)
         size += len(line) + 1
     return "\n".join(out)
+
+
+def modal(
+    callback_id: str,
+    title: str,
+    blocks: list[Block],
+    *,
+    close: str,
+    submit: str | None = None,
+    private_metadata: str | None = None,
+) -> View:
+    """A modal view, checked against Block Kit's limits before Slack sees it."""
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        title=plain(title, 24),
+        submit=plain(submit, 24) if submit else None,
+        close=plain(close, 24),
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+    view.validate_json()
+    return view
