@@ -103,17 +103,7 @@ def script_view(report: Report, platform: Platform, *, diagnosis_id: str) -> Vie
         SectionBlock(text=md(_HOW_TO[platform])),
         SectionBlock(block_id="client_script", text=md(block)),
         ContextBlock(elements=[md(clip(safety, CONTEXT_TEXT_MAX))]),
-        ActionsBlock(
-            block_id="client_script_actions",
-            elements=[
-                ButtonElement(
-                    text=plain("Paste the result", 75),
-                    action_id=CLIENT_PASTE_ACTION,
-                    value=diagnosis_id,
-                    style="primary",
-                )
-            ],
-        ),
+        _paste_button("client_script_actions", "Paste the result", diagnosis_id, primary=True),
     ]
     return modal(
         SCRIPT_CALLBACK,
@@ -213,18 +203,7 @@ def comparison_message(
             ]
         )
     )
-    blocks.append(
-        ActionsBlock(
-            block_id="client_compare_actions",
-            elements=[
-                ButtonElement(
-                    text=plain("Paste another result", 75),
-                    action_id=CLIENT_PASTE_ACTION,
-                    value=diagnosis_id,
-                )
-            ],
-        )
-    )
+    blocks.append(_paste_button("client_compare_actions", "Paste another result", diagnosis_id))
     for block in blocks:
         block.validate_json()
     assert len(blocks) <= MESSAGE_BLOCKS_MAX
@@ -273,3 +252,14 @@ def _server_side_text(report: Report) -> str:
     if report.recommended is not None:
         text += "\n" + settings_text(report.recommended)
     return clip(text, SECTION_TEXT_MAX)
+
+
+def _paste_button(block_id: str, text: str, diagnosis_id: str, *, primary: bool = False) -> Block:
+    """The button that opens the paste form for DIAGNOSIS_ID."""
+    button = ButtonElement(
+        text=plain(text, 75),
+        action_id=CLIENT_PASTE_ACTION,
+        value=diagnosis_id,
+        style="primary" if primary else None,
+    )
+    return ActionsBlock(block_id=block_id, elements=[button])
