@@ -12,9 +12,10 @@ from bot.settings import BotSettings
 from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.store.base import BotStore
 from bot.views.escalation import EscalationInfo, escalation_message, mention, thread_notice
-from bot.views.labels import VERDICT_WORD, security_label
+from bot.views.labels import VERDICT_WORD
 from bot.views.text import one_line
 from diagnostics import Severity, Verdict
+from diagnostics.labels import security_label
 
 log = logging.getLogger("smtpcheck.bot")
 INCIDENT_WINDOW = dt.timedelta(hours=1)

@@ -17,10 +17,13 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer._click import exceptions as click_errors  # typer vendors its own click
+
+if TYPE_CHECKING:  # the engine loads when a command runs, not for --help
+    from diagnostics import CheckRequest, EngineConfig, Report
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -111,12 +114,39 @@ def check(
     ] = False,
 ) -> None:
     """Run a diagnosis of the outgoing-mail settings and print a report."""
-    from diagnostics import CheckRequest, EngineConfig, InputError
-    from diagnostics._engine import diagnose
+    from diagnostics import CheckRequest
 
     if password_stdin and not user:
         raise BadInput("--password-stdin needs --user")
     password = _read_password() if password_stdin else None
+    config = _engine_config(
+        nameserver=nameserver, ca_bundle=ca_bundle, allow_private=allow_private, timeout=timeout
+    )
+    fields = {"target": target, "port": port, "security": security, "email": email,
+              "user": user, "password": password, "requires_auth": not no_auth,
+              "client": client, "error_text": error, "connect": connect}  # fmt: skip
+    try:
+        request = CheckRequest.model_validate(fields)
+    except ValueError as exc:
+        raise BadInput(_first_error(exc)) from None
+    report = _diagnose_and_print(request, config, json_output=json_output, transcript=transcript)
+    if print_client_check is not None and not json_output:
+        from diagnostics.client_check import client_check_script
+
+        print(client_check_script(report, print_client_check.value))
+    raise typer.Exit(EXIT_FINDINGS if report.verdict == "fail" else EXIT_OK)
+
+
+def _engine_config(
+    *,
+    nameserver: list[str] | None,
+    ca_bundle: Path | None,
+    allow_private: bool,
+    timeout: float | None,
+) -> EngineConfig:
+    """The engine's configuration: the environment's, with what the options override."""
+    from diagnostics import EngineConfig
+
     overrides: dict[str, object] = {}
     if nameserver is not None:
         if not all(entry.strip() for entry in nameserver):
@@ -130,24 +160,17 @@ def check(
     if timeout is not None:
         overrides["budget"] = timeout
     try:
-        config = EngineConfig(**overrides)
+        return EngineConfig(**overrides)  # type: ignore[arg-type]
     except ValueError as exc:
         raise BadInput(_first_error(exc)) from None
-    try:
-        request = CheckRequest(
-            target=target,
-            port=port,
-            security=security.value if security else None,
-            email=email,
-            user=user,
-            password=password,
-            requires_auth=not no_auth,
-            client=client.value,
-            error_text=error,
-            connect=connect,
-        )
-    except ValueError as exc:
-        raise BadInput(_first_error(exc)) from None
+
+
+def _diagnose_and_print(
+    request: CheckRequest, config: EngineConfig, *, json_output: bool, transcript: bool
+) -> Report:
+    """Run the diagnosis (with live progress on a terminal) and print its report."""
+    from diagnostics import InputError
+    from diagnostics._engine import diagnose
 
     try:
         if json_output:  # rich (~60 ms of imports) only for the terminal display
@@ -163,11 +186,7 @@ def check(
         sys.stdout.write(report.to_json() + "\n")
     else:
         _render.print_report(report, transcript=transcript)
-    if print_client_check is not None and not json_output:
-        from diagnostics.client_check import client_check_script
-
-        print(client_check_script(report, print_client_check.value))
-    raise typer.Exit(EXIT_FINDINGS if report.verdict == "fail" else EXIT_OK)
+    return report
 
 
 @app.command()

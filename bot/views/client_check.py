@@ -15,13 +15,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.views.escalation import mention
-from bot.views.labels import SEVERITY_ICON, client_label, security_label
-from bot.views.report import (
-    CLIENT_PASTE_ACTION,
-    SEVERITY_ORDER,
-    finding_text,
-    settings_text,
-)
+from bot.views.labels import SEVERITY_ICON
+from bot.views.report import CLIENT_PASTE_ACTION, finding_text, settings_text
 from bot.views.text import (
     CONTEXT_TEXT_MAX,
     HEADER_MAX,
@@ -37,7 +32,7 @@ from bot.views.text import (
     one_line,
     plain,
 )
-from diagnostics import Finding, Report, Severity
+from diagnostics import SEVERITY_ORDER, Finding, Report, Severity
 from diagnostics.client_check import (
     BEGIN_MARKER,
     END_MARKER,
@@ -47,6 +42,7 @@ from diagnostics.client_check import (
     client_check_script,
     targets_for,
 )
+from diagnostics.labels import client_label, security_label
 
 SCRIPT_CALLBACK = "smtpcheck_client_script"
 PASTE_CALLBACK = "smtpcheck_client_paste"

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.views.labels import SEVERITY_ICON, security_label
+from bot.views.labels import SEVERITY_ICON
 from bot.views.report import finding_text
 from bot.views.text import (
     SECTION_TEXT_MAX,
@@ -28,6 +28,7 @@ from bot.views.text import (
     plain,
 )
 from diagnostics import Severity
+from diagnostics.labels import security_label
 
 DETAILS_CALLBACK = "smtpcheck_details"
 PAGE_ACTION = "details_page"

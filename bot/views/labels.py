@@ -1,9 +1,12 @@
-"""Words for enum values as Outlook and help desks say them."""
+"""Slack's words for the engine's values: the icons and verdict lines a message shows.
+
+Outlook's own words (encryption choices, which Outlook) are `diagnostics.labels`, shared by
+every front end.
+"""
 
 from __future__ import annotations
 
 from diagnostics import Severity, Verdict
-from diagnostics.labels import CLIENT_LABEL, SECURITY_LABEL, client_label, security_label
 
 SEVERITY_ICON = {
     Severity.ERROR: ":red_circle:",
@@ -17,14 +20,3 @@ VERDICT_LINE = {
     Verdict.FAIL: ":x: Outlook cannot send with these settings",
 }
 VERDICT_WORD = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
-
-__all__ = [
-    "CLIENT_LABEL",
-    "SECURITY_LABEL",
-    "SEVERITY_ICON",
-    "SEVERITY_WORD",
-    "VERDICT_LINE",
-    "VERDICT_WORD",
-    "client_label",
-    "security_label",
-]

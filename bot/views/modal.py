@@ -27,6 +27,7 @@ from bot.views.text import (
     modal,
     plain,
 )
+from diagnostics.labels import CLIENT_LABEL, SECURITY_LABEL
 
 CHECK_CALLBACK = "smtpcheck_check"
 CREDENTIALS_CALLBACK = "smtpcheck_credentials"
@@ -53,19 +54,10 @@ PORT_CHOICES = (
     ("2525", "2525"),
     ("other", "Other…"),
 )
-# Outlook's own labels for "Use the following type of encrypted connection".
-SECURITY_CHOICES = (
-    ("none", "None"),
-    ("ssl", "SSL/TLS"),
-    ("starttls", "STARTTLS"),
-    ("auto", "Auto"),
-)
-CLIENT_CHOICES = (
-    ("classic", "Classic Outlook for Windows"),
-    ("new", "New Outlook for Windows"),
-    ("mac", "Outlook for Mac"),
-    ("ios", "Outlook for iOS"),
-    ("android", "Outlook for Android"),
+# Outlook's own labels for "Use the following type of encrypted connection", and its names.
+SECURITY_CHOICES = tuple((choice.value, label) for choice, label in SECURITY_LABEL.items())
+CLIENT_CHOICES = tuple(
+    (client.value, label[:1].upper() + label[1:]) for client, label in CLIENT_LABEL.items()
 )
 AUTH_OPTION = "requires_auth"
 AUTH_LABEL = "My outgoing server (SMTP) requires authentication"

@@ -15,13 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.views.labels import (
-    SEVERITY_ICON,
-    VERDICT_LINE,
-    VERDICT_WORD,
-    client_label,
-    security_label,
-)
+from bot.views.labels import SEVERITY_ICON, VERDICT_LINE, VERDICT_WORD
 from bot.views.text import (
     CONTEXT_TEXT_MAX,
     HEADER_MAX,
@@ -36,6 +30,7 @@ from bot.views.text import (
     plain,
 )
 from diagnostics import SEVERITY_ORDER, Endpoint, Finding, Report, Severity
+from diagnostics.labels import client_label, security_label
 from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
 from diagnostics.wording import duration_text, shown_code
 

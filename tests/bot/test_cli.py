@@ -33,9 +33,16 @@ async def _modules_after(code: str) -> list[str]:
 
 
 async def test_terminal_commands_load_no_slack_and_no_database():
-    # The assembled command: check, explain, compare and demo load no Slack and no database,
-    # even when a command runs (here a check refused as bad input, and --help).
-    for argv in (["check", "--help"], ["check", "mail.example.test:99999"], ["demo", "--help"]):
+    # The assembled command: every engine command (check, explain, compare, demo, ...) loads
+    # no Slack and no database, even when it runs (here a check refused as bad input).
+    from typer.main import get_command
+
+    from diagnostics.cli import app as engine_app
+
+    engine_commands = set(get_command(engine_app).commands) - {"serve", "store"}  # type: ignore[attr-defined]
+    assert {"check", "compare", "demo"} <= engine_commands
+    runs = [[name, "--help"] for name in sorted(engine_commands)]
+    for argv in [*runs, ["check", "mail.example.test:99999"]]:
         loaded = await _modules_after(
             "from bot.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()), "
