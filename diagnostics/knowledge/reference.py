@@ -4,8 +4,8 @@
 
 One row per finding ID in findings.yaml, in catalog order: severity, title, what each
 Outlook gets from fixes_*.yaml, provider and reply-variant overrides, and whether the ID is
-in the contract's minimum set or an extension. tests/test_knowledge_reference.py fails when
-the committed file differs from this output.
+in the contract's minimum set or an extension. tests/diagnostics/knowledge/test_reference.py
+fails when the committed file differs from this output.
 """
 
 from __future__ import annotations
