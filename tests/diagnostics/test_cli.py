@@ -1,16 +1,19 @@
-"""`smtpcheck` as a user runs it: a real process against loopback servers and DNS."""
+"""`smtpcheck` as a user runs it, against loopback servers and DNS: its entry point called in
+this process for most tests (the exit code, stdout and stderr are the same, without the start
+of an interpreter each), a real process where the process is the point (the console script's
+stdout, a password on stdin, what importing the CLI loads)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.diagnostics.support import smtpcheck, smtpcheck_process
 from tests.dns_server import DnsServer, Zone
 from tests.servers import TEST_PASSWORD, TEST_USER, ServerPool
 
@@ -21,24 +24,6 @@ NAME = "mail.example.test"
 async def dns() -> AsyncIterator[DnsServer]:
     async with DnsServer(Zone()) as server:
         yield server
-
-
-async def smtpcheck(*args: str, stdin: str | None = None, env: dict | None = None):
-    """Run the console script; return (exit code, stdout, stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "diagnostics.cli",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})},
-    )
-    out, err = await asyncio.wait_for(
-        process.communicate(stdin.encode() if stdin is not None else None), timeout=60
-    )
-    return process.returncode, out.decode(), err.decode()
 
 
 def common(dns: DnsServer, ca_bundle: Path) -> list[str]:
@@ -56,7 +41,7 @@ def common(dns: DnsServer, ca_bundle: Path) -> list[str]:
 async def test_json_output_is_the_report_and_nothing_else(dns, ca_bundle, smtp_servers: ServerPool):
     server = await smtp_servers.start(port=587, mode="starttls")
     dns.zone.host(NAME, server.host)
-    code, out, err = await smtpcheck(
+    code, out, err = await smtpcheck_process(
         "check", f"{NAME}:587", "--security", "starttls", "--json", *common(dns, ca_bundle)
     )
     assert code == 0, err
@@ -93,7 +78,7 @@ async def test_password_from_stdin_never_reaches_any_output(dns, ca_bundle, smtp
     server = await smtp_servers.start(port=587, mode="starttls")
     dns.zone.host(NAME, server.host)
     for extra in ((), ("--json",), ("--transcript",)):
-        code, out, err = await smtpcheck(
+        code, out, err = await smtpcheck_process(
             "check",
             f"{NAME}:587",
             "--user",
@@ -129,7 +114,7 @@ async def test_password_from_stdin_never_reaches_any_output(dns, ca_bundle, smtp
     ],
 )
 async def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str):
-    code, out, err = await smtpcheck(*args, env={"SMTPCHECK_NAMESERVERS": "127.0.0.1:9"})
+    code, out, err = await smtpcheck(*args)  # SMTPCHECK_NAMESERVERS: 127.0.0.1:9 (conftest)
     assert code == 2, (out, err)
     assert out == ""
     lines = err.strip().splitlines()
@@ -138,8 +123,9 @@ async def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 async def test_help_starts_without_importing_slack():
-    code, out, _ = await smtpcheck("check", "--help")
+    code, out, _ = await smtpcheck_process("check", "--help")
     assert code == 0 and "--password-stdin" in out
     probe = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -189,7 +175,6 @@ async def test_client_check_script_is_printed(dns, ca_bundle, smtp_servers: Serv
     assert NAME in out
 
 
-@pytest.mark.slow
 async def test_compare_reads_a_report_and_a_client_paste(
     dns, ca_bundle, smtp_servers: ServerPool, tmp_path: Path
 ):

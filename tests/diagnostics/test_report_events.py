@@ -8,17 +8,13 @@ still show them between the lines, in time order.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
-
-import pytest
 
 from bot.views.details import transcript_chunks
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
 from diagnostics._models import Report
+from tests.diagnostics.support import smtpcheck
 from tests.dns_server import DnsServer, Zone
 from tests.servers import ServerPool
 
@@ -80,7 +76,6 @@ def test_a_stored_report_with_star_lines_loads_with_events_apart():
     assert '"*"' not in report.to_json()
 
 
-@pytest.mark.slow
 async def test_cli_transcript_shows_events_and_json_follows_the_contract(
     ca_bundle: Path, smtp_servers: ServerPool
 ):
@@ -97,11 +92,6 @@ async def test_cli_transcript_shows_events_and_json_follows_the_contract(
 
 
 async def _run(*args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "diagnostics.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"},
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode in (0, 1), err.decode()  # 1: a finding of severity error
-    return out.decode()
+    code, out, err = await smtpcheck(*args)
+    assert code in (0, 1), err  # 1: a finding of severity error
+    return out
