@@ -5,46 +5,70 @@
 Never imports Slack: the CLI and the bot are front ends on this package.
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from diagnostics._config import EngineConfig, Timeouts
-from diagnostics._errors import (
-    ConfigError,
-    InputError,
-    KnowledgeError,
-    SmtpcheckError,
-    TargetRefused,
-)
-from diagnostics._models import (
-    REPORT_SCHEMA,
-    SEVERITY_ORDER,
-    CheckRequest,
-    Endpoint,
-    Finding,
-    Fix,
-    OutlookClient,
-    Report,
-    Security,
-    Severity,
-    Verdict,
-)
+if TYPE_CHECKING:
+    from diagnostics._config import EngineConfig, Timeouts
+    from diagnostics._engine import diagnose
+    from diagnostics._errors import (
+        ConfigError,
+        InputError,
+        KnowledgeError,
+        SmtpcheckError,
+        TargetRefused,
+    )
+    from diagnostics._models import (
+        REPORT_SCHEMA,
+        SEVERITY_ORDER,
+        CheckRequest,
+        Endpoint,
+        Finding,
+        Fix,
+        OutlookClient,
+        Report,
+        Security,
+        Severity,
+        Verdict,
+    )
+    from diagnostics.knowledge._explain import ExplainedCause as ExplainedCause
+    from diagnostics.knowledge._explain import Explanation as Explanation
+    from diagnostics.knowledge._explain import explain_text as explain
+
+# Every public name is loaded on first use, so that importing a submodule (the CLI's
+# --help, `diagnostics.cli`) does not import pydantic and the models (issue 16).
+_RENAMED = {"explain": "explain_text"}
+_LAZY: dict[str, str] = {  # name -> the module that defines it
+    "EngineConfig": "diagnostics._config",
+    "Timeouts": "diagnostics._config",
+    "diagnose": "diagnostics._engine",
+    "explain": "diagnostics.knowledge._explain",
+    "Explanation": "diagnostics.knowledge._explain",
+    "ExplainedCause": "diagnostics.knowledge._explain",
+    **dict.fromkeys(
+        ["ConfigError", "InputError", "KnowledgeError", "SmtpcheckError", "TargetRefused"],
+        "diagnostics._errors",
+    ),
+    **dict.fromkeys(
+        "REPORT_SCHEMA SEVERITY_ORDER CheckRequest Endpoint Finding Fix OutlookClient Report"
+        " Security Severity Verdict".split(),
+        "diagnostics._models",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `import diagnostics` (and the CLI's --help) stays fast.
-    if name == "diagnose":
-        from diagnostics._engine import diagnose
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'diagnostics' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
+    globals()[name] = value  # once: later reads do not come back here
+    return value
 
-        return diagnose
-    if name == "explain":
-        from diagnostics.knowledge._explain import explain_text
 
-        return explain_text
-    if name in ("Explanation", "ExplainedCause"):
-        from diagnostics.knowledge import _explain
-
-        return getattr(_explain, name)
-    raise AttributeError(f"module 'diagnostics' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

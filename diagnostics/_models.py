@@ -112,6 +112,9 @@ def normalize_hostname(value: str) -> str:
     name = bare.rstrip(".").lower()
     if len(name) > 253 or " " in name:
         raise ValueError(f"'{value}' is not a valid server name")
+    labels = name.split(".")
+    if name.isascii() and all(_LABEL.match(label) and label[2:4] != "--" for label in labels):
+        return name  # what IDNA returns for it, without loading its large mapping table
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except idna.IDNAError as exc:

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from diagnostics._errors import KnowledgeError
@@ -39,26 +38,34 @@ from diagnostics.knowledge._render import (
 M = TypeVar("M", bound=BaseModel)
 
 
-# The C parser when PyYAML has it (about 4x faster); same safe constructor either way.
-_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def _strict_loader() -> type[Any]:
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last).
 
+    Made on first use: a run that finds the validated knowledge base in its cache never
+    imports PyYAML.
+    """
+    import yaml
 
-class _StrictLoader(_Base):  # type: ignore[misc,valid-type]
-    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last)."""
+    # The C parser when PyYAML has it (about 4x faster); same safe constructor either way.
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # "<<: *anchor" merges; explicit keys may override merged ones
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
+    class _StrictLoader(base):  # type: ignore[misc,valid-type]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *anchor" merges; explicit keys may override merged ones
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return mapping
+
+    return _StrictLoader
 
 
 def data_dir() -> Path:
@@ -68,12 +75,20 @@ def data_dir() -> Path:
 
 @functools.cache
 def load_knowledge() -> Knowledge:
-    """The bundled knowledge base, validated once per process."""
-    return load_knowledge_from(data_dir())
+    """The bundled knowledge base, once per process: validated once per data version
+    (`_cache`: later runs construct it from the validated JSON kept in the user's cache)."""
+    from diagnostics.knowledge import _cache
+
+    return Knowledge(**_cache.load_parts(data_dir(), validated_parts))
 
 
 def load_knowledge_from(directory: Path) -> Knowledge:
     """Load and validate a knowledge base; raises KnowledgeError naming the file and field."""
+    return Knowledge(**validated_parts(directory))
+
+
+def validated_parts(directory: Path) -> dict[str, Any]:
+    """`Knowledge`'s keyword arguments, read from `directory` and validated."""
     findings = _read(directory / "findings.yaml", FindingsFile).findings
     providers = _read(directory / "providers.yaml", ProvidersFile)
     clients = _read(directory / "clients.yaml", ClientsFile).clients
@@ -148,16 +163,16 @@ def load_knowledge_from(directory: Path) -> Knowledge:
                 problems.append(f"policies.yaml: {policy.id}: unknown provider {key!r}")
     if problems:
         raise KnowledgeError("knowledge base is inconsistent:\n  " + "\n  ".join(problems))
-    return Knowledge(
-        findings=findings,
-        providers=providers.providers,
-        gateways=providers.gateways,
-        clients=clients,
-        fixes=fixes,
-        replies=replies,
-        error_texts=error_texts,
-        policies=policies,
-    )
+    return {
+        "findings": findings,
+        "providers": providers.providers,
+        "gateways": providers.gateways,
+        "clients": clients,
+        "fixes": tuple(fixes),
+        "replies": replies,
+        "error_texts": error_texts,
+        "policies": policies,
+    }
 
 
 def _check_fix(
@@ -178,8 +193,10 @@ def _check_fix(
 
 
 def _read(path: Path, model: type[M]) -> M:
+    import yaml
+
     try:
-        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
+        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506
     except OSError as exc:
         raise KnowledgeError(f"{path.name}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -205,3 +205,66 @@ async def test_compare_reads_a_report_and_a_client_paste(
     assert "Fix:" in out and "Account Settings" in out  # steps for classic Outlook
     code, _, err = await smtpcheck("compare", str(tmp_path / "missing.json"), str(paste))
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+# What a terminal command imports (issue 16): speed is measured by bench/, never here; these
+# say which libraries a command must not load, whatever they cost.
+NOT_FOR_CHECK = ("slack_bolt", "slack_sdk", "aiohttp", "sqlalchemy", "rich", "pydantic_settings")
+
+
+async def imported_by(*args: str, env: dict | None = None) -> tuple[int, str, set[str]]:
+    """Run the console script (pyproject's entry point) under -X importtime."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    module, _, function = scripts["project"]["scripts"]["smtpcheck"].partition(":")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-X",
+        "importtime",
+        "-c",
+        f"import sys; from {module} import {function} as main; sys.exit(main(sys.argv[1:]))",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in err.decode().splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    assert "diagnostics" in modules or args == ("--help",)  # the parse saw the imports
+    return process.returncode, out.decode(), modules
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+async def test_check_json_loads_neither_slack_nor_rich_nor_yaml_once_cached(
+    dns, ca_bundle, smtp_servers: ServerPool, tmp_path
+):
+    server = await smtp_servers.start(port=587, mode="starttls")
+    dns.zone.host(NAME, server.host)
+    args = ("check", f"{NAME}:587", "--security", "starttls", "--json", *common(dns, ca_bundle))
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    reports = []
+    for run in ("validating", "from the cache"):
+        code, out, modules = await imported_by(*args, env=env)
+        assert code == 0, (run, out)
+        reports.append(json.loads(out))
+        assert not top_level(modules) & set(NOT_FOR_CHECK), run
+        assert "idna.uts46data" not in modules  # an ASCII name needs no IDNA mapping
+    assert "yaml" not in top_level(modules)  # the second run read the validated cache
+    assert (tmp_path / "smtpcheck" / "knowledge.json").is_file()
+    first, second = (dict(r, timings_ms=None, started_at=None, id=None) for r in reports)
+    assert first["findings"] == second["findings"] and first["verdict"] == second["verdict"]
+
+
+async def test_help_loads_neither_the_engine_nor_pydantic():
+    code, out, modules = await imported_by("--help")
+    assert code == 0 and "check" in out
+    assert not top_level(modules) & {"pydantic", "pydantic_core", "dns", "cryptography", "yaml"}
+    assert not top_level(modules) & set(NOT_FOR_CHECK)
