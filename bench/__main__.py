@@ -1,6 +1,7 @@
 """`python -m bench [names...] [--json PATH] [--repeat N]`: run the benchmarks, print the table.
 
-Names: cli (row 1 and the start-up), engine (2), latency (3), dead (4), bot (5), scale (6).
+Names: cli (row 1 and the start-up), engine (2), latency (3), dead (4), bot (5), scale (6),
+cold (7: a fresh `smtpcheck serve` to its first ack and first report).
 Everything runs on loopback against the interop peers (`scripts/peers.sh start`) and servers
 the benchmarks start themselves; every server and helper process stops by itself.
 """
@@ -22,6 +23,7 @@ ROWS = {
     "dead": ("bench.dead", 3),
     "bot": ("bench.bot", 1),
     "scale": ("bench.scale", 1),
+    "cold": ("bench.coldstart", 3),
 }
 
 

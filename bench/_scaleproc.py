@@ -1,7 +1,10 @@
 """N concurrent diagnoses (or bare sessions) in a fresh process: peak RSS and wall time.
 
     python -m bench._scaleproc --mode diagnose|floor --n 500 --hosts a,b --nameserver IP:PORT \
-        --ca-bundle PEM
+        --ca-bundle PEM [--cap 20]
+
+With --cap, the N are submitted at once and run at most `cap` at a time, as the bot's Runner
+admits them (SMTPCHECK_MAX_CONCURRENT, an asyncio.Semaphore): the rest wait their turn.
 
 Prints one JSON line: baseline RSS (after one warm-up), peak RSS (sampled and VmHWM), wall
 time of the N, and how each ended.
@@ -80,6 +83,14 @@ async def _main(args: argparse.Namespace) -> dict:
                 smtp.close()
             return "ok"
 
+    if args.cap:
+        admit = asyncio.Semaphore(args.cap)
+        uncapped = one
+
+        async def one(i: int) -> str:
+            async with admit:
+                return await uncapped(i)
+
     await one(0)  # imports, caches, the knowledge base: what a running bot already has
     baseline, _ = _rss()
     peak = baseline
@@ -101,6 +112,7 @@ async def _main(args: argparse.Namespace) -> dict:
     return {
         "mode": args.mode,
         "tls_buffer": args.tls_buffer,
+        "cap": args.cap,
         "n": args.n,
         "baseline_rss": baseline,
         "peak_rss": max(peak, rss),
@@ -120,6 +132,7 @@ def main() -> None:
     parser.add_argument("--nameserver", required=True)
     parser.add_argument("--ca-bundle", required=True)
     parser.add_argument("--tls-buffer", type=int, default=0, help="asyncio TLS read buffer")
+    parser.add_argument("--cap", type=int, default=0, help="at most this many at a time")
     print(json.dumps(asyncio.run(_main(parser.parse_args()))), flush=True)
 
 
