@@ -86,7 +86,7 @@ def test_an_invalid_data_file_is_refused_even_with_a_cache(tmp_path, data):
 
     _cache.load_parts(data, Counting(), where=tmp_path)
     (data / "clients.yaml").write_text("clients: [{key: classic}]\n")
-    with pytest.raises(KnowledgeError, match="clients.yaml"):
+    with pytest.raises(KnowledgeError, match=r"clients\.yaml"):
         _cache.load_parts(data, Counting(), where=tmp_path)
 
 
