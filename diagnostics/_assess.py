@@ -389,23 +389,46 @@ def cert_findings(
     return findings
 
 
+def _cleartext_login(result: ProbeResult, base: dict[str, Any]) -> Finding:
+    """Encryption None, a login offered in the clear, a password given: tried or not."""
+    if result.auth is None:
+        return finding("auth.not_tried_cleartext", detail=_NOT_TRIED_CLEARTEXT, evidence=base)
+    return finding("auth.tried_cleartext", detail=_TRIED_CLEARTEXT, evidence=base)
+
+
+_NOT_TRIED_CLEARTEXT = (
+    "Encryption is set to None and the server offers a login on the unencrypted connection. "
+    "smtpcheck did not try the password: it would have crossed the network in clear text, "
+    "readable on the way. Turn encryption on to test it."
+)
+_TRIED_CLEARTEXT = (
+    "Encryption is set to None; the operator's setting SMTPCHECK_ALLOW_CLEARTEXT_LOGIN let "
+    "smtpcheck try the password on the unencrypted connection, so it crossed the network in "
+    "clear text."
+)
+
+
 def _auth_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> list[Finding]:
     findings: list[Finding] = []
     encrypted = result.tls is not None
     before, after = set(result.auth_before_tls), set(result.auth_after_tls)
     host = base["host"]
-    if before and result.plan.security is not Security.SSL and result.starttls_offered:
-        findings.append(
-            finding(
-                "auth.offered_before_tls",
-                detail=(
-                    f"{host} lists AUTH ({', '.join(sorted(before))}) on the unencrypted "
-                    "connection. A client set to None would send the password in clear text; "
-                    "the server should offer AUTH only after STARTTLS."
-                ),
-                evidence={**base, "mechanisms": sorted(before)},
+    plain_choice = result.plan.security is Security.NONE
+    if before and result.plan.security is not Security.SSL:
+        if result.starttls_offered or plain_choice:
+            findings.append(
+                finding(
+                    "auth.offered_before_tls",
+                    detail=(
+                        f"{host} lists AUTH ({', '.join(sorted(before))}) on the unencrypted "
+                        "connection. A client set to None would send the password in clear "
+                        "text; the server should offer AUTH only after STARTTLS."
+                    ),
+                    evidence={**base, "mechanisms": sorted(before)},
+                )
             )
-        )
+    if before and plain_choice and not encrypted and ctx.has_password:
+        findings.append(_cleartext_login(result, base))
     offered = after if encrypted else before
     if not offered:
         if ctx.requires_auth and (encrypted or result.plan.security is Security.NONE):

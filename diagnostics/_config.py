@@ -74,6 +74,9 @@ class EngineConfig(BaseModel):
     budget: float = Field(default=20.0, gt=0, le=300, description="seconds for a whole diagnosis")
     timeouts: Timeouts = Timeouts()
     ehlo_name: str = "smtpcheck.invalid"
+    # With encryption "none", test the login anyway (the password crosses the network in
+    # clear text). Off: the report says the login was not tried, and why.
+    allow_cleartext_login: bool = False
     # Where autoconfig fetches connect (the URL and the certificate stay on 443); tests only.
     https_port: int = Field(default=443, ge=1, le=65535)
 

@@ -44,6 +44,14 @@ SOURCE_WORDS: dict[str, str] = {
     "microsoft365": "Microsoft 365's documented setting (the domain's mail is at Microsoft)",
     "guess": "guessed",
 }
+SOURCE_NAMES: dict[str, str] = {
+    "provider": "smtpcheck's provider notes",
+    "ispdb": "ISP database",
+    "autoconfig": "autoconfig",
+    "srv": "SRV",
+    "microsoft365": "Microsoft 365",
+    "guess": "guess",
+}
 MICROSOFT365 = Endpoint(host="smtp.office365.com", port=587, security=Security.STARTTLS)
 _AUTODISCOVER_TARGETS = ("autodiscover.outlook.com", "autod.ha-autod.office.com")
 MAX_CANDIDATES = 6

@@ -19,6 +19,7 @@ every attribute declared in `__init__`, the work in pure steps around it:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import inspect
 import logging
@@ -29,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import dns.resolver
 
-from diagnostics import _assess, _conclude, _dns, _policy, _sender
+from diagnostics import _assess, _conclude, _discovered, _discovery, _dns, _fetch, _policy, _sender
 from diagnostics._config import EngineConfig
 from diagnostics._models import (
     CheckRequest,
+    DiscoverySummary,
     Endpoint,
     ErrorTextCause,
     Finding,
@@ -46,6 +48,7 @@ from diagnostics._models import (
     tool_version,
     verdict_for,
 )
+from diagnostics._plan import entered_plan_security
 from diagnostics._probing import ProbeRun
 from diagnostics._target import Target, pin_address, work_out_target
 from diagnostics.knowledge import ErrorTextMatch, load_knowledge
@@ -56,6 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("smtpcheck.engine")
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+# Discovery (ISPDB, autoconfig over HTTPS, SRV, autodiscover) gets at most this much of the
+# budget, so that the probes of what it found still have time.
+DISCOVERY_SHARE = 0.35
+DISCOVERY_BUDGET = 6.0
 
 
 async def diagnose(
@@ -136,6 +143,7 @@ class _Diagnosis:
         self.findings: list[Finding] = []
         self.error_causes: list[ErrorTextCause] = []
         self.timings: dict[str, float] = {}
+        self.discovery: DiscoverySummary | None = None  # where the settings came from
 
     # ------------------------------------------------------------------ orchestration
 
@@ -152,6 +160,8 @@ class _Diagnosis:
             raise
         if target.address is None:
             _discard(self.trust)
+            # Valid input with a real problem: the sender's domain is still checked.
+            self.findings += await self._sender_checks(target, None)
         else:
             sender_task = asyncio.create_task(self._sender_checks(target, target.address))
             assert self.trust is not None
@@ -169,6 +179,7 @@ class _Diagnosis:
             self.results = await probes.run(await self.trust)
             self.findings += await sender_task
         self.findings += _conclude.provider_findings(target, self.kb, self.request, self.today)
+        self._discovery_findings(target)
         recommended = self._recommended(target)
         matches: list[ErrorTextMatch] = []
         if self.request.error_text:
@@ -203,6 +214,7 @@ class _Diagnosis:
             probes=tuple(_conclude.summary(r) for r in self.results),
             transcript=exchanged,
             events=events,
+            discovery=self.discovery,
             timings_ms=self.timings,
             started_at=self.now,
             error_text_causes=tuple(self.error_causes),
@@ -240,9 +252,15 @@ class _Diagnosis:
         """Step 1; the target's address stays None when the name did not resolve."""
         started = self.loop.time()
         await self._progress("dns", "Looking up the server", "running")
-        target, guessed = await work_out_target(self.request, self.kb, self.resolver)
+        target, guessed = await work_out_target(
+            self.request, self.kb, self.resolver, discover=self._discover
+        )
         self.target = target
         self.findings += guessed
+        if not target.found:
+            self.timings["dns"] = ms(self.loop.time() - started)
+            await self._progress("dns", "Looking up the server", "failed", "none found")
+            return target
         self.policy.check_port(target.port)
         try:
             target = await pin_address(target, self.policy, self.resolver)
@@ -258,13 +276,58 @@ class _Diagnosis:
         await self._progress("dns", f"Looking up {target.connect}", "done", note)
         return target
 
-    async def _sender_checks(self, target: Target, address: str) -> list[Finding]:
+    async def _discover(self, inputs: _discovery.Inputs) -> _discovery.Discovery:
+        """Discovery within its share of the budget; candidates on ports the operator does
+        not allow go last (they can be named, not probed)."""
+        budget = min(DISCOVERY_BUDGET, self.config.budget * DISCOVERY_SHARE, self._remaining())
+        fetcher = _fetch.Fetcher(
+            self.resolver,
+            self.policy,
+            ca_bundle=self.config.ca_bundle,
+            https_port=self.config.https_port,
+        )
+        label = f"Finding the outgoing server of {inputs.domain}"
+        await self._progress("discovery", label, "running")
+        started = self.loop.time()
+        found = await _discovery.discover(
+            inputs, resolver=self.resolver, fetcher=fetcher, budget=budget
+        )
+        self.timings["discovery"] = ms(self.loop.time() - started)
+        allowed = self.config.allowed_ports
+        ordered = sorted(found.candidates, key=lambda c: c.port not in allowed)
+        named = ", ".join(o.source for o in found.outcomes if o.state == "found") or "nothing"
+        await self._progress("discovery", label, "done", f"found by: {named}")
+        return dataclasses.replace(found, candidates=tuple(ordered))
+
+    def _discovery_findings(self, target: Target) -> None:
+        """Where the settings came from and whether the probes confirmed them; or that no
+        outgoing server could be found at all."""
+        domain = self.request.sender_domain or ""
+        if not target.found:
+            self.findings.append(_discovered.no_server_found(target.discovery, domain))
+        if target.discovery is None:
+            return
+        confirmed = _discovered.confirmations(
+            target.discovery,
+            self.results,
+            host=target.host,
+            now=self.now,
+            requires_auth=self.request.requires_auth,
+        )
+        if target.found:
+            checked = Endpoint(
+                host=target.host, port=target.port, security=entered_plan_security(target)
+            )
+            self.findings += _discovered.findings(target.discovery, checked, confirmed)
+        self.discovery = _discovered.summary(target.discovery, confirmed)
+
+    async def _sender_checks(self, target: Target, address: str | None) -> list[Finding]:
         started = self.loop.time()
         findings: list[Finding] = []
         domain = self.request.sender_domain
-        jobs: list[Awaitable[list[Finding]]] = [
-            _sender.check_ptr(self.resolver, address, host=target.host)
-        ]
+        jobs: list[Awaitable[list[Finding]]] = []
+        if address is not None:
+            jobs.append(_sender.check_ptr(self.resolver, address, host=target.host))
         if domain:
             await self._progress("sender", f"Checking DNS of {domain}", "running")
             jobs.append(_sender.check_sender_domain(self.resolver, domain, mx=target.mx))

@@ -354,6 +354,33 @@ class ErrorTextCause(_Frozen):
     finding_ids: tuple[str, ...] = ()
 
 
+class DiscoveredSource(_Frozen):
+    """What one discovery source said (issue 15): found, not_found, no_service, refused,
+    invalid, failed or skipped."""
+
+    source: str  # provider | ispdb | autoconfig | srv | microsoft365 | guess
+    state: str
+    words: str  # "documented by the provider (ISPDB)", "published by the domain (SRV)" ...
+    detail: str = ""
+
+
+class DiscoveredServer(_Frozen):
+    """An outgoing server a source named, and whether the probes confirmed it."""
+
+    host: str
+    port: int
+    security: Security
+    sources: tuple[str, ...]
+    words: str
+    confirmed: bool | None = None  # None: not probed
+
+
+class DiscoverySummary(_Frozen):
+    domain: str
+    sources: tuple[DiscoveredSource, ...] = ()
+    servers: tuple[DiscoveredServer, ...] = ()
+
+
 class Report(_Frozen):
     schema_: str = Field(default=REPORT_SCHEMA, alias="schema", serialization_alias="schema")
     input: ReportInput
@@ -368,6 +395,7 @@ class Report(_Frozen):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     # Extensions.
     events: tuple[ReportEvent, ...] = ()
+    discovery: DiscoverySummary | None = None  # where the settings came from (email only)
     started_at: dt.datetime | None = None
     error_text_causes: tuple[ErrorTextCause, ...] = ()
     tool_version: str | None = None

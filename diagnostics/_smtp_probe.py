@@ -261,6 +261,14 @@ class _Probe:
             await _relay_test(self, sender)
         if self.credentials is not None and self.tls is not None:
             self.auth = await _authenticate(self, self.auth_after)
+        elif self.credentials is not None and self._cleartext_login_allowed():
+            self.record.event("the operator allows a login without encryption: trying it")
+            self.auth = await _authenticate(self, self.auth_before)
+
+    def _cleartext_login_allowed(self) -> bool:
+        """Encryption "none" chosen, and the operator's setting lets the password cross the
+        network in clear text (off by default: the login is then not tried at all)."""
+        return self.plan.security is Security.NONE and self.config.allow_cleartext_login
 
     # ------------------------------------------------------------------ steps
 

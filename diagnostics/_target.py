@@ -1,20 +1,22 @@
 """Step 1 of a diagnosis: from the request to the one server it talks to, resolved once.
 
-`work_out_target` decides host, port and encryption (the request's, else the provider's
-documented ones, else a guessed name); `pin_address` resolves the name once under the target
-policy. The result is a frozen `Target` every later step reads and none changes.
+`work_out_target` decides host, port and encryption (the request's, else what discovery
+found for the email address: the provider's documented settings, the domain's own, else a
+guessed name; nothing at all leaves the host empty, and the report says so); `pin_address`
+resolves the name once under the target policy. The result is a frozen `Target` every
+later step reads and none changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import dns.asyncresolver
 
-from diagnostics import _dns
-from diagnostics._errors import InputError
+from diagnostics import _discovery, _dns
 from diagnostics._findings import finding
 from diagnostics._models import (
     DEFAULT_SECURITY_FOR_PORT,
@@ -29,6 +31,8 @@ from diagnostics.knowledge import Knowledge, Provider, ProviderMatch
 
 log = logging.getLogger("smtpcheck.engine")
 
+Discover = Callable[[_discovery.Inputs], Awaitable[_discovery.Discovery]]
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Target:
@@ -42,6 +46,13 @@ class Target:
     mx: _dns.MxResult | None = None  # the sender domain's MX, when there is an email address
     address: str | None = None  # pinned by `pin_address`; every probe connects to it
     addresses: tuple[str, ...] = ()
+    # Where the settings came from, when only an email address was given (issue 15).
+    discovery: _discovery.Discovery | None = None
+
+    @property
+    def found(self) -> bool:
+        """False when no outgoing server could be found for the address (host is "")."""
+        return bool(self.host)
 
     @property
     def provider(self) -> Provider | None:
@@ -57,35 +68,65 @@ class Target:
 
     @property
     def documented(self) -> tuple[Endpoint, ...]:
-        """The provider's documented endpoints (regional hosts filled from the match)."""
+        """The documented or published endpoints: discovery's (never a guess), else the
+        provider's (regional hosts filled from the match)."""
+        if self.discovery is not None:
+            return tuple(c.endpoint for c in self.discovery.documented)
         return self.match.endpoints() if self.match is not None else ()
 
 
 async def work_out_target(
-    request: CheckRequest, kb: Knowledge, resolver: dns.asyncresolver.Resolver
+    request: CheckRequest,
+    kb: Knowledge,
+    resolver: dns.asyncresolver.Resolver,
+    *,
+    discover: Discover | None = None,
 ) -> tuple[Target, list[Finding]]:
-    """Host, port and encryption for `request` (not yet resolved), and what was guessed."""
+    """Host, port and encryption for `request` (not yet resolved), and what was guessed.
+
+    With only an email address, `discover` finds the candidates (see `_discovery`); when
+    neither it nor a guess names a server, the target's host is "" (`found` is False)."""
     domain = request.sender_domain
     mx = await _lookup_mx(resolver, domain) if domain else None
     match = kb.match_host(request.host, port=request.port) if request.host else None
     if match is None and mx is not None and mx.hosts:
         match = kb.match_mx(mx.hosts)
-    documented = match.endpoints() if match is not None else ()
-    findings: list[Finding] = []
-    host = request.host or (documented[0].host if documented else "")
-    if not host:
-        host, guessed = await _guess_host(resolver, domain or "", mx)
-        findings.append(guessed)
-    port = request.port or (documented[0].port if documented else 587)
+    discovery = None
+    if not request.host and domain and discover is not None:
+        discovery = await discover(_inputs(request, domain, mx, match))
     target = Target(
+        host=request.host or "", port=0, security=Security.STARTTLS, connect="",
+        match=match, mx=mx, discovery=discovery,
+    )  # fmt: skip
+    findings: list[Finding] = []
+    documented = target.documented
+    host = target.host or (documented[0].host if documented else "")
+    if not host and domain:
+        host, discovery, guessed = await _guess(resolver, domain, mx, discovery)
+        findings += guessed
+    port = request.port or (documented[0].port if documented else 587)
+    target = dataclasses.replace(
+        target,
         host=host,
         port=port,
         security=entered_security(request.security, port, documented),
         connect=request.connect or host,
-        match=match,
-        mx=mx,
+        discovery=discovery,
     )
     return target, findings
+
+
+def _inputs(
+    request: CheckRequest, domain: str, mx: _dns.MxResult | None, match: ProviderMatch | None
+) -> _discovery.Inputs:
+    return _discovery.Inputs(
+        domain=domain,
+        email=request.email or request.target_email,
+        mx_hosts=mx.hosts if mx is not None else (),
+        provider_name=match.provider.name if match is not None else None,
+        provider_key=match.provider.key if match is not None else None,
+        provider_endpoints=match.endpoints() if match is not None else (),
+    )
 
 
 async def pin_address(
@@ -121,28 +162,35 @@ async def _lookup_mx(resolver: dns.asyncresolver.Resolver, domain: str) -> _dns.
         return None
 
 
-async def _guess_host(
-    resolver: dns.asyncresolver.Resolver, domain: str, mx: _dns.MxResult | None
-) -> tuple[str, Finding]:
-    """No known provider: try the names hosting companies use for submission."""
-    candidates = [f"smtp.{domain}", f"mail.{domain}"]
-    if mx is not None:
-        candidates += list(mx.hosts[:1])
-    for name in candidates:
-        try:
-            await _dns.resolve_host(resolver, name)
-        except _dns.DnsError:
-            continue
-        return name, finding(
-            "provider.unknown",
-            detail=(
-                f"The mail provider of {domain} is not one smtpcheck knows, so it "
-                f"checked {name}, the usual name for an outgoing server. Ask the "
-                "provider for its documented SMTP settings if this is not it."
-            ),
-            evidence={"domain": domain, "candidates": candidates, "checked": name},
-        )
-    raise InputError(
-        f"could not find an outgoing server for {domain}: give the server name "
-        f"(e.g. smtp.{domain}:587)"
+async def _guess(
+    resolver: dns.asyncresolver.Resolver,
+    domain: str,
+    mx: _dns.MxResult | None,
+    discovery: _discovery.Discovery | None,
+) -> tuple[str, _discovery.Discovery | None, list[Finding]]:
+    """No source named a server: the first of the usual names that resolves, said to be a
+    guess (host "" when none does)."""
+    mx_hosts = mx.hosts if mx is not None else ()
+    guessed = await _discovery.guesses(domain, mx_hosts, resolver)
+    if not guessed:
+        return "", discovery, []
+    name = guessed[0].host
+    if discovery is not None:
+        discovery = dataclasses.replace(discovery, candidates=(*discovery.candidates, guessed[0]))
+    candidates = [f"smtp.{domain}", f"mail.{domain}", *mx_hosts[:1]]
+    return (
+        name,
+        discovery,
+        [
+            finding(
+                "provider.unknown",
+                detail=(
+                    f"No source documents the outgoing server of {domain} (the ISP database, the "
+                    f"domain's autoconfig file and SRV records were asked), so smtpcheck guessed "
+                    f"{name}, the usual name for an outgoing server. Ask the provider for its "
+                    "documented SMTP settings if this is not it."
+                ),
+                evidence={"domain": domain, "candidates": candidates, "checked": name},
+            )
+        ],
     )

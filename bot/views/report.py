@@ -37,6 +37,9 @@ from diagnostics.wording import duration_text, shown_code
 RERUN_ACTION = "report_rerun"
 DETAILS_ACTION = "report_details"
 ESCALATE_ACTION = "report_escalate"
+# No outgoing server found for the address: open the form with the address filled in.
+ENTER_SERVER_ACTION = "report_enter_server"
+NO_SERVER_FOUND = "settings.no_server_found"  # the engine's finding ID
 # The client-side check: show the script for one platform, or open the paste form.
 CLIENT_SCRIPT_WINDOWS_ACTION = "client_check_windows"
 CLIENT_SCRIPT_MAC_ACTION = "client_check_mac"
@@ -85,7 +88,8 @@ def report_message(
                 )
             ]
         ),
-        _buttons(diagnosis_id, escalation=escalation),  # PASS too: it may still fail for them
+        # PASS too: it may still fail for them.
+        _buttons(diagnosis_id, escalation=escalation, enter_server=report.has(NO_SERVER_FOUND)),
     ]
     room = MESSAGE_BLOCKS_MAX - len(top) - len(bottom) - 2  # a divider, an overflow note
     middle = _finding_blocks(report, room, skip=SERVER_OK_FROM_HERE if hint else None)
@@ -288,13 +292,21 @@ def _fit_lines(title: str, lines: list[str], limit: int) -> str:
     return "\n".join(out)
 
 
-def _buttons(diagnosis_id: str, *, escalation: bool) -> ActionsBlock:
+def _buttons(diagnosis_id: str, *, escalation: bool, enter_server: bool = False) -> ActionsBlock:
     elements = [
         ButtonElement(text=plain("Re-run", 75), action_id=RERUN_ACTION, value=diagnosis_id),
         ButtonElement(
             text=plain("Technical details", 75), action_id=DETAILS_ACTION, value=diagnosis_id
         ),
     ]
+    if enter_server:  # what the user needs next comes first
+        button = ButtonElement(
+            text=plain("Enter the server name", 75),
+            action_id=ENTER_SERVER_ACTION,
+            value=diagnosis_id,
+            style="primary",
+        )
+        elements.insert(0, button)
     if escalation:
         elements.append(
             ButtonElement(

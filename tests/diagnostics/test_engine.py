@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from diagnostics import CheckRequest, EngineConfig, InputError, TargetRefused, Timeouts, diagnose
+from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, diagnose
 from diagnostics._models import Report
 from tests.certs import CertFactory
 from tests.dns_server import Behaviour, DnsServer, Zone
@@ -512,12 +512,17 @@ async def test_rebinding_name_is_resolved_once(dns: DnsServer, config_for, smtp_
 
 
 @pytest.mark.slow
-async def test_bad_input_is_an_input_error():
-    with pytest.raises(InputError):
-        await diagnose(
-            CheckRequest(target="x@nonexistent-domain-with-no-servers.test"),
-            EngineConfig(nameservers=("127.0.0.1:9",), budget=2, timeouts=Timeouts(dns=0.3)),
-        )
+async def test_an_address_with_no_server_to_find_is_a_report_not_an_input_error():
+    # Valid input with a real problem (issue 15): DNS that never answers still ends in a
+    # report, within the budget, saying no outgoing server could be found.
+    started = time.perf_counter()
+    report = await diagnose(
+        CheckRequest(target="x@nonexistent-domain-with-no-servers.test"),
+        EngineConfig(nameservers=("127.0.0.1:9",), budget=2, timeouts=Timeouts(dns=0.3)),
+    )
+    assert report.verdict == "fail" and report.has("settings.no_server_found")
+    assert report.probes == ()
+    assert time.perf_counter() - started < 4
 
 
 def test_loopback_addresses_are_distinct():

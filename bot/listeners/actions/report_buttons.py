@@ -1,4 +1,5 @@
-"""Buttons on a report: Re-run, Technical details (and its pages), Escalate."""
+"""Buttons on a report: Re-run, Technical details (and its pages), Escalate, and Enter the
+server name (when no outgoing server could be found for the address)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bot.forms import request_from_fields
 from bot.listeners._common import Asker, button_value, diagnosis_or_tell, open_view_or_tell
 from bot.runner import Job
 from bot.views.details import details_view
+from bot.views.modal import check_modal
 
 
 async def rerun(args: AsyncArgs) -> None:
@@ -84,4 +86,33 @@ async def escalate(args: AsyncArgs) -> None:
         team_id=asker.team_id,
         user_id=asker.user_id,
         channel_id=asker.channel_id,
+    )
+
+
+async def enter_server(args: AsyncArgs) -> None:
+    """No outgoing server found: the form, with the address (and the rest of the stored
+    request) filled in, for the server name the provider gives."""
+    await args.ack()
+    asker = Asker.of(args.context)
+    row = await diagnosis_or_tell(args.context, args.client, button_value(args), asker=asker)
+    if row is None:
+        return
+    fields = row.request if isinstance(row.request, dict) else {}
+    target = str(fields.get("target") or "")
+    initial = {
+        "email": fields.get("email") or (target if "@" in target else None),
+        "port": fields.get("port"),
+        "security": fields.get("security"),
+    }
+    view = check_modal(
+        channel_id=row.channel_id,
+        credential_test=deps_of(args.context).settings.credential_test,
+        initial={k: v for k, v in initial.items() if v},
+    )
+    await open_view_or_tell(
+        args.client,
+        body=args.body,
+        view=view,
+        asker=asker,
+        retry="Slack did not let me open the form in time; press the button again.",
     )
