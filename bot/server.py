@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -28,29 +29,80 @@ from diagnostics.exit_codes import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK
 
 log = logging.getLogger("smtpcheck.bot")
 EVENTS_PATH = "/slack/events"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 1024 * 1024  # Slack payloads are far smaller; refuse floods early
+# Slack sends its whole body at once; one trickled a byte at a time holds a connection and a
+# handler for as long as the sender likes: it gets this long, then 408 and a closed socket.
+BODY_READ_TIMEOUT = 10.0
+_TIMESTAMP_DIGITS = 12  # seconds since 1970 have 10 digits until the year 2286
+
+
+@web.middleware
+async def _body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read the whole body within BODY_READ_TIMEOUT before any handler sees the request."""
+    if request.can_read_body:
+        try:
+            async with asyncio.timeout(BODY_READ_TIMEOUT):
+                await request.read()  # kept by aiohttp: the handler reads it again for free
+        except TimeoutError:
+            log.warning(
+                "closed a request to %s: its body did not arrive within %.0f s",
+                request.path,
+                BODY_READ_TIMEOUT,
+            )
+            raise web.HTTPRequestTimeout(
+                text="request body too slow", headers={"Connection": "close"}
+            ) from None
+    return await handler(request)
+
+
+def _malformed_timestamp(request: web.Request) -> bool:
+    """Slack's X-Slack-Request-Timestamp is whole seconds in ASCII digits; anything else
+    ('abc', '1.5', '') is a forged or broken request (Bolt would fail on it with a 500)."""
+    stamp = request.headers.get("X-Slack-Request-Timestamp")
+    if stamp is None:
+        return False  # Bolt refuses a request without one (401)
+    return not (stamp.isascii() and stamp.isdigit() and len(stamp) <= _TIMESTAMP_DIGITS)
 
 
 def build_web_app(
-    bolt_app: AsyncApp, *, health: ops_health.HealthState, events: bool = True
+    bolt_app: AsyncApp,
+    *,
+    health: ops_health.HealthState,
+    events: bool = True,
+    ops_routes: bool = False,
 ) -> web.Application:
     """The aiohttp application: Slack's request URL (HTTP mode), the install pages (OAuth
-    mode), /health and /metrics."""
+    mode) and GET /health saying ok or not; /metrics and the detailed /health only with
+    `ops_routes` (the operator's listener, see `build_ops_app`)."""
     runner = app_deps(bolt_app).runner
-    web_app = web.Application(client_max_size=MAX_BODY)
+    web_app = web.Application(client_max_size=MAX_BODY, middlewares=[_body_deadline])
 
     async def slack_events(request: web.Request) -> web.Response:
         if runner.closing:
             # Slack retries; another replica (or this one after restart) will answer.
             return web.Response(status=503, text="shutting down")
+        if _malformed_timestamp(request):
+            log.warning("refused a Slack request: malformed X-Slack-Request-Timestamp header")
+            return web.Response(status=401, text="invalid request")
         bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     if events:
         web_app.router.add_post(EVENTS_PATH, slack_events)
     add_oauth_routes(web_app, bolt_app)  # GET /slack/install and the redirect, with OAuth
-    ops_health.add_ops_routes(web_app, health)  # GET /health, GET /metrics
+    if ops_routes:
+        ops_health.add_ops_routes(web_app, health)  # GET /health, GET /metrics
+    else:
+        ops_health.add_public_health_route(web_app, health)  # GET /health: ok or not
     return web_app
+
+
+def build_ops_app(health: ops_health.HealthState) -> web.Application:
+    """The operator's listener (SMTPCHECK_OPS_PORT): GET /health in full, GET /metrics."""
+    ops_app = web.Application(client_max_size=1024, middlewares=[_body_deadline])
+    ops_health.add_ops_routes(ops_app, health)
+    return ops_app
 
 
 class BotServer:
@@ -72,6 +124,8 @@ class BotServer:
         self.app = build_app(settings, store=store, engine_config=engine_config, diagnose=diagnose)
         self.deps = app_deps(self.app)
         self._web_runner: web.AppRunner | None = None
+        self._ops_runner: web.AppRunner | None = None
+        self.ops_port: int | None = None
         self._socket_handler: Any = None
         self.port: int | None = None
         self.health = ops_health.HealthState(mode="socket" if socket_mode else "http")
@@ -87,6 +141,15 @@ class BotServer:
         site = web.TCPSite(self._web_runner, host, port)
         await site.start()
         self.port = int(self._web_runner.addresses[0][1])
+        if self.settings.ops_port is not None:
+            self._ops_runner = web.AppRunner(
+                build_ops_app(self.health), access_log=None, handle_signals=False
+            )
+            await self._ops_runner.setup()
+            ops_site = web.TCPSite(self._ops_runner, self.settings.ops_host, self.settings.ops_port)
+            await ops_site.start()
+            self.ops_port = int(self._ops_runner.addresses[0][1])
+            log.info("operator endpoints (/health, /metrics) on port %d", self.ops_port)
         if self.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -128,6 +191,8 @@ class BotServer:
                 await self._maintenance
         if self._web_runner is not None:
             await self._web_runner.cleanup()
+        if self._ops_runner is not None:
+            await self._ops_runner.cleanup()
         log.info("smtpcheck bot stopped (%d diagnoses interrupted)", interrupted)
         return interrupted
 

@@ -95,6 +95,12 @@ class BotSettings(SlackCredentials):
     outbox_interval: float = Field(
         default=30.0, gt=0, le=3600, validation_alias="SMTPCHECK_OUTBOX_INTERVAL"
     )
+    # The operator's listener: /metrics and the detailed /health, never on the port Slack
+    # reaches. Unset: not served (the public port's /health still says ok or not).
+    ops_port: int | None = Field(
+        default=None, ge=0, le=65535, validation_alias="SMTPCHECK_OPS_PORT"
+    )
+    ops_host: str = Field(default="127.0.0.1", validation_alias="SMTPCHECK_OPS_HOST")
 
     @field_validator("slack_api_base_url")
     @classmethod

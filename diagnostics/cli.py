@@ -181,7 +181,10 @@ def _diagnose_and_print(
             with _render.ProgressDisplay() as progress:
                 report = asyncio.run(diagnose(request, config, on_progress=progress.update))
     except InputError as exc:
-        raise BadInput(str(exc)) from None
+        # The CLI's user runs it on their own machine: the operator. A refusal's detail
+        # (which private addresses a name resolves to) is theirs to see; Slack's users get
+        # only the message (issue 12 item 6).
+        raise BadInput(getattr(exc, "detail", None) or str(exc)) from None
     if json_output:
         sys.stdout.write(report.to_json() + "\n")
     else:
@@ -241,12 +244,26 @@ def demo(
         _render.print_report(report)
 
 
-def _read_password() -> str:
-    if sys.stdin.isatty():
-        import getpass
+NOT_UTF8 = "the password on stdin is not valid UTF-8 text (save it as UTF-8 and try again)"
 
-        return getpass.getpass("Password: ")
-    line = sys.stdin.readline()
+
+def _read_password() -> str:
+    """One line from stdin (a prompt on a terminal), decoded strictly as UTF-8.
+
+    Bytes that are not UTF-8 are bad input (exit 2) with a message that names neither the
+    byte nor where it was: they are part of the password.
+    """
+    try:
+        if sys.stdin.isatty():
+            import getpass
+
+            return getpass.getpass("Password: ")
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text stream without bytes (tests replace stdin)
+            return sys.stdin.readline().rstrip("\r\n")
+        line = stream.readline().decode("utf-8")
+    except UnicodeError:  # the decoder's message quotes the byte and its position
+        raise BadInput(NOT_UTF8) from None
     return line.rstrip("\r\n")
 
 

@@ -171,11 +171,19 @@ def test_probes_ports_and_grace_agree(base: dict[str, dict[str, Any]]) -> None:
     # The contract's paths: GET /health (and ?live=1, bot.observability), POST /slack/events.
     c = container(base)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"http": 3000}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/health?live=1", "port": "http"}
+    # /metrics and the detailed /health on the operator's port (issue 12 item 7).
+    config = base["ConfigMap"]["data"]
+    assert ports == {"http": 3000, "ops": int(config["SMTPCHECK_OPS_PORT"])}
+    assert config["SMTPCHECK_OPS_HOST"] == "0.0.0.0"  # the kubelet probes the pod's address
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "ops"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/health?live=1", "port": "ops"}
+    assert c["startupProbe"]["httpGet"]["port"] == "ops"
     pod = base["Deployment"]["spec"]["template"]
-    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(ports["http"])
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(ports["ops"])
+    allowed_in = {
+        p["port"] for rule in base["NetworkPolicy"]["spec"]["ingress"] for p in rule["ports"]
+    }
+    assert allowed_in == {ports["http"], ports["ops"]}
     grace = int(base["ConfigMap"]["data"]["SMTPCHECK_SHUTDOWN_GRACE"])
     pre_stop = int(c["lifecycle"]["preStop"]["exec"]["command"][1])
     assert pod["spec"]["terminationGracePeriodSeconds"] > grace + pre_stop
@@ -190,6 +198,7 @@ def test_selectors_service_ingress_and_pdb_line_up(base: dict[str, dict[str, Any
     assert service["spec"]["selector"].items() <= pod_labels.items()
     port_names = {p["name"] for p in container(base)["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+    assert "ops" not in {p["targetPort"] for p in service["spec"]["ports"]}  # not published
     pdb = base["PodDisruptionBudget"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]
@@ -258,6 +267,9 @@ def test_compose_bot_waits_for_postgres_and_never_publishes_it() -> None:
         assert bot["environment"]["SMTPCHECK_DATABASE_URL"].startswith("postgresql://")
         assert bot["read_only"] is True and bot["cap_drop"] == ["ALL"]
     assert services["bot"]["command"] == ["serve", "--port", "3000"]
+    for name in ("bot", "bot-socket"):  # the operator's port: on the compose network only
+        assert services[name]["environment"]["SMTPCHECK_OPS_PORT"] == "9090"
+        assert not any("9090" in str(p) for p in services[name].get("ports", ()))
     assert "--socket-mode" in services["bot-socket"]["command"]
     assert services["bot-socket"]["profiles"] == ["socket"]
 

@@ -1,8 +1,15 @@
-"""What GET /health reports: ready for traffic (readiness) and alive (liveness)."""
+"""What GET /health reports: ready for traffic (readiness) and alive (liveness).
+
+Two listeners show it. The operator's port (SMTPCHECK_OPS_PORT) serves the whole state and
+/metrics; the port Slack (and anyone else) reaches serves only {"status": ...} with the same
+status code. Neither shows why a check fails: the reason (a store's error names hosts,
+paths, users) goes to the log, once each time a check starts failing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -11,6 +18,9 @@ from aiohttp import web
 
 from bot.observability.metrics import metrics_handler
 from bot.observability.redaction import redact
+
+log = logging.getLogger("smtpcheck.bot.health")
+FAILING = "failing"
 
 
 class HealthState:
@@ -33,6 +43,7 @@ class HealthState:
         self._socket_connected: bool | None = None
         self._down_since: float | None = time.monotonic()
         self._checks: dict[str, Callable[[], Awaitable[object]]] = {}
+        self._failing: set[str] = set()  # checks whose failure is already logged
 
     def set_socket_connected(self, connected: bool) -> None:
         """Record the WebSocket's state (for callers without a client to ask)."""
@@ -77,9 +88,14 @@ class HealthState:
             try:
                 await asyncio.wait_for(check(), check_timeout)
                 checks[name] = "ok"
+                self._failing.discard(name)
             except Exception as exc:
-                checks[name] = redact(f"{type(exc).__name__}: {exc}")[:200]
+                checks[name] = FAILING
                 ready = False
+                if name not in self._failing:
+                    self._failing.add(name)
+                    reason = redact(f"{type(exc).__name__}: {exc}")[:500]
+                    log.warning("health check %s is failing: %s", name, reason)
         if checks:
             body["checks"] = checks
         body["ready"] = ready
@@ -89,9 +105,12 @@ class HealthState:
 
 
 def make_health_handler(
-    state: HealthState,
+    state: HealthState, *, detail: bool = True
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """aiohttp handler for GET /health (readiness); GET /health?live=1 is liveness."""
+    """aiohttp handler for GET /health (readiness); GET /health?live=1 is liveness.
+
+    Without `detail` the body is only {"status": "ok" | "unavailable"} (the public port).
+    """
 
     async def health(request: web.Request) -> web.Response:
         body = await state.snapshot()
@@ -99,12 +118,19 @@ def make_health_handler(
             ok = body["live"]
         else:
             ok = body["ready"]
+        if not detail:
+            body = {"status": "ok" if ok else "unavailable"}
         return web.json_response(body, status=200 if ok else 503)
 
     return health
 
 
 def add_ops_routes(app: web.Application, state: HealthState) -> None:
-    """Mount GET /health and GET /metrics on an aiohttp application."""
+    """Mount GET /health (the whole state) and GET /metrics: the operator's port."""
     app.router.add_get("/health", make_health_handler(state))
     app.router.add_get("/metrics", metrics_handler)
+
+
+def add_public_health_route(app: web.Application, state: HealthState) -> None:
+    """Mount GET /health saying only ok or not (the contract's path on the public port)."""
+    app.router.add_get("/health", make_health_handler(state, detail=False))

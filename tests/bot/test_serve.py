@@ -57,8 +57,9 @@ def _free_port() -> int:
 async def test_serve_http_health_and_sigterm(tmp_path: Path) -> None:
     stub = SlackStub()
     base_url = await stub.start()
-    port = _free_port()
+    port, ops_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SMTPCHECK_"))} | {
+        "SMTPCHECK_OPS_PORT": str(ops_port),
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_BASE_URL": base_url,
@@ -91,12 +92,17 @@ async def test_serve_http_health_and_sigterm(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the bot never became healthy")
-            assert health["ready"] is True
+            assert health == {"status": "ok"}  # the public port says no more
             sender = SlackSender(url + "/slack/events", SIGNING_SECRET, session)
             reply = await sender.command("help")
             assert reply.status == 200 and "smtpcheck" in reply.text
             async with session.get(url + "/metrics") as response:
+                assert response.status == 404  # metrics: the operator's port only
+            ops = f"http://127.0.0.1:{ops_port}"
+            async with session.get(ops + "/metrics") as response:
                 assert "smtpcheck_diagnoses" in await response.text()
+            async with session.get(ops + "/health") as response:
+                assert (await response.json())["ready"] is True
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
         _, stderr = await process.communicate()

@@ -22,8 +22,6 @@ from tests.faults._support import all_logs
 from tests.slack_stub import SIGNING_SECRET, signature
 
 MEASURED: list[str] = []
-# Phase B of issue 12: bot/server.py is being refactored by another helper; until it lands.
-PHASE_B = pytest.mark.xfail(strict=True, reason="issue 12 item 7 lands after the bot refactor")
 
 
 async def _trickle(host: str, port: int, *, seconds: float) -> tuple[float, bytes]:
@@ -58,7 +56,6 @@ async def _trickle(host: str, port: int, *, seconds: float) -> tuple[float, byte
     return time.monotonic() - started, answer
 
 
-@PHASE_B
 async def test_a_trickled_body_does_not_hold_the_connection(make_bot, monkeypatch) -> None:
     import bot.server
 
@@ -78,7 +75,7 @@ async def test_a_trickled_body_does_not_hold_the_connection(make_bot, monkeypatc
 @pytest.mark.parametrize(
     "stamp",
     [
-        *(pytest.param(s, marks=PHASE_B) for s in ("abc", "1.5", "", "1e9", "9" * 400)),
+        *("abc", "1.5", "", "1e9", "9" * 400),
         " 1700000000",
         "١٧٠٠٠٠٠٠٠٠",
         "-1",
@@ -110,7 +107,6 @@ async def _get(url: str) -> tuple[int, str]:
             return response.status, await response.text()
 
 
-@PHASE_B
 async def test_metrics_and_health_details_are_on_the_ops_port_only(make_bot) -> None:
     harness = await make_bot(ops_port=0)
     server: Any = harness.server
@@ -130,7 +126,6 @@ async def test_metrics_and_health_details_are_on_the_ops_port_only(make_bot) -> 
     assert status == 200
 
 
-@PHASE_B
 async def test_health_reveals_no_internals_when_the_store_fails(make_bot) -> None:
     harness = await make_bot(ops_port=0)
     server: Any = harness.server

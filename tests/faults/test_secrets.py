@@ -276,7 +276,6 @@ async def test_cli_bad_input_with_a_password_does_not_repeat_it(dns) -> None:
     assert not leaks(run.out + run.err)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 9 lands after the CLI refactor")
 @pytest.mark.parametrize(
     "raw",
     [b"\xff\xfepassword", b"pass\x80word", b"secret\xc3", b"\xed\xa0\x80pw", b"caf\xe9"],

@@ -439,3 +439,14 @@ async def test_slack_never_names_the_internal_addresses_of_a_name(dns, ca_bundle
         assert address not in shown, address
     assert "private address" in shown  # the progress note counts what it does not show
     assert INTERNAL in logs.text  # the operator can still see why
+
+
+async def test_the_cli_shows_its_operator_the_addresses(dns) -> None:
+    """The CLI's user is the operator (their machine, their DNS): the refusal says which
+    private addresses the name resolved to, in one line, exit 2."""
+    from tests.faults._support import run_cli
+
+    run = await run_cli("check", "private.test:465", "--nameserver", dns.nameserver)
+    said = [line for line in run.user_lines if line.strip()]
+    assert run.code == 2, run.err
+    assert len(said) == 1 and "10.0.0.1 (private)" in said[0], said
