@@ -261,7 +261,8 @@ def _read_password() -> str:
         stream = getattr(sys.stdin, "buffer", None)
         if stream is None:  # a text stream without bytes (tests replace stdin)
             return sys.stdin.readline().rstrip("\r\n")
-        line = stream.readline().decode("utf-8")
+        raw: bytes = stream.readline()
+        line = raw.decode("utf-8")
     except UnicodeError:  # the decoder's message quotes the byte and its position
         raise BadInput(NOT_UTF8) from None
     return line.rstrip("\r\n")
