@@ -331,14 +331,14 @@ def changes_between(before: dict[str, Any], after: Report) -> list[str]:
     for finding_id, finding in old.items():
         if finding_id not in new:
             changes.append(f"Gone: {one_line(finding.get('title', finding_id))}")
-    for finding_id, finding in new.items():
+    for finding_id, added in new.items():
         if finding_id not in old:
-            changes.append(f"New: {one_line(finding.title)}")
+            changes.append(f"New: {one_line(added.title)}")
     old_rec = before.get("recommended") or None
     new_rec = after.recommended.model_dump(mode="json") if after.recommended else None
     if old_rec != new_rec:
 
-        def show(rec: dict | None) -> str:
+        def show(rec: dict[str, Any] | None) -> str:
             if not rec:
                 return "none"
             return f"{rec['host']}:{rec['port']} {security_label(rec['security'])}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from diagnostics.knowledge._models import (
     FixesFile,
     FixSpec,
     PoliciesFile,
+    Policy,
     ProvidersFile,
     RepliesFile,
 )
@@ -144,23 +145,11 @@ def validated_parts(directory: Path) -> dict[str, Any]:
     for message in error_texts.messages:
         for finding_id in message.finding_ids:
             need_finding(f"errortexts.yaml: {message.id}", finding_id)
-    phrased = {p.phrase.variable for p in policies if p.phrase is not None}
-    if phrased != DATED_VARIABLES:
-        problems.append(
-            f"policies.yaml: phrase variables {sorted(phrased)} differ from the ones fix "
-            f"templates may use ({sorted(DATED_VARIABLES)}, _render.DATED_VARIABLES)"
-        )
     for provider in providers.providers:
         for key, spec in provider.native_clients.items():
             where = f"providers.yaml: {provider.key} native_clients"
             problems += _check_templates(where, {key: spec}, clients)
-    for policy in policies:
-        for phase in (policy.before, policy.on_the_day, policy.after):
-            if phase is not None:
-                need_finding(f"policies.yaml: {policy.id}", policy.id, phase.severity)
-        for key in policy.providers:
-            if key not in provider_keys:
-                problems.append(f"policies.yaml: {policy.id}: unknown provider {key!r}")
+    problems += _check_policies(policies, provider_keys, need_finding)
     if problems:
         raise KnowledgeError("knowledge base is inconsistent:\n  " + "\n  ".join(problems))
     return {
@@ -173,6 +162,29 @@ def validated_parts(directory: Path) -> dict[str, Any]:
         "error_texts": error_texts,
         "policies": policies,
     }
+
+
+def _check_policies(
+    policies: Iterable[Policy],
+    provider_keys: set[str],
+    need_finding: Callable[[str, str, Severity | None], None],
+) -> list[str]:
+    """policies.yaml against the rest: its phrase variables, its findings, its providers."""
+    problems = []
+    phrased = {p.phrase.variable for p in policies if p.phrase is not None}
+    if phrased != DATED_VARIABLES:
+        problems.append(
+            f"policies.yaml: phrase variables {sorted(phrased)} differ from the ones fix "
+            f"templates may use ({sorted(DATED_VARIABLES)}, _render.DATED_VARIABLES)"
+        )
+    for policy in policies:
+        for phase in (policy.before, policy.on_the_day, policy.after):
+            if phase is not None:
+                need_finding(f"policies.yaml: {policy.id}", policy.id, phase.severity)
+        for key in policy.providers:
+            if key not in provider_keys:
+                problems.append(f"policies.yaml: {policy.id}: unknown provider {key!r}")
+    return problems
 
 
 def _check_fix(
