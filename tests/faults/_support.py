@@ -354,3 +354,17 @@ def all_logs(*, exclude: tuple[str, ...] = ("mail.log",)) -> Iterator[CapturedLo
         logging.disable(disabled)
         for logger, level in saved.items():
             logger.setLevel(level)
+
+
+def loopback_engine(dns: Any, ca_bundle: Path, *, budget: float, timeouts: Any) -> Any:
+    """The engine as the fault tests run it: the test DNS, the test CA, loopback allowed."""
+    from diagnostics import EngineConfig
+
+    return EngineConfig(
+        _env_file=None,
+        nameservers=(dns.nameserver,),
+        ca_bundle=ca_bundle,
+        allow_private=True,
+        budget=budget,
+        timeouts=timeouts,
+    )

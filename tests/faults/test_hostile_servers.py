@@ -21,7 +21,7 @@ import pytest_asyncio
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
 from tests.certs import default_factory
 from tests.dns_server import DnsServer, Zone
-from tests.faults._support import MB, CliRun, memory, mib, reset_peak, run_cli
+from tests.faults._support import MB, CliRun, loopback_engine, memory, mib, reset_peak, run_cli
 from tests.servers import SmtpTestServer
 
 NAME = "mail.example.test"
@@ -47,21 +47,8 @@ FLOODS = ("huge_greeting", "huge_ehlo", "endless_line")
 MEASURED: list[str] = []
 
 
-@pytest.fixture
-async def dns() -> AsyncIterator[DnsServer]:
-    async with DnsServer(Zone()) as server:
-        yield server
-
-
 def engine_config(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
-    return EngineConfig(
-        _env_file=None,
-        nameservers=(dns.nameserver,),
-        ca_bundle=ca_bundle,
-        allow_private=True,
-        budget=BUDGET,
-        timeouts=FAST,
-    )
+    return loopback_engine(dns, ca_bundle, budget=BUDGET, timeouts=FAST)
 
 
 def cli_args(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ from diagnostics import CheckRequest, EngineConfig, Report, Timeouts, diagnose
 from diagnostics._models import Progress
 from diagnostics._render import ProgressDisplay, print_report
 from diagnostics.sanitize import visible, visible_data
-from tests.dns_server import DnsServer, Zone
+from tests.dns_server import DnsServer
 from tests.faults._scripted import ScriptedSmtp, hostile_cert
+from tests.faults._support import loopback_engine
 
 FUZZ = settings(
     max_examples=150,
@@ -279,21 +280,8 @@ FAST = Timeouts(dns=1.0, connect=1.0, greeting=1.0, command=1.0, tls=1.0)
 SERVER_TEXT = "\x1b[2J\x1b]0;owned\x07\x9b2J\u202egnp\u2066i\u2069\u200b\ufeff\u2028\x85"
 
 
-@pytest.fixture
-async def dns() -> AsyncIterator[DnsServer]:
-    async with DnsServer(Zone()) as server:
-        yield server
-
-
 def engine(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
-    return EngineConfig(
-        _env_file=None,
-        nameservers=(dns.nameserver,),
-        ca_bundle=ca_bundle,
-        allow_private=True,
-        budget=4.0,
-        timeouts=FAST,
-    )
+    return loopback_engine(dns, ca_bundle, budget=4.0, timeouts=FAST)
 
 
 async def test_a_hostile_server_reaches_no_renderer_raw(dns, ca_bundle) -> None:

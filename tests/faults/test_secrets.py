@@ -26,8 +26,8 @@ from rich.console import Console
 from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, _render, diagnose
 from tests.bot.support import form as modal_values
 from tests.bot.support import submit
-from tests.dns_server import DnsServer, Zone
-from tests.faults._support import all_logs, run_cli
+from tests.dns_server import DnsServer
+from tests.faults._support import all_logs, loopback_engine, run_cli
 from tests.servers import TEST_USER, SmtpTestServer
 
 CANARY = "CANARY-pw-7Qz!x9"  # what the user types as the password
@@ -129,21 +129,8 @@ def default_cert_pem() -> tuple[bytes, bytes]:
     return b"".join(served.chain_pem), served.key_pem
 
 
-@pytest.fixture
-async def dns() -> AsyncIterator[DnsServer]:
-    async with DnsServer(Zone()) as server:
-        yield server
-
-
 def engine_config(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
-    return EngineConfig(
-        _env_file=None,
-        nameservers=(dns.nameserver,),
-        ca_bundle=ca_bundle,
-        allow_private=True,
-        budget=4.0,
-        timeouts=FAST,
-    )
+    return loopback_engine(dns, ca_bundle, budget=4.0, timeouts=FAST)
 
 
 # --------------------------------------------------------------------------- engine API
