@@ -198,8 +198,9 @@ class _Diagnosis:
             input=ReportInput(
                 target=request.target,
                 host=target.host or request.host,
-                port=target.port or request.port,
-                security=target.security,
+                # Nothing found to check: no port or encryption was chosen either.
+                port=(target.port or request.port) if target.found else request.port,
+                security=target.security if target.found else request.security,
                 email=request.email,
                 user=request.user,
                 client=request.client,

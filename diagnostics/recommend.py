@@ -100,6 +100,7 @@ class Advice(enum.StrEnum):
     KEEP = "keep"  # the settings work (PASS or WARN)
     KEEP_FIX_OTHER = "keep_fix_other"  # the settings connect; the login or server fails
     NONE_WORKED = "none_worked"
+    NOT_FOUND = "not_found"  # an address alone, and no outgoing server could be found
 
 
 ADVICE_WORDS = {
@@ -109,6 +110,7 @@ ADVICE_WORDS = {
         "Your server, port and encryption are right: keep them. What stops sending is below"
     ),
     Advice.NONE_WORKED: "None of the settings tried worked",
+    Advice.NOT_FOUND: "No outgoing server found to check: ask the provider for its name",
 }
 
 
@@ -118,6 +120,8 @@ def settings_advice(report: Report) -> Advice:
         return Advice.CHANGE
     if report.verdict is not Verdict.FAIL:
         return Advice.KEEP
+    if not report.probes and report.has("settings.no_server_found"):
+        return Advice.NOT_FOUND
     entered = next((p for p in report.probes if p.role == "entered"), None)
     if entered is not None and _connects(entered, requires_auth=report.input.requires_auth):
         return Advice.KEEP_FIX_OTHER

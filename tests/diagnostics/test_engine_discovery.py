@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
 from diagnostics._models import Report
+from diagnostics.recommend import Advice, settings_advice
 from tests.certs import CertFactory
 from tests.dns_server import DnsServer, Zone
 from tests.https_server import XML_BOMB, HttpsServer
@@ -176,9 +177,11 @@ async def test_broken_dns_still_gets_a_report(dns, config_for):
     )
     missing = by_id(report, "settings.no_server_found")
     assert missing.severity == "error" and "broken.test" in missing.fix.summary
-    assert report.probes == () and report.input.host in (None, "")
+    assert report.probes == () and report.input.host is None and report.input.port is None
+    assert settings_advice(report) is Advice.NOT_FOUND  # not "none of the settings worked"
 
 
+@pytest.mark.slow
 async def test_cli_exits_1_for_a_domain_with_no_mx_and_two_spf(dns, ca_bundle):
     dns.zone.set("twospf.test", {"TXT": ["v=spf1 -all", "v=spf1 ~all"]})
     process = await asyncio.create_subprocess_exec(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from bot.views import modal as m
 from bot.views.report import ENTER_SERVER_ACTION, RERUN_ACTION
 from tests.bot.support import blocks_text, wait_report
@@ -28,6 +30,7 @@ def view_of(call: Any) -> dict[str, Any]:
     return json.loads(view) if isinstance(view, str) else view
 
 
+@pytest.mark.slow
 async def test_no_server_found_offers_the_form_with_the_address(bot: BotHarness) -> None:
     reply = await bot.sender.command("someone@nowhere.test")
     assert reply.status == 200
