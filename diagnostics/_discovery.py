@@ -24,12 +24,15 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from diagnostics import _autoconfig, _dns, _fetch, _ispdb
+from diagnostics import _autoconfig, _dns, _ispdb
 from diagnostics._errors import InputError
 from diagnostics._models import Endpoint, Security
+
+if TYPE_CHECKING:  # aiohttp is imported only when a fetch is about to happen
+    from diagnostics._fetch import Fetcher
 
 log = logging.getLogger("smtpcheck.discovery")
 
@@ -126,9 +129,7 @@ class Inputs:
     provider_endpoints: tuple[Endpoint, ...] = ()
 
 
-async def discover(
-    inputs: Inputs, *, resolver: Any, fetcher: _fetch.Fetcher, budget: float
-) -> Discovery:
+async def discover(inputs: Inputs, *, resolver: Any, fetcher: Fetcher, budget: float) -> Discovery:
     """Ask every source (see the module docstring) within `budget` seconds; never raises
     for what a source answers."""
     outcomes: dict[Source, SourceOutcome] = {}
@@ -275,7 +276,7 @@ def autoconfig_urls(domain: str, email: str | None) -> list[str]:
 
 
 async def _autoconfig_source(
-    inputs: Inputs, fetcher: _fetch.Fetcher, budget: float
+    inputs: Inputs, fetcher: Fetcher, budget: float
 ) -> tuple[SourceOutcome, list[Endpoint]]:
     urls = autoconfig_urls(inputs.domain, inputs.email)
     results = await asyncio.gather(
@@ -297,11 +298,13 @@ async def _autoconfig_source(
 
 
 async def _fetch_config(
-    url: str, email: str | None, fetcher: _fetch.Fetcher, budget: float
+    url: str, email: str | None, fetcher: Fetcher, budget: float
 ) -> tuple[State, str, _autoconfig.ClientConfig | None]:
+    from diagnostics._fetch import FetchFailed
+
     try:
         fetched = await fetcher.get(url, budget=budget)
-    except _fetch.FetchFailed as exc:
+    except FetchFailed as exc:
         state: State = {
             "not_found": "not_found",
             "refused": "refused",

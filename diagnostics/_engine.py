@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import dns.resolver
 
-from diagnostics import _assess, _conclude, _discovered, _discovery, _dns, _fetch, _policy, _sender
+from diagnostics import _assess, _conclude, _discovered, _discovery, _dns, _policy, _sender
 from diagnostics._config import EngineConfig
 from diagnostics._models import (
     CheckRequest,
@@ -280,6 +280,8 @@ class _Diagnosis:
     async def _discover(self, inputs: _discovery.Inputs) -> _discovery.Discovery:
         """Discovery within its share of the budget; candidates on ports the operator does
         not allow go last (they can be named, not probed)."""
+        from diagnostics import _fetch  # aiohttp: only for an address, not for a server name
+
         budget = min(DISCOVERY_BUDGET, self.config.budget * DISCOVERY_SHARE, self._remaining())
         fetcher = _fetch.Fetcher(
             self.resolver,
