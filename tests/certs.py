@@ -14,6 +14,7 @@ import functools
 import ssl
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import trustme
@@ -128,56 +129,67 @@ class CertFactory:
 
     def self_signed(self, *names: str, not_after: dt.datetime | None = None) -> ServerCert:
         """A leaf that signed itself (Postfix's snakeoil, Proton Bridge, appliances)."""
-        key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(UTC)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=30))
-            .not_valid_after(not_after or now + dt.timedelta(days=365))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        return ServerCert(
-            chain_pem=(cert.public_bytes(serialization.Encoding.PEM),),
-            key_pem=key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
+        return issue(
+            _common_name(names[0]),
+            not_before=now - dt.timedelta(days=30),
+            not_after=not_after or now + dt.timedelta(days=365),
+            extensions=(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
             ),
         )
 
     def common_name_only(self, common_name: str) -> ServerCert:
         """A leaf with a CN and no SAN (old appliances), issued by the root."""
-        key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(UTC)
         issuer = x509.load_pem_x509_certificate(self.root_pem)
         ca_key = serialization.load_pem_private_key(self.ca.private_key_pem.bytes(), None)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(issuer.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=90))
-            .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        return issue(
+            _common_name(common_name),
+            issuer=issuer.subject,
+            issuer_key=ca_key,  # type: ignore[arg-type]
+            not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=90),
         )
-        return ServerCert(
-            chain_pem=(cert.public_bytes(serialization.Encoding.PEM),),
-            key_pem=key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+
+
+def issue(
+    subject: x509.Name,
+    *,
+    issuer: x509.Name | None = None,
+    issuer_key: ec.EllipticCurvePrivateKey | None = None,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    extensions: Sequence[x509.ExtensionType] = (),
+) -> ServerCert:
+    """A certificate for a new key, built by hand where trustme has no knob for the oddity;
+    signed by `issuer_key` under `issuer`'s name, or by itself when no issuer is given."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer or subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    return ServerCert(
+        chain_pem=(cert.public_bytes(serialization.Encoding.PEM),),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+def _common_name(value: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value)])
 
 
 @functools.cache

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.certs import ServerCert
+from tests.certs import ServerCert, issue
 
 UTC = dt.UTC
 
@@ -36,9 +35,6 @@ print(f"Connection to {{host}} port {{port}} [tcp/*] succeeded!", file=sys.stder
 
 def interceptor_cert(host: str) -> ServerCert:
     """A leaf for `host` issued by a CA named like Avast's Mail Shield root."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(UTC)
     ca_name = x509.Name(
         [
             x509.NameAttribute(
@@ -49,23 +45,13 @@ def interceptor_cert(host: str) -> ServerCert:
             x509.NameAttribute(NameOID.COMMON_NAME, "Avast Web/Mail Shield Root"),
         ]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(ca_key, hashes.SHA256())
-    )
-    return ServerCert(
-        chain_pem=(cert.public_bytes(serialization.Encoding.PEM),),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
+    now = dt.datetime.now(UTC)
+    return issue(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]),
+        issuer=ca_name,
+        issuer_key=ec.generate_private_key(ec.SECP256R1()),
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=30),
     )
 
 

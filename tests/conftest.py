@@ -12,7 +12,7 @@ import pytest
 
 from tests.bot.support import MakeBot
 from tests.certs import CertFactory, default_factory
-from tests.dns_server import dns_server  # noqa: F401  (a fixture, shared)
+from tests.dns_server import DnsServer, Zone, dns_server  # noqa: F401  (a fixture, shared)
 from tests.servers import SERVER_NAME, TEST_PASSWORD, ServerPool, SmtpTestServer
 from tests.slack_stub import BotHarness, SlackStub, engine_config_for_tests
 
@@ -27,6 +27,13 @@ def cert_factory() -> CertFactory:
 def ca_bundle(cert_factory: CertFactory, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PEM file with the test root only, as an operator would pass with --ca-bundle."""
     return cert_factory.write_ca_bundle(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+async def dns() -> AsyncIterator[DnsServer]:
+    """A test DNS server on loopback with an empty zone; add names with `dns.zone.host(...)`."""
+    async with DnsServer(Zone()) as server:
+        yield server
 
 
 @pytest.fixture

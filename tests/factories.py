@@ -1,12 +1,18 @@
 """Reports and probe summaries built by hand, for tests of what reads a report (the client
 check, the fixes, the views) without running a diagnosis. Defaults are a plain, passing check;
-a test names only what it is about."""
+a test names only what it is about. Also the engine's configuration (and the CLI's flags for
+it) pointed at a test DNS server, as the engine tests and the fault suite run it."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from diagnostics._config import EngineConfig, Timeouts
 from diagnostics._models import OutlookClient, ProbeSummary, Report, ReportInput, Security, Verdict
+
+if TYPE_CHECKING:
+    from tests.dns_server import DnsServer
 
 HOST = "mail.contoso-mail.de"
 
@@ -55,3 +61,33 @@ def report(
         verdict=verdict,
         **fields,
     )
+
+
+def engine_config(
+    dns: DnsServer, ca_bundle: Path, *, timeouts: Timeouts, **overrides: Any
+) -> EngineConfig:
+    """The engine on the test resolver and CA, loopback allowed, a 4 s budget, no .env file;
+    `overrides` are EngineConfig's own fields."""
+    values: dict[str, Any] = {
+        "nameservers": (dns.nameserver,),
+        "ca_bundle": ca_bundle,
+        "allow_private": True,
+        "budget": 4.0,
+        "timeouts": timeouts,
+    }
+    values.update(overrides)
+    return EngineConfig(_env_file=None, **values)
+
+
+def engine_flags(dns: DnsServer, ca_bundle: Path, *, timeout: float) -> list[str]:
+    """The same settings as `smtpcheck check` options (per-step timeouts come from the
+    environment: SMTPCHECK_TIMEOUTS)."""
+    return [
+        "--nameserver",
+        dns.nameserver,
+        "--ca-bundle",
+        str(ca_bundle),
+        "--allow-private",
+        "--timeout",
+        f"{timeout:g}",
+    ]

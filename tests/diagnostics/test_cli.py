@@ -9,34 +9,20 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.diagnostics.support import smtpcheck, smtpcheck_process
-from tests.dns_server import DnsServer, Zone
+from tests.dns_server import DnsServer
+from tests.factories import engine_flags
 from tests.servers import TEST_PASSWORD, TEST_USER, ServerPool
 
 NAME = "mail.example.test"
 
 
-@pytest.fixture
-async def dns() -> AsyncIterator[DnsServer]:
-    async with DnsServer(Zone()) as server:
-        yield server
-
-
 def common(dns: DnsServer, ca_bundle: Path) -> list[str]:
-    return [
-        "--nameserver",
-        dns.nameserver,
-        "--ca-bundle",
-        str(ca_bundle),
-        "--allow-private",
-        "--timeout",
-        "6",
-    ]
+    return engine_flags(dns, ca_bundle, timeout=6)
 
 
 async def test_json_output_is_the_report_and_nothing_else(dns, ca_bundle, smtp_servers: ServerPool):

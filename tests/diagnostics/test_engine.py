@@ -21,6 +21,7 @@ from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, dia
 from diagnostics._models import Report
 from tests.certs import CertFactory
 from tests.dns_server import Behaviour, DnsServer, Zone
+from tests.factories import engine_config
 from tests.servers import (
     TEST_PASSWORD,
     TEST_USER,
@@ -45,15 +46,7 @@ async def dns() -> AsyncIterator[DnsServer]:
 @pytest.fixture
 def config_for(dns: DnsServer, ca_bundle: Path):
     def make(**overrides) -> EngineConfig:
-        values = dict(
-            nameservers=(dns.nameserver,),
-            ca_bundle=ca_bundle,
-            allow_private=True,
-            budget=6.0,
-            timeouts=FAST,
-        )
-        values.update(overrides)
-        return EngineConfig(**values)
+        return engine_config(dns, ca_bundle, **{"timeouts": FAST, "budget": 6.0, **overrides})
 
     return make
 

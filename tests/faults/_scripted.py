@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.certs import issue
 from tests.servers import next_loopback
 
 
@@ -33,7 +32,6 @@ def hostile_cert(
     *, common_name: str, names: Sequence[str], organization: str = "Example"
 ) -> tuple[bytes, bytes]:
     """(certificate PEM, key PEM) of a self-signed certificate with these names."""
-    key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
@@ -41,25 +39,14 @@ def hostile_cert(
         ]
     )
     now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=90))
+    san = [x509.SubjectAlternativeName([_dns_name(n) for n in names])] if names else []
+    served = issue(
+        subject,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=90),
+        extensions=san,
     )
-    if names:
-        san = x509.SubjectAlternativeName([_dns_name(n) for n in names])
-        builder = builder.add_extension(san, critical=False)
-    cert = builder.sign(key, hashes.SHA256())
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    return served.chain_pem[0], served.key_pem
 
 
 def server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:

@@ -358,13 +358,6 @@ def all_logs(*, exclude: tuple[str, ...] = ("mail.log",)) -> Iterator[CapturedLo
 
 def loopback_engine(dns: Any, ca_bundle: Path, *, budget: float, timeouts: Any) -> Any:
     """The engine as the fault tests run it: the test DNS, the test CA, loopback allowed."""
-    from diagnostics import EngineConfig
+    from tests.factories import engine_config
 
-    return EngineConfig(
-        _env_file=None,
-        nameservers=(dns.nameserver,),
-        ca_bundle=ca_bundle,
-        allow_private=True,
-        budget=budget,
-        timeouts=timeouts,
-    )
+    return engine_config(dns, ca_bundle, budget=budget, timeouts=timeouts)

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 
 import pytest
-
-from tests.dns_server import DnsServer, Zone
-
-
-@pytest.fixture
-async def dns() -> AsyncIterator[DnsServer]:
-    """A loopback DNS server with an empty zone (tests add their names)."""
-    async with DnsServer(Zone()) as server:
-        yield server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

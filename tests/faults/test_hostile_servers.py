@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
+from tests import factories
 from tests.certs import default_factory
 from tests.dns_server import DnsServer, Zone
 from tests.faults._support import MB, CliRun, loopback_engine, memory, mib, reset_peak, run_cli
@@ -54,19 +55,8 @@ def engine_config(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
 def cli_args(
     dns: DnsServer, ca_bundle: Path, *, port: int, mode: str, name: str = NAME
 ) -> list[str]:
-    return [
-        "check",
-        f"{name}:{port}",
-        "--security",
-        mode,
-        "--nameserver",
-        dns.nameserver,
-        "--ca-bundle",
-        str(ca_bundle),
-        "--allow-private",
-        "--timeout",
-        str(BUDGET),
-    ]
+    flags = factories.engine_flags(dns, ca_bundle, timeout=BUDGET)
+    return ["check", f"{name}:{port}", "--security", mode, *flags]
 
 
 # The CLI has no per-step timeout flags; the engine reads them from the environment.

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, _render, diagnose
+from tests import factories
 from tests.bot.support import form as modal_values
 from tests.bot.support import submit
 from tests.dns_server import DnsServer
@@ -204,23 +205,9 @@ def test_validation_error_for_the_password_does_not_show_it() -> None:
 
 
 def cli_args(dns: DnsServer, ca_bundle: Path, *extra: str) -> list[str]:
-    return [
-        "check",
-        f"{NAME}:587",
-        "--security",
-        "starttls",
-        "--user",
-        TEST_USER,
-        "--password-stdin",
-        "--nameserver",
-        dns.nameserver,
-        "--ca-bundle",
-        str(ca_bundle),
-        "--allow-private",
-        "--timeout",
-        "4",
-        *extra,
-    ]
+    login = ["--user", TEST_USER, "--password-stdin"]
+    flags = factories.engine_flags(dns, ca_bundle, timeout=4)
+    return ["check", f"{NAME}:587", "--security", "starttls", *login, *flags, *extra]
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, diagnose
 from diagnostics._policy import METADATA_ADDRESSES, TargetPolicy, classify
+from tests import factories
 from tests.dns_server import DnsServer, PerQuery, Zone
 from tests.faults._support import RecordingListener, socket_audit
 from tests.servers import SmtpTestServer
@@ -131,15 +132,7 @@ async def listeners() -> AsyncIterator[list[RecordingListener]]:
 
 
 def config(dns: DnsServer, ca_bundle: Path, **overrides) -> EngineConfig:
-    values = dict(
-        nameservers=(dns.nameserver,),
-        ca_bundle=ca_bundle,
-        allow_private=False,
-        budget=4.0,
-        timeouts=FAST,
-    )
-    values.update(overrides)
-    return EngineConfig(_env_file=None, **values)
+    return factories.engine_config(dns, ca_bundle, timeouts=FAST, allow_private=False, **overrides)
 
 
 def accepted(listeners: list[RecordingListener]) -> list[str]:
