@@ -606,7 +606,7 @@ def validate_blocks(blocks: Any, *, limit: int) -> list[dict[str, Any]]:
         block = Block.parse(raw)
         assert block is not None, f"unknown block {raw.get('type')}"
         block.to_dict()  # validates the block and, recursively, its elements
-        for element in _walk(raw):
+        for element in walk(raw):
             if element.get("type") == "button":
                 assert len(element.get("value", "")) <= 255
                 assert len(element.get("action_id", "")) <= 255
@@ -615,15 +615,16 @@ def validate_blocks(blocks: Any, *, limit: int) -> list[dict[str, Any]]:
     return blocks
 
 
-def _walk(node: Any) -> list[dict[str, Any]]:
+def walk(node: Any) -> list[dict[str, Any]]:
+    """Every object (dict) in a JSON-like payload, at any depth, parents first."""
     found = []
     if isinstance(node, dict):
         found.append(node)
         for value in node.values():
-            found += _walk(value)
+            found += walk(value)
     elif isinstance(node, list):
         for value in node:
-            found += _walk(value)
+            found += walk(value)
     return found
 
 
@@ -653,7 +654,7 @@ def mrkdwn_texts(payload: Any) -> list[str]:
     """Every string Slack would parse as mrkdwn in a payload (message text, mrkdwn objects)."""
     payload = _as_obj(payload)
     texts = []
-    for node in _walk(payload):
+    for node in walk(payload):
         if node.get("type") == "mrkdwn":
             texts.append(node.get("text", ""))
     if isinstance(payload, dict) and isinstance(payload.get("text"), str):

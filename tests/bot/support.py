@@ -6,6 +6,8 @@ import json
 from typing import Any, Protocol
 
 from bot.views import modal as m
+from bot.views.report import RERUN_ACTION
+from tests.servers import TEST_USER
 from tests.slack_stub import BotHarness, Call, SlackStub
 
 
@@ -32,6 +34,13 @@ async def wait_report(bot: BotHarness, *, count: int = 1, timeout: float = 15) -
 
 def blocks_text(call: Call) -> str:
     return json.dumps(call.args.get("blocks", [])) + str(call.args.get("text", ""))
+
+
+def diagnosis_id(report: Call) -> str:
+    """The diagnosis a report message is about (its Re-run button carries the id)."""
+    return next(
+        e["value"] for e in report.args["blocks"][-1]["elements"] if e["action_id"] == RERUN_ACTION
+    )
 
 
 def form(**fields: Any) -> dict[str, Any]:
@@ -62,3 +71,22 @@ async def submit(
         callback_id=callback, values=values, private_metadata=metadata, user=user
     )
     return await bot.sender.interaction(payload)
+
+
+def login_test_form(server: str) -> dict[str, Any]:
+    """The modal's first step: STARTTLS on 587 with TEST_USER, the login test ticked."""
+    return form(
+        server=server,
+        port="587",
+        security="starttls",
+        auth=m.AUTH_OPTION,
+        user=TEST_USER,
+        credtest=m.CREDTEST_OPTION,
+    )
+
+
+async def submit_password(bot: BotHarness, password: str, *, metadata: str):
+    """The second step: the password modal that the first step pushed (`metadata` is its
+    private_metadata)."""
+    values = {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": password}}}
+    return await submit(bot, values, metadata=metadata, callback=m.CREDENTIALS_CALLBACK)

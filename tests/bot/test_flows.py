@@ -17,9 +17,17 @@ from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
 from bot.views import modal as m
 from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
 from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
-from tests.bot.support import blocks_text, form, submit, wait_report
+from tests.bot.support import (
+    blocks_text,
+    form,
+    login_test_form,
+    submit,
+    submit_password,
+    wait_report,
+)
+from tests.bot.support import diagnosis_id as report_diagnosis_id
 from tests.certs import CertFactory
-from tests.servers import SERVER_NAME, TEST_PASSWORD, TEST_USER, SmtpTestServer, next_loopback
+from tests.servers import SERVER_NAME, TEST_PASSWORD, SmtpTestServer, next_loopback
 from tests.slack_stub import (
     BotHarness,
     Call,
@@ -402,11 +410,7 @@ async def test_injection_through_every_field_and_the_banner(
         )
         assert reply.status == 200, reply.text
         [report] = await wait_report(bot)
-        diagnosis_id = next(
-            e["value"]
-            for e in report.args["blocks"][-1]["elements"]
-            if e["action_id"] == RERUN_ACTION
-        )
+        diagnosis_id = report_diagnosis_id(report)
         await bot.sender.interaction(
             bot.sender.block_action(action_id=DETAILS_ACTION, value=diagnosis_id)
         )
@@ -433,25 +437,13 @@ async def test_canary_password_never_leaves_memory(
     caplog.set_level(logging.DEBUG)
     bot = await make_bot(credential_test=True)
     async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME), auth="tls") as smtp:
-        step_one = form(
-            server=smtp.host,
-            port="587",
-            security="starttls",
-            auth=m.AUTH_OPTION,
-            user=TEST_USER,
-            credtest=m.CREDTEST_OPTION,
-        )
+        step_one = login_test_form(smtp.host)
         reply = await submit(bot, step_one)
         body = reply.json()
         assert body["response_action"] == "push"
         step_two = body["view"]
         assert "visible" in json.dumps(step_two)  # the plain warning
-        reply = await submit(
-            bot,
-            {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": TEST_PASSWORD}}},
-            metadata=step_two["private_metadata"],
-            callback=m.CREDENTIALS_CALLBACK,
-        )
+        reply = await submit_password(bot, TEST_PASSWORD, metadata=step_two["private_metadata"])
         assert reply.json() == {"response_action": "clear"}
         [_report] = await wait_report(bot)
         assert smtp.auth_attempts, "the credential test did not reach the server"

@@ -24,14 +24,12 @@ from bot.observability import metrics as obs_metrics
 from bot.observability import redaction as obs_redaction
 from diagnostics._models import (
     Finding,
-    OutlookClient,
-    ProbeSummary,
     Report,
-    ReportInput,
     Security,
     Severity,
     Verdict,
 )
+from tests import factories
 
 BOT_TOKEN = "xoxb-111-222-CANARYbot"
 SIGNING_SECRET = "0123456789abcdefCANARYsigning0000"
@@ -265,33 +263,22 @@ def test_format_follows_the_terminal_and_the_environment(
 
 
 def sample_report() -> Report:
-    return Report(
-        input=ReportInput(
-            target="smtp.contoso.com:465",
-            host="smtp.contoso.com",
-            port=465,
-            security=Security.SSL,
-            email=None,
-            user=None,
-            client=OutlookClient.CLASSIC,
-        ),
+    return factories.report(
+        "smtp.contoso.com",
+        465,
+        target="smtp.contoso.com:465",
+        security=Security.SSL,
         verdict=Verdict.FAIL,
         findings=(
             Finding(id="tls.mode.ssl_on_starttls_port", severity=Severity.ERROR, title="t"),
             Finding(id="provider.detected", severity=Severity.INFO, title="t"),
         ),
         probes=(
-            ProbeSummary(
-                port=465, security=Security.SSL, address="192.0.2.1", outcome="plaintext_on_tls",
-                elapsed_ms=180.0,
-            ),
-            ProbeSummary(
-                port=587, security=Security.STARTTLS, address="192.0.2.1", outcome="ok",
-                elapsed_ms=420.0,
-            ),
+            factories.probe(465, "plaintext_on_tls", address="192.0.2.1", elapsed_ms=180.0),
+            factories.probe(587, "ok", address="192.0.2.1", elapsed_ms=420.0),
         ),
         timings_ms={"total": 1500.0},
-    )  # fmt: skip
+    )
 
 
 def samples(metrics: obs_metrics.Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -23,10 +23,18 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
-from diagnostics import CheckRequest, EngineConfig, TargetRefused, Timeouts, _render, diagnose
+from diagnostics import (
+    CheckRequest,
+    EngineConfig,
+    Report,
+    TargetRefused,
+    Timeouts,
+    _render,
+    diagnose,
+)
 from tests import factories
-from tests.bot.support import form as modal_values
-from tests.bot.support import submit
+from tests.bot.support import diagnosis_id as report_diagnosis_id
+from tests.bot.support import login_test_form, submit, submit_password
 from tests.dns_server import DnsServer
 from tests.faults._support import all_logs, loopback_engine, run_cli
 from tests.servers import TEST_USER, SmtpTestServer
@@ -104,14 +112,10 @@ async def test_a_password_echoed_in_disguise_is_never_kept(dns, ca_bundle) -> No
                 request, engine_config(dns, ca_bundle), on_progress=progress.append
             )
     assert server.auth_attempts, "the login never reached the server"
-    rendered = io.StringIO()
-    _render.print_report(
-        report, transcript=True, console=Console(file=rendered, width=200, highlight=False)
-    )
     outputs = {
         "json": report.to_json(),
         "repr": repr(report),
-        "text report": rendered.getvalue(),
+        "text report": text_report(report),
         "progress": repr(progress),
         "logs": logs.text,
     }
@@ -121,6 +125,15 @@ async def test_a_password_echoed_in_disguise_is_never_kept(dns, ca_bundle) -> No
     assert failed.evidence["variant"] == "tenant_disabled"
     assert failed.evidence["reply"] == "535 5.7.139"
     assert "withheld" in " ".join(t.line for t in report.transcript)
+
+
+def text_report(report: Report) -> str:
+    """The CLI's text report with the transcript, as a terminal would show it."""
+    rendered = io.StringIO()
+    _render.print_report(
+        report, transcript=True, console=Console(file=rendered, width=200, highlight=False)
+    )
+    return rendered.getvalue()
 
 
 def default_cert_pem() -> tuple[bytes, bytes]:
@@ -154,15 +167,11 @@ async def test_engine_api_keeps_the_password(dns, ca_bundle, behaviour) -> None:
             )
         attempts = list(server.auth_attempts)
     assert attempts, "the login never reached the server: the canary was never used"
-    rendered = io.StringIO()
-    _render.print_report(
-        report, transcript=True, console=Console(file=rendered, width=200, highlight=False)
-    )
     outputs = {
         "json": report.to_json(),
         "repr": repr(report),
         "transcript": "\n".join(t.line for t in report.transcript),
-        "text report": rendered.getvalue(),
+        "text report": text_report(report),
         "progress": repr(progress),
         "request repr": repr(request) + str(request.model_dump()) + request.model_dump_json(),
         "logs": logs.text,
@@ -317,23 +326,11 @@ async def test_bot_credential_test_keeps_the_password(
             cert=cert_factory.valid(SERVER_NAME), behaviour=behaviour, password=CANARY
         )
     async with server as smtp:
-        step_one = modal_values(
-            server=smtp.host,
-            port="587",
-            security="starttls",
-            auth=m.AUTH_OPTION,
-            user=TEST_USER,
-            credtest=m.CREDTEST_OPTION,
-        )
+        step_one = login_test_form(smtp.host)
         reply = await submit(bot, step_one, metadata='{"c":"C0HELP"}', callback=m.CHECK_CALLBACK)
         pushed = reply.json()
         assert pushed["response_action"] == "push", pushed
-        reply = await submit(
-            bot,
-            {m.PASSWORD: {m.VALUE: {"type": "plain_text_input", "value": password}}},
-            metadata=pushed["view"]["private_metadata"],
-            callback=m.CREDENTIALS_CALLBACK,
-        )
+        reply = await submit_password(bot, password, metadata=pushed["view"]["private_metadata"])
         assert reply.json() == {"response_action": "clear"}
         [report] = await bot.stub.wait_for(
             "chat.postMessage",
@@ -341,11 +338,7 @@ async def test_bot_credential_test_keeps_the_password(
             timeout=15,
         )
         assert smtp.auth_attempts, "the credential test did not reach the server"
-        diagnosis_id = next(
-            e["value"]
-            for e in report.args["blocks"][-1]["elements"]
-            if e["action_id"] == RERUN_ACTION
-        )
+        diagnosis_id = report_diagnosis_id(report)
         # Every view of the stored report: the transcript modal and the help desk's post.
         await bot.sender.interaction(
             bot.sender.block_action(action_id=DETAILS_ACTION, value=diagnosis_id)

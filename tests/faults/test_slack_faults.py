@@ -288,15 +288,7 @@ async def test_hanging_first_post_still_delivers_or_parks_the_report(make_bot, t
     await run_check(bot, tls_server)
     acks = await others_are_served(bot)
     assert max(acks) < 3.0
-    deadline = time.monotonic() + WEB_API_TIMEOUT + 1.5
-    while time.monotonic() < deadline:
-        # The hung post itself is recorded late (Slack did get it): only a report counts.
-        delivered = [c for c in bot.stub.to("chat.postMessage") if is_report(c)]
-        parked = await bot.store.outbox_entry(1)
-        if delivered or parked is not None:
-            break
-        await asyncio.sleep(0.2)
-    assert delivered or parked is not None, "the check vanished"
+    await assert_delivered_or_parked(bot, within=WEB_API_TIMEOUT + 1.5)
 
 
 @pytest.mark.slow
@@ -304,8 +296,14 @@ async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, t
     bot = await make_bot(json_errors=True)  # Slack's JSON error bodies: api_error() copes
     bot.stub.fail("chat.postMessage", status=500, times=3)  # the progress message fails
     await run_check(bot, tls_server)
-    deadline = time.monotonic() + 3.0
+    await assert_delivered_or_parked(bot, within=3.0)
+
+
+async def assert_delivered_or_parked(bot: BotHarness, *, within: float) -> None:
+    """The report reached Slack or waits in the outbox within `within` seconds."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        # A hung post is recorded late (Slack did get it): only a report counts.
         delivered = [c for c in bot.stub.to("chat.postMessage") if is_report(c)]
         parked = await bot.store.outbox_entry(1)
         if delivered or parked is not None:

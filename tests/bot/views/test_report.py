@@ -8,20 +8,14 @@ import pytest
 
 from bot.views.report import ESCALATE_ACTION, RERUN_ACTION, report_message
 from diagnostics import Report, Security, Verdict
-from diagnostics._models import ReportInput
+from tests import factories
 
 
 def report(verdict: Verdict) -> Report:
-    return Report(
-        input=ReportInput(
-            target="mail.example.test",
-            host="mail.example.test",
-            port=587,
-            security=Security.STARTTLS,
-            email=None,
-            user=None,
-            client="classic",
-        ),
+    return factories.report(
+        "mail.example.test",
+        587,
+        security=Security.STARTTLS,
         verdict=verdict,
         timings_ms={"total": 321.0},
     )

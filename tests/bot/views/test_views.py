@@ -16,8 +16,9 @@ from bot.views.progress import Step, progress_message
 from bot.views.report import changes_between, report_message
 from bot.views.text import clip_escaped, code_block, escape
 from diagnostics import Endpoint, Finding, Fix, Report, Security, Severity, Verdict
-from diagnostics._models import ErrorTextCause, ProbeSummary, ReportInput, TranscriptLine
-from tests.slack_stub import forged, mrkdwn_texts, validate_blocks, validate_view
+from diagnostics._models import ErrorTextCause, ProbeSummary, TranscriptLine
+from tests import factories
+from tests.slack_stub import forged, mrkdwn_texts, validate_blocks, validate_view, walk
 
 EVIL = "<!channel> <https://evil.example|click here> & <@U0BOSS> <#C0SECRET> ```x``` *b*"
 
@@ -29,17 +30,14 @@ def hostile_report(*, findings: int = 5, text_size: int = 200, transcript: int =
         values={"Outgoing server": EVIL, "Port": "587"},
         link="https://support.example/help?a=1&b=2",
     )
-    return Report(
-        input=ReportInput(
-            target="mail.example.test",
-            host="mail.example.test",
-            port=587,
-            security=Security.SSL,
-            email="a@example.test",
-            user=EVIL,
-            client="mac",
-            error_text=EVIL,
-        ),
+    return factories.report(
+        "mail.example.test",
+        587,
+        security=Security.SSL,
+        email="a@example.test",
+        user=EVIL,
+        client="mac",
+        error_text=EVIL,
         verdict=Verdict.FAIL,
         recommended=Endpoint(host="mail.example.test", port=587, security=Security.STARTTLS),
         findings=tuple(
@@ -78,21 +76,9 @@ def assert_safe(payload: object) -> None:
     for text in mrkdwn_texts(payload):
         assert not forged(text, allowed_links=("https://support.example/",)), text
         assert "<@U0BOSS>" not in text and "<#C0SECRET>" not in text
-    for node in _mrkdwn_objects(payload):
-        assert node.get("verbatim") is True
-
-
-def _mrkdwn_objects(node: object) -> list[dict]:
-    out = []
-    if isinstance(node, dict):
+    for node in walk(payload):
         if node.get("type") == "mrkdwn":
-            out.append(node)
-        for value in node.values():
-            out += _mrkdwn_objects(value)
-    elif isinstance(node, list):
-        for value in node:
-            out += _mrkdwn_objects(value)
-    return out
+            assert node.get("verbatim") is True
 
 
 def as_message(text: str, blocks: list) -> dict:
