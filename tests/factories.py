@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diagnostics._config import EngineConfig, Timeouts
-from diagnostics._models import OutlookClient, ProbeSummary, Report, ReportInput, Security, Verdict
+from diagnostics._models import (
+    ErrorTextCause,
+    OutlookClient,
+    ProbeSummary,
+    Report,
+    ReportInput,
+    Security,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from tests.dns_server import DnsServer
@@ -61,6 +69,11 @@ def report(
         verdict=verdict,
         **fields,
     )
+
+
+def unconfirmed_cause(code: str | None, cause: str, *finding_ids: str) -> ErrorTextCause:
+    """What a pasted Outlook error suggests, which the probes did not confirm."""
+    return ErrorTextCause(code=code, cause=cause, confirmed=False, finding_ids=finding_ids)
 
 
 def engine_config(

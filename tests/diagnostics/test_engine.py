@@ -56,6 +56,13 @@ async def check(dns: DnsServer, config: EngineConfig, host: str, **fields) -> Re
     return await diagnose(CheckRequest(target=NAME, **fields), config)
 
 
+async def check_ssl_on_starttls_port(dns, config_for, smtp_servers, **fields):
+    """Outlook set to SSL/TLS on 587, where the server speaks STARTTLS: (server, report)."""
+    server = await smtp_servers.start(port=587, mode="starttls")
+    report = await check(dns, config_for(), server.host, port=587, security="ssl", **fields)
+    return server, report
+
+
 def ids(report: Report) -> set[str]:
     return {f.id for f in report.findings}
 
@@ -128,8 +135,7 @@ async def test_starttls_chosen_on_implicit_tls_port(dns, config_for, smtp_server
 
 
 async def test_ssl_chosen_on_starttls_port(dns, config_for, smtp_servers: ServerPool):
-    server = await smtp_servers.start(port=587, mode="starttls")
-    report = await check(dns, config_for(), server.host, port=587, security="ssl")
+    _, report = await check_ssl_on_starttls_port(dns, config_for, smtp_servers)
     assert "tls.mode.ssl_on_starttls_port" in ids(report)
     assert report.recommended is not None
     assert (report.recommended.host, report.recommended.port) == (NAME, 587)
@@ -363,15 +369,8 @@ async def test_canary_password_never_leaves_the_engine(
 
 async def test_credentials_are_tried_on_the_setting_that_works(dns, config_for, smtp_servers):
     """SSL/TLS on a STARTTLS port: the login is still tested, on the working setting."""
-    server = await smtp_servers.start(port=587, mode="starttls")
-    report = await check(
-        dns,
-        config_for(),
-        server.host,
-        port=587,
-        security="ssl",
-        user=TEST_USER,
-        password=SecretStr(TEST_PASSWORD),
+    server, report = await check_ssl_on_starttls_port(
+        dns, config_for, smtp_servers, user=TEST_USER, password=SecretStr(TEST_PASSWORD)
     )
     assert {"tls.mode.ssl_on_starttls_port", "auth.ok"} <= ids(report)
     assert len(server.auth_attempts) == 1
@@ -448,13 +447,10 @@ async def test_sender_domain_findings_come_through(dns: DnsServer, config_for, s
 
 
 async def test_error_text_is_confirmed_by_the_probes(dns, config_for, smtp_servers):
-    server = await smtp_servers.start(port=587, mode="starttls")
-    report = await check(
+    _, report = await check_ssl_on_starttls_port(
         dns,
-        config_for(),
-        server.host,
-        port=587,
-        security="ssl",
+        config_for,
+        smtp_servers,
         error_text="Task 'Sending' reported error (0x800CCC0F) : 'The connection to the "
         "server was interrupted.'",
     )

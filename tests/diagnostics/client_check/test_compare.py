@@ -23,7 +23,7 @@ from diagnostics.client_check import (
     render_comparison_text,
     server_ok_but_user_fails,
 )
-from tests.factories import probe, report
+from tests.factories import probe, report, unconfirmed_cause
 from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
 LE_R11 = {
@@ -259,11 +259,8 @@ def test_server_ok_but_outlook_cannot_connect() -> None:
     rep = report(
         probes=(probe(587),),
         error_text_causes=(
-            ErrorTextCause(
-                code="0x800CCC0E",
-                cause="Outlook could not connect to the server.",
-                confirmed=False,
-                finding_ids=("tcp.timeout",),
+            unconfirmed_cause(
+                "0x800CCC0E", "Outlook could not connect to the server.", "tcp.timeout"
             ),
         ),
     )
@@ -306,11 +303,8 @@ def test_no_user_failure_no_finding() -> None:
     auth_only = report(
         probes=(probe(587),),
         error_text_causes=(
-            ErrorTextCause(
-                code="0x800CCC78",
-                cause="Sender rejected: authentication needed",
-                confirmed=False,
-                finding_ids=("auth.not_offered",),
+            unconfirmed_cause(
+                "0x800CCC78", "Sender rejected: authentication needed", "auth.not_offered"
             ),
         ),
     )

@@ -12,7 +12,6 @@ import pytest
 
 from diagnostics._models import (
     Endpoint,
-    ErrorTextCause,
     Finding,
     OutlookClient,
     Report,
@@ -28,7 +27,7 @@ from diagnostics.client_check import (
     server_ok_but_user_fails,
 )
 from diagnostics.knowledge import FixContext, Knowledge, data_dir, load_knowledge_from
-from tests.factories import probe, report
+from tests.factories import probe, report, unconfirmed_cause
 from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
 LE_R11 = {
@@ -266,12 +265,7 @@ def test_server_ok_from_here_repeats_the_working_settings(kb: Knowledge) -> None
         probes=(probe(587),),
         security=Security.STARTTLS,
         error_text_causes=(
-            ErrorTextCause(
-                code="0x800CCC0E",
-                cause="Outlook could not connect.",
-                confirmed=False,
-                finding_ids=("tcp.timeout",),
-            ),
+            unconfirmed_cause("0x800CCC0E", "Outlook could not connect.", "tcp.timeout"),
         ),
     )
     finding = server_ok_but_user_fails(rep)
