@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import socket
 import ssl
@@ -195,6 +196,7 @@ class _Probe:
         self.transport: asyncio.BaseTransport | None = None
         self.clean = False  # the dialogue is in step: QUIT may be sent
         self.handshakes: list[TimedSSLObject] = []
+        self.chain: list[bytes] = []  # the server's certificates, analysed after the dialogue
 
     # ------------------------------------------------------------------ driver
 
@@ -218,6 +220,7 @@ class _Probe:
                 self.clean = False
                 self._internal_error(exc)
             await self._quit()
+            await _analyse_certificate(self)
         finally:
             self._close()
             handshake_sink.reset(token)
@@ -714,23 +717,32 @@ def _record_tls(probe: _Probe, ssl_object: object) -> None:
         version = ssl_object.version()  # type: ignore[attr-defined]
         cipher = cipher_info[0] if cipher_info else None
         chain = peer_chain(ssl_object)  # type: ignore[arg-type]
-    cert = None
-    if chain:
-        try:
-            # Whole seconds, like the certificate's own dates: concurrent probes of one
-            # server then share one analysis (see analyze_chain).
-            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            cert = analyze_chain(chain, probe.server_name, probe.trust, now=now)
-        except Exception as exc:  # analysis must not cost us the rest of the probe
-            probe.record.event(f"certificate analysis failed: {type(exc).__name__}")
-    probe.tls = TlsInfo(version=version, cipher=cipher, cert=cert)
+    probe.tls = TlsInfo(version=version, cipher=cipher, cert=None)
+    probe.chain = chain
     probe.record.event(f"{_tls_words(version)} established ({cipher})")
-    if cert is not None:
-        problems = ", ".join(str(p) for p in cert.problems) or "none"
-        probe.record.event(
-            f"certificate for {', '.join(cert.names[:5]) or cert.subject}; "
-            f"issuer {cert.issuer}; problems: {problems}"
+
+
+async def _analyse_certificate(probe: _Probe) -> None:
+    """The chain's analysis, in a worker thread: parsing a certificate that holds thousands
+    of names is CPU work, and the event loop serves Slack's acks meanwhile."""
+    if probe.tls is None or not probe.chain:
+        return
+    try:
+        # Whole seconds, like the certificate's own dates: concurrent probes of one server
+        # then share one analysis (see analyze_chain).
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        cert = await asyncio.to_thread(
+            analyze_chain, probe.chain, probe.server_name, probe.trust, now=now
         )
+    except Exception as exc:  # analysis must not cost us the rest of the probe
+        probe.record.event(f"certificate analysis failed: {type(exc).__name__}")
+        return
+    probe.tls = dataclasses.replace(probe.tls, cert=cert)
+    problems = ", ".join(str(p) for p in cert.problems) or "none"
+    probe.record.event(
+        f"certificate for {', '.join(cert.names[:5]) or cert.subject}; "
+        f"issuer {cert.issuer}; problems: {problems}"
+    )
 
 
 def _handshake_failure(

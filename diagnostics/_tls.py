@@ -330,16 +330,19 @@ def analyze_chain(
     if now.tzinfo is None:
         now = now.replace(tzinfo=_UTC)
     key = (tuple(chain), server_name, now)
-    info = trust._analyses.get(key)
+    with _ANALYSES_LOCK:  # probes analyse in worker threads
+        info = trust._analyses.get(key)
     if info is None:
         info = _analyze_chain(chain, server_name, trust, now)
-        if len(trust._analyses) >= _ANALYSES_KEPT:
-            del trust._analyses[next(iter(trust._analyses))]
-        trust._analyses[key] = info
+        with _ANALYSES_LOCK:
+            if len(trust._analyses) >= _ANALYSES_KEPT:
+                del trust._analyses[next(iter(trust._analyses))]
+            trust._analyses[key] = info
     return info
 
 
 _ANALYSES_KEPT = 256  # per trust store; a chain is a few KiB
+_ANALYSES_LOCK = threading.Lock()
 
 
 def _analyze_chain(

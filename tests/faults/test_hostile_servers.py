@@ -203,8 +203,17 @@ async def test_a_certificate_with_thousands_of_names_keeps_the_report_small(
     import threading
 
     from bot.store import Store, _scrub
+    from diagnostics import _tls
     from tests.faults._scripted import ScriptedSmtp, hostile_cert
 
+    analysed_on_main: list[bool] = []
+    real_analysis = _tls._analyze_chain
+
+    def recording_analysis(*args, **kwargs):
+        analysed_on_main.append(threading.current_thread() is threading.main_thread())
+        return real_analysis(*args, **kwargs)
+
+    monkeypatch.setattr(_tls, "_analyze_chain", recording_analysis)
     cert = hostile_cert(common_name=NAME, names=bulk_names(include=NAME if matching else None))
     async with ScriptedSmtp(cert=cert) as server:
         dns.zone.host(NAME, server.host)
@@ -253,3 +262,4 @@ async def test_a_certificate_with_thousands_of_names_keeps_the_report_small(
     )
     assert size < 64 * 1024 and row_size < 64 * 1024
     assert threads and not any(threads), "the scrub ran on the event loop's thread"
+    assert analysed_on_main and not any(analysed_on_main), "chain analysis on the event loop"
