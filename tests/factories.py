@@ -71,6 +71,13 @@ def report(
     )
 
 
+def starttls_report(host: str = "mail.example-corp.com", **fields: Any) -> Report:
+    """From here, 587 offers STARTTLS and 465 answers: what a stripped STARTTLS on the user's
+    side is compared with."""
+    probes = (probe(587, starttls_offered=True, greeting=f"220 {host}"), probe(465))
+    return report(host, 587, probes=probes, **fields)
+
+
 def unconfirmed_cause(code: str | None, cause: str, *finding_ids: str) -> ErrorTextCause:
     """What a pasted Outlook error suggests, which the probes did not confirm."""
     return ErrorTextCause(code=code, cause=cause, confirmed=False, finding_ids=finding_ids)

@@ -42,15 +42,8 @@ from diagnostics.client_check import (
     compare,
     parse_client_output,
 )
-from tests.bot.support import (
-    blocks_text,
-    form,
-    is_report,
-    login_test_form,
-    submit,
-    submit_password,
-    wait_report,
-)
+from tests.bot import support
+from tests.bot.support import blocks_text, form, is_report, submit, wait_report
 from tests.certs import CertFactory
 from tests.client_side import fake_nc_env, interceptor_cert, run_script
 from tests.factories import probe, report
@@ -478,13 +471,14 @@ async def test_fails_on_my_computer_box_and_the_canary(
     # test is on, so a canary password travels through the whole flow and must never leave.
     caplog.set_level("DEBUG")
     bot = await make_bot(credential_test=True)
-    step_one = login_test_form(site.host)
+    step_one = support.login_test_form(site.host)
     step_one[m.FAILS_HERE] = {
         m.VALUE: {"type": "checkboxes", "selected_options": [{"value": m.FAILS_HERE_OPTION}]}
     }
     body = (await submit(bot, step_one)).json()
     assert body["response_action"] == "push"
-    reply = await submit_password(bot, TEST_PASSWORD, metadata=body["view"]["private_metadata"])
+    metadata = body["view"]["private_metadata"]
+    reply = await support.submit_password(bot, TEST_PASSWORD, metadata=metadata)
     assert reply.json() == {"response_action": "clear"}
     [report] = await wait_report(bot)
     diagnosis_id = button_values(report)[RERUN_ACTION]

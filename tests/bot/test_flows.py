@@ -17,15 +17,8 @@ from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
 from bot.views import modal as m
 from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
 from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
-from tests.bot.support import (
-    blocks_text,
-    form,
-    login_test_form,
-    submit,
-    submit_password,
-    wait_report,
-)
-from tests.bot.support import diagnosis_id as report_diagnosis_id
+from tests.bot import support
+from tests.bot.support import blocks_text, form, submit, wait_report
 from tests.certs import CertFactory
 from tests.servers import SERVER_NAME, TEST_PASSWORD, SmtpTestServer, next_loopback
 from tests.slack_stub import (
@@ -47,6 +40,28 @@ def all_mrkdwn(bot: BotHarness) -> list[str]:
     for call in bot.stub.calls:
         texts += mrkdwn_texts(call.args.get("view") or call.args)
     return texts
+
+
+async def desk_click(bot: BotHarness, action_id: str, escalation_id: str, agent: str) -> None:
+    """An agent clicks a button on the escalation post in the help-desk channel."""
+    await bot.sender.interaction(
+        bot.sender.block_action(
+            action_id=action_id, value=escalation_id, user=agent, channel="C0DESK"
+        )
+    )
+
+
+async def desk_post_and_thread_say(
+    bot: BotHarness, thread: str, on_post: str, in_thread: str
+) -> None:
+    """The escalation post is updated with `on_post`; the user's thread is told `in_thread`."""
+    await bot.stub.wait_for(
+        "chat.update", lambda c: c.args["channel"] == "C0DESK" and on_post in blocks_text(c)
+    )
+    await bot.stub.wait_for(
+        "chat.postMessage",
+        lambda c: in_thread in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
+    )
 
 
 # --------------------------------------------------------------------------- inline command
@@ -230,41 +245,17 @@ async def test_rerun_details_escalate_claim_resolve(
     )
 
     # Claim: the post is updated, the user is told in the thread.
-    await bot.sender.interaction(
-        bot.sender.block_action(
-            action_id=CLAIM_ACTION, value=escalation_id, user="U0AGENT", channel="C0DESK"
-        )
-    )
-    await bot.stub.wait_for(
-        "chat.update", lambda c: c.args["channel"] == "C0DESK" and "Claimed by" in blocks_text(c)
-    )
-    await bot.stub.wait_for(
-        "chat.postMessage",
-        lambda c: "<@U0AGENT>" in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
-    )
+    await desk_click(bot, CLAIM_ACTION, escalation_id, "U0AGENT")
+    await desk_post_and_thread_say(bot, thread, "Claimed by", "<@U0AGENT>")
 
     # A second agent cannot claim it again.
-    await bot.sender.interaction(
-        bot.sender.block_action(
-            action_id=CLAIM_ACTION, value=escalation_id, user="U0OTHER", channel="C0DESK"
-        )
-    )
+    await desk_click(bot, CLAIM_ACTION, escalation_id, "U0OTHER")
     [already] = await bot.stub.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0OTHER")
     assert "already" in already.args["text"]
 
     # Resolve.
-    await bot.sender.interaction(
-        bot.sender.block_action(
-            action_id=RESOLVE_ACTION, value=escalation_id, user="U0AGENT", channel="C0DESK"
-        )
-    )
-    await bot.stub.wait_for(
-        "chat.update", lambda c: c.args["channel"] == "C0DESK" and "Resolved by" in blocks_text(c)
-    )
-    await bot.stub.wait_for(
-        "chat.postMessage",
-        lambda c: "resolved" in str(c.args.get("text")) and c.args.get("thread_ts") == thread,
-    )
+    await desk_click(bot, RESOLVE_ACTION, escalation_id, "U0AGENT")
+    await desk_post_and_thread_say(bot, thread, "Resolved by", "resolved")
     actions = {a["action"] for a in await bot.store.audit_entries()}
     assert {"diagnose", "escalate", "escalation_claim", "escalation_resolve"} <= actions
 
@@ -410,7 +401,7 @@ async def test_injection_through_every_field_and_the_banner(
         )
         assert reply.status == 200, reply.text
         [report] = await wait_report(bot)
-        diagnosis_id = report_diagnosis_id(report)
+        diagnosis_id = support.diagnosis_id(report)
         await bot.sender.interaction(
             bot.sender.block_action(action_id=DETAILS_ACTION, value=diagnosis_id)
         )
@@ -437,13 +428,14 @@ async def test_canary_password_never_leaves_memory(
     caplog.set_level(logging.DEBUG)
     bot = await make_bot(credential_test=True)
     async with SmtpTestServer(cert=cert_factory.valid(SERVER_NAME), auth="tls") as smtp:
-        step_one = login_test_form(smtp.host)
+        step_one = support.login_test_form(smtp.host)
         reply = await submit(bot, step_one)
         body = reply.json()
         assert body["response_action"] == "push"
         step_two = body["view"]
         assert "visible" in json.dumps(step_two)  # the plain warning
-        reply = await submit_password(bot, TEST_PASSWORD, metadata=step_two["private_metadata"])
+        metadata = step_two["private_metadata"]
+        reply = await support.submit_password(bot, TEST_PASSWORD, metadata=metadata)
         assert reply.json() == {"response_action": "clear"}
         [_report] = await wait_report(bot)
         assert smtp.auth_attempts, "the credential test did not reach the server"

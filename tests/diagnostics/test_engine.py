@@ -63,6 +63,19 @@ async def check_ssl_on_starttls_port(dns, config_for, smtp_servers, **fields):
     return server, report
 
 
+async def check_login(dns: DnsServer, config: EngineConfig, host: str, password: str) -> Report:
+    """STARTTLS on 587 with TEST_USER and this password: the login is tested."""
+    return await check(
+        dns,
+        config,
+        host,
+        port=587,
+        security="starttls",
+        user=TEST_USER,
+        password=SecretStr(password),
+    )
+
+
 def ids(report: Report) -> set[str]:
     return {f.id for f in report.findings}
 
@@ -325,15 +338,7 @@ async def test_credential_test(
 ):
     server = await smtp_servers.start(port=587, mode="starttls", behaviour=behaviour)
     await smtp_servers.start(host=server.host, port=465, mode="ssl", behaviour=behaviour)
-    report = await check(
-        dns,
-        config_for(),
-        server.host,
-        port=587,
-        security="starttls",
-        user=TEST_USER,
-        password=SecretStr(password),
-    )
+    report = await check_login(dns, config_for(), server.host, password)
     assert finding_id in ids(report), report.finding_ids
     assert len(server.auth_attempts) == 1  # one attempt only: no lockouts
     # A refused password fails on every port alike: no other setting is recommended.
@@ -348,15 +353,7 @@ async def test_canary_password_never_leaves_the_engine(
     canary = "CANARY-engine-7d1c"
     caplog.set_level(logging.DEBUG)
     server = await smtp_servers.start(port=587, mode="starttls", behaviour="auth_echo")
-    report = await check(
-        dns,
-        config_for(),
-        server.host,
-        port=587,
-        security="starttls",
-        user=TEST_USER,
-        password=SecretStr(canary),
-    )
+    report = await check_login(dns, config_for(), server.host, canary)
     assert report.by_id("auth.failed.credentials") or report.has("auth.ok") or report.findings
     assert canary not in report.to_json()
     assert canary not in repr(report)

@@ -23,7 +23,7 @@ from diagnostics.client_check import (
     render_comparison_text,
     server_ok_but_user_fails,
 )
-from tests.factories import probe, report, unconfirmed_cause
+from tests.factories import probe, report, starttls_report, unconfirmed_cause
 from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
 LE_R11 = {
@@ -213,14 +213,7 @@ def test_same_on_both_sides() -> None:
 
 def test_starttls_stripped_by_a_firewall() -> None:
     obs = sample("windows/w12_script_starttls_stripped_en.txt")
-    rep = report(
-        "mail.example-corp.com",
-        587,
-        probes=(
-            probe(587, starttls_offered=True, greeting="220 mail.example-corp.com"),
-            probe(465),
-        ),
-    )
+    rep = starttls_report()
     result = compare(rep, obs)
     assert "client.starttls_stripped" in ids(result)
     assert any("465" in n and "encrypted connection failed" in n for n in result.notes)

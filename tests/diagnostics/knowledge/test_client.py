@@ -27,7 +27,7 @@ from diagnostics.client_check import (
     server_ok_but_user_fails,
 )
 from diagnostics.knowledge import FixContext, Knowledge, data_dir, load_knowledge_from
-from tests.factories import probe, report, unconfirmed_cause
+from tests.factories import probe, report, starttls_report, unconfirmed_cause
 from tests.paths import CLIENT_CHECK_SAMPLES as SAMPLES
 
 LE_R11 = {
@@ -221,13 +221,7 @@ def test_phones_are_told_the_interception_does_not_reach_them(kb: Knowledge, kin
 
 
 def test_stripped_starttls_moves_to_implicit_tls_and_never_to_none() -> None:
-    rep = report(
-        "mail.example-corp.com",
-        587,
-        probes=(
-            probe(587, starttls_offered=True, greeting="220 mail.example-corp.com"),
-            probe(465),
-        ),
+    rep = starttls_report(
         recommended=Endpoint(host="mail.example-corp.com", port=587, security=Security.STARTTLS),
     )
     finding = one(
