@@ -531,21 +531,16 @@ def instant_report(request: Any, config: Any, *, on_progress: Any = None) -> Any
     """A diagnosis that is done at once (the engine's own speed is beside the point here)."""
     import datetime as dt
 
-    from diagnostics import Report, Verdict
-    from diagnostics._models import ReportInput
+    from diagnostics import Report
+    from tests import factories
 
     async def done() -> Report:
-        return Report(
-            input=ReportInput(
-                target=request.target,
-                host=request.host,
-                port=request.port,
-                security=request.security,
-                email=None,
-                user=None,
-                client=request.client,
-            ),
-            verdict=Verdict.PASS,
+        return factories.report(
+            request.host,
+            request.port,
+            target=request.target,
+            security=request.security,
+            client=request.client,
             started_at=dt.datetime.now(dt.UTC),
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import oauth
 from bot.settings import BotSettings, load_settings
 from diagnostics import ConfigError
 
@@ -17,13 +18,7 @@ VARIABLES = (
     "SMTPCHECK_MAX_CONCURRENT",
     "SMTPCHECK_BUDGET",
     "SMTPCHECK_AGENTS",
-    "SLACK_CLIENT_ID",
-    "SLACK_CLIENT_SECRET",
-    "SLACK_SCOPES",
-    "SLACK_REDIRECT_URI",
-    "SLACK_INSTALL_PATH",
-    "SLACK_REDIRECT_URI_PATH",
-    "SMTPCHECK_TOKEN_ROTATION_MINUTES",
+    *oauth.VARIABLES,
 )
 
 
@@ -32,6 +27,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
 
 
 def test_missing_variables_are_all_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,12 +47,15 @@ def test_missing_variables_are_all_named(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_malformed_variables_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxp-user-token")
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
-    monkeypatch.setenv("SMTPCHECK_ESCALATION_CHANNEL", "#helpdesk")
-    monkeypatch.setenv("SMTPCHECK_USER_RATE", "lots")
-    monkeypatch.setenv("SMTPCHECK_MAX_CONCURRENT", "0")
-    monkeypatch.setenv("SMTPCHECK_BUDGET", "-1")
+    set_env(
+        monkeypatch,
+        SLACK_BOT_TOKEN="xoxp-user-token",
+        SLACK_SIGNING_SECRET="s",
+        SMTPCHECK_ESCALATION_CHANNEL="#helpdesk",
+        SMTPCHECK_USER_RATE="lots",
+        SMTPCHECK_MAX_CONCURRENT="0",
+        SMTPCHECK_BUDGET="-1",
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings()
     message = str(caught.value)
@@ -67,11 +70,14 @@ def test_malformed_variables_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_good_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2")
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
-    monkeypatch.setenv("SLACK_API_BASE_URL", "http://127.0.0.1:9/api")
-    monkeypatch.setenv("SMTPCHECK_USER_RATE", "3/10s")
-    monkeypatch.setenv("SMTPCHECK_AGENTS", "U01,U02")
+    set_env(
+        monkeypatch,
+        SLACK_BOT_TOKEN="xoxb-1-2",
+        SLACK_SIGNING_SECRET="secret",
+        SLACK_API_BASE_URL="http://127.0.0.1:9/api",
+        SMTPCHECK_USER_RATE="3/10s",
+        SMTPCHECK_AGENTS="U01,U02",
+    )
     settings, engine = load_settings()
     assert settings.slack_api_base_url == "http://127.0.0.1:9/api/"
     assert settings.rate_limit == (3, 10.0)

@@ -12,7 +12,6 @@ import pytest
 from diagnostics import InputError
 from diagnostics._models import (
     Endpoint,
-    ProbeSummary,
     Security,
 )
 from diagnostics.client_check import (
@@ -23,7 +22,7 @@ from diagnostics.client_check import (
     client_check_script,
     targets_for,
 )
-from tests.factories import report
+from tests.factories import probe, report
 
 HOSTILE_HOSTS = [
     "smtp.example.com; rm -rf ~",
@@ -173,18 +172,10 @@ def test_targets_from_report_include_entered_and_probed_ports() -> None:
         port=2525,
         security=Security.STARTTLS,
         probes=(
-            ProbeSummary(port=2525, security=Security.STARTTLS, address="192.0.2.1", outcome="ok"),
-            ProbeSummary(port=465, security=Security.SSL, address="192.0.2.1", outcome="ok"),
-            ProbeSummary(
-                port=25,
-                security=Security.STARTTLS,
-                address="192.0.2.1",
-                outcome="connect_timeout",
-                role="alternative",
-            ),
-            ProbeSummary(
-                port=2587, security=Security.SSL, address="192.0.2.9", outcome="ok", role="provider"
-            ),
+            probe(2525, address="192.0.2.1"),
+            probe(465, address="192.0.2.1"),
+            probe(25, "connect_timeout", address="192.0.2.1", role="alternative"),
+            probe(2587, security=Security.SSL, address="192.0.2.9", role="provider"),
         ),
     )
     targets = targets_for(report)
@@ -203,15 +194,7 @@ def test_targets_use_the_security_seen_working() -> None:
     report = _report(
         port=465,
         security=Security.STARTTLS,
-        probes=(
-            ProbeSummary(
-                port=465,
-                security=Security.SSL,
-                address="192.0.2.1",
-                outcome="ok",
-                role="mode_check",
-            ),
-        ),
+        probes=(probe(465, security=Security.SSL, address="192.0.2.1", role="mode_check"),),
     )
     ports = {t.port: t.security for t in targets_for(report).ports}
     assert ports[465] is Security.SSL
