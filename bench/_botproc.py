@@ -54,11 +54,13 @@ class Ticker:
         self.stalls: list[float] = []
         self.ticks = 0
         self.callbacks = SlowCallbacks()
+        self.cpu = time.process_time()  # this process' CPU (all threads) since the reset
 
     def reset(self) -> None:
         self.stalls = []
         self.ticks = 0
         self.callbacks.slowest = []
+        self.cpu = time.process_time()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -78,6 +80,7 @@ class Ticker:
             "late_over_20ms": sum(1 for s in ordered if s > 0.020),
             "worst": [round(s, 4) for s in ordered[:10]],
             "slowest_callbacks": [(round(t, 4), name) for t, name in self.callbacks.slowest[:5]],
+            "cpu": round(time.process_time() - self.cpu, 4),
         }
 
 

@@ -17,7 +17,7 @@ import aiosmtplib
 
 from bench._core import GOOD_ADDRESS, GOOD_NAME, BenchError, Peers, Row, Stat, ainterleave, ratio
 
-GOAL = 1.3
+GOAL = 1.5  # issue 16: per connection the diagnosis makes
 
 
 def run(*, repeat: int) -> list[Row]:
@@ -122,6 +122,9 @@ async def _measure(peers: Peers, repeat: int) -> Row:
     ours_stat, floor_stat = Stat(samples["ours"]), Stat(samples["floor"])
     plain_stat = Stat(samples["plain"])
     value = ratio(ours_stat.median, floor_stat.median)
+    # The floor is one session; a diagnosis makes several connections (entered, alternatives).
+    connections = len(reports[-1].probes)
+    per_connection = value / connections if connections else value
     cpu = cpu[2:]
     stalls = sum(
         1
@@ -136,14 +139,22 @@ async def _measure(peers: Peers, repeat: int) -> Row:
         peer_name="aiosmtplib connect+STARTTLS+EHLO+QUIT",
         peer=floor_stat,
         ratio=value,
-        goal=f"<= {GOAL}x floor",
-        met=value <= GOAL,
+        goal=f"<= {GOAL}x floor per connection",
+        met=per_connection <= GOAL,
         notes=[
+            f"a diagnosis makes {connections} connections "
+            f"({', '.join(f'{p.port}/{p.security}' for p in reports[-1].probes)}): "
+            f"{per_connection:.2f}x the floor per connection",
             f"floor with a quick-ACK socket, as the probes use; plain aiosmtplib: "
             f"{plain_stat.text()} ({ratio(ours_stat.median, plain_stat.median):.2f}x)",
             f"diagnose() CPU per run {Stat(cpu).text()}; first (cold) call {cold * 1000:.0f} ms",
             f"probes with a >35 ms wait after TLS (Postfix's ticket write + delayed ACK): "
             f"{stalls} in {len(reports) - 2} diagnoses",
         ],
-        extra={"cpu": Stat(cpu).as_json(), "cold_s": cold},
+        extra={
+            "cpu": Stat(cpu).as_json(),
+            "cold_s": cold,
+            "connections": connections,
+            "per_connection": per_connection,
+        },
     )

@@ -10,7 +10,6 @@ line on stderr), 3 internal failure.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import gc
 import logging
@@ -169,6 +168,8 @@ def _diagnose_and_print(
     request: CheckRequest, config: EngineConfig, *, json_output: bool, transcript: bool
 ) -> Report:
     """Run the diagnosis (with live progress on a terminal) and print its report."""
+    import asyncio  # here, not at the top: --help needs no event loop
+
     from diagnostics import InputError
     from diagnostics._engine import diagnose
 
@@ -233,6 +234,8 @@ def demo(
     json_output: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
 ) -> None:
     """Check a deliberately misconfigured local server (loopback only; nothing to set up)."""
+    import asyncio
+
     from diagnostics import _demo
 
     report = asyncio.run(_demo.run_demo())
