@@ -36,7 +36,7 @@ from diagnostics.knowledge import _loader, _models
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-FILE_NAME = "knowledge.json"
+KEPT = 4  # entries kept: installs or checkouts of other versions do not evict each other
 # The code whose change makes a cached entry stale: the file schemas, the report enums they
 # use, the checks the loader makes, and this module's encoding.
 _CODE = (_models, report_models, _loader, sys.modules[__name__])
@@ -49,6 +49,12 @@ class _Mismatch(Exception):
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base, "smtpcheck")
+
+
+def cache_file(where: Path, key: str) -> Path:
+    """One file per key, so that two versions in use (two installs, a checkout and its bench)
+    do not replace each other's entry at every run."""
+    return where / f"knowledge-{key[:32]}.json"
 
 
 def cache_key(directory: Path) -> str:
@@ -72,7 +78,7 @@ def load_parts(
         key = cache_key(directory)
     except OSError:
         return validate(directory)  # the loader names the unreadable file
-    parts = _read(where / FILE_NAME, key)
+    parts = _read(cache_file(where, key), key)
     if parts is None:
         parts = validate(directory)
         _write(where, key, parts)
@@ -122,12 +128,24 @@ def _write(where: Path, key: str, parts: dict[str, Any]) -> None:
         with tempfile.NamedTemporaryFile("w", dir=where, suffix=".tmp", delete=False) as out:
             temporary = out.name
             json.dump(document, out, separators=(",", ":"))
-        os.replace(temporary, where / FILE_NAME)  # readers see the old file or the new one
+        os.replace(temporary, cache_file(where, key))  # readers see the old file or the new one
+        _prune(where)
     except OSError as exc:
         log.info("knowledge cache not written to %s: %s", where, exc)
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+
+
+def _prune(where: Path) -> None:
+    """Remove all but the KEPT most recently written entries."""
+    entries = []
+    for path in where.glob("knowledge-*.json"):
+        with contextlib.suppress(OSError):
+            entries.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(entries, reverse=True)[KEPT:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 # --------------------------------------------------------------------------- JSON -> models

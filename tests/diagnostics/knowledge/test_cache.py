@@ -57,7 +57,8 @@ def same(built: Any, validated: Any, where: str = "") -> None:
 def test_second_load_constructs_the_same_knowledge_without_validating(tmp_path):
     validate = Counting()
     first = _cache.load_parts(data_dir(), validate, where=tmp_path)
-    assert validate.calls == 1 and (tmp_path / _cache.FILE_NAME).is_file()
+    assert validate.calls == 1
+    assert _cache.cache_file(tmp_path, _cache.cache_key(data_dir())).is_file()
     second = _cache.load_parts(data_dir(), validate, where=tmp_path)
     assert validate.calls == 1  # from the cache
     same(second, first)
@@ -65,6 +66,22 @@ def test_second_load_constructs_the_same_knowledge_without_validating(tmp_path):
     knowledge = Knowledge(**second)
     assert knowledge.match_host("smtp.office365.com") is not None
     assert knowledge.finding_ids == Knowledge(**first).finding_ids
+
+
+def test_versions_in_use_keep_their_own_entries_and_old_ones_go(tmp_path, data):
+    validate = Counting()
+    _cache.load_parts(data_dir(), validate, where=tmp_path)
+    _cache.load_parts(data, validate, where=tmp_path)  # same data: the same entry
+    assert validate.calls == 1
+    findings = data / "findings.yaml"
+    versions = 0
+    for version in range(_cache.KEPT + 2):
+        findings.write_text(findings.read_text() + f"\n# version {version}\n")
+        _cache.load_parts(data, validate, where=tmp_path)
+        versions += 1
+    assert len(list(tmp_path.glob("knowledge-*.json"))) == _cache.KEPT
+    _cache.load_parts(data, validate, where=tmp_path)  # the newest is still there
+    assert validate.calls == 1 + versions
 
 
 def test_a_changed_data_file_is_validated_again_never_served_stale(tmp_path, data):
@@ -106,7 +123,7 @@ def test_an_invalid_data_file_is_refused_even_with_a_cache(tmp_path, data):
 def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path, corrupt):
     validate = Counting()
     reference = _cache.load_parts(data_dir(), validate, where=tmp_path)
-    path = tmp_path / _cache.FILE_NAME
+    path = _cache.cache_file(tmp_path, _cache.cache_key(data_dir()))
     path.write_text(corrupt(path.read_text()), errors="surrogateescape")
     parts = _cache.load_parts(data_dir(), validate, where=tmp_path)
     assert validate.calls == 2
