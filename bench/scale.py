@@ -66,8 +66,8 @@ def run(*, repeat: int) -> list[Row]:
             met=peak.high < GOAL_BYTES,
             notes=[
                 f"{N} submitted at once, {cap} at a time (the bot's SMTPCHECK_MAX_CONCURRENT "
-                f"default; the rest queue): throughput {rate.text()} diagnoses/s (bare "
-                f"sessions, all at once: {floor_rate.text()}/s); outcomes {outcomes}; "
+                f"default; the rest queue): throughput {rate.median:.0f} diagnoses/s (bare "
+                f"sessions, all at once: {floor_rate.median:.0f}/s); outcomes {outcomes}; "
                 f"servers: {SERVERS} aiosmtpd pairs in one other process, DNS in a third",
                 f"without the cap (all {N} at once): peak {uncapped['peak_rss'] / 1e6:.0f} MB, "
                 f"{(uncapped['peak_rss'] - uncapped['baseline_rss']) / N / 1e3:.0f} kB per "
