@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from diagnostics._findings import finding
 from diagnostics._models import (
     CertInfo,
     CertProblem,
-    Endpoint,
     Finding,
     ProbeOutcome,
     ProbeResult,
@@ -24,6 +22,7 @@ from diagnostics._models import (
     Security,
 )
 from diagnostics.labels import security_label
+from diagnostics.wording import tls_words
 
 EXPIRY_WARNING_DAYS = 14
 LEGACY_TLS = frozenset({"TLSv1", "TLSv1.1", "SSLv3"})
@@ -351,6 +350,7 @@ def _tls_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> li
                     f"Certificate issued by {cert.issuer}, valid until {cert.not_after:%Y-%m-%d}."
                 ),
                 evidence={**base, "tls_version": tls.version, "cipher": tls.cipher},
+                tls_version=tls_words(tls.version),  # the headline's: "TLS 1.3"
             )
         )
     return findings
@@ -518,6 +518,10 @@ def credential_findings(result: ProbeResult, ctx: Context) -> list[Finding]:
 
 def _relay_findings(reply: Reply, ctx: Context, base: dict[str, Any]) -> list[Finding]:
     evidence = {**base, "reply": str(reply), "stage": "rcpt"}
+    if ctx.requires_auth and not 200 <= reply.code < 300:
+        # Refused without a login, and the user's Outlook logs in: what the server should do
+        # (a missing AUTH has its own finding). Said as an error, it would be false.
+        return []
     if 200 <= reply.code < 300:
         return [
             finding(
@@ -563,34 +567,3 @@ def usable(
     if ignore_login:
         return True
     return not (result.auth is not None and not result.auth.ok and result.auth.reply is not None)
-
-
-def pick_recommended(
-    results: Sequence[ProbeResult],
-    *,
-    entered: ProbeResult,
-    host: str,
-    now: dt.datetime,
-    requires_auth: bool,
-    preferred: Iterable[tuple[str | None, int, Security]] = (),
-) -> Endpoint | None:
-    """The setting seen to work, when the one entered does not; provider's order first."""
-    # A rejected password is the password's fault: it would fail on every port alike.
-    if usable(entered, now=now, requires_auth=requires_auth, ignore_login=True):
-        return None
-    candidates = [
-        r for r in results if r is not entered and usable(r, now=now, requires_auth=requires_auth)
-    ]
-    if not candidates:
-        return None
-    order = [*preferred, (None, 587, Security.STARTTLS), (None, 465, Security.SSL)]
-
-    def rank(result: ProbeResult) -> tuple[int, int]:
-        key = (result.plan.host, result.plan.port, result.plan.security)
-        for index, (pref_host, port, security) in enumerate(order):
-            if (pref_host in {None, result.plan.host}) and (port, security) == key[1:]:
-                return (index, 0)
-        return (len(order), result.plan.port)
-
-    best = min(candidates, key=rank)
-    return Endpoint(host=best.plan.host or host, port=best.plan.port, security=best.plan.security)

@@ -28,6 +28,8 @@ from diagnostics._models import (
 from diagnostics._target import Target
 from diagnostics.knowledge import ErrorTextMatch, FixContext, Knowledge
 from diagnostics.labels import security_label
+from diagnostics.recommend import Recommendation, Tried, recommend
+from diagnostics.wording import shown_code
 
 log = logging.getLogger("smtpcheck.engine")
 
@@ -79,6 +81,40 @@ def port25_finding(
             f"works on {target.host}: use that."
         ),
         evidence={"host": target.host, "port": 25},
+    )
+
+
+def recommendation(
+    target: Target,
+    results: Sequence[ProbeResult],
+    entered: ProbeResult,
+    *,
+    now: dt.datetime,
+    requires_auth: bool,
+    leave_port_25: bool,
+) -> Recommendation:
+    """The setting to tell the user to enter: diagnostics.recommend's rule over the probes.
+
+    A rejected password is the password's fault (it fails on every port alike), so the
+    entered setting counts as working without the login; port 25 is left when
+    `leave_port_25` (a mail client's port 25 is usually blocked, see port25_finding).
+    """
+
+    def endpoint(result: ProbeResult) -> Endpoint:
+        plan = result.plan
+        return Endpoint(host=plan.host or target.host, port=plan.port, security=plan.security)
+
+    tried = [
+        Tried(endpoint(r), works=_assess.usable(r, now=now, requires_auth=requires_auth))
+        for r in results
+        if r.plan.role != "credentials"
+    ]
+    works = _assess.usable(entered, now=now, requires_auth=requires_auth, ignore_login=True)
+    return recommend(
+        endpoint(entered),
+        tried,
+        entered_works=works and not leave_port_25,
+        preferred=target.documented,
     )
 
 
@@ -177,7 +213,7 @@ def error_text_causes(
                     "confirmed": confirmed,
                     "findings": list(confirming),
                 },
-                code=match.code or "text",
+                code=shown_code(match.code) or "you pasted",  # never the data's own label
                 not_seen=confirmed is False,
             )
         )

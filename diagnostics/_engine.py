@@ -24,7 +24,6 @@ import datetime as dt
 import inspect
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,6 @@ from diagnostics._models import (
     Progress,
     Report,
     ReportInput,
-    Security,
     ms,
     split_events,
     tool_version,
@@ -144,13 +142,13 @@ class _Diagnosis:
         self.error_causes: list[ErrorTextCause] = []
         self.timings: dict[str, float] = {}
         self.discovery: DiscoverySummary | None = None  # where the settings came from
+        self.alternatives: tuple[Endpoint, ...] = ()  # other working settings, closest first
 
     # ------------------------------------------------------------------ orchestration
 
     async def run(self) -> Report:
         if self.request.port is not None:
             self.policy.check_port(self.request.port)
-        started = time.perf_counter()
         # The trust store is first needed after a handshake: load it while DNS answers.
         self.trust = asyncio.ensure_future(self._trust_store())
         try:
@@ -186,7 +184,8 @@ class _Diagnosis:
             # Linear-time (RE2) but up to 20,000 characters of the user's text: not on the loop.
             matches = await asyncio.to_thread(self.kb.parse_error_text, self.request.error_text)
         findings = self._finalize(target, recommended, matches)
-        self.timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+        # From the same start as the progress events' times: one total, the same everywhere.
+        self.timings["total"] = ms(self.loop.time() - self.t0)
         return self._report(target, recommended, findings)
 
     def _report(
@@ -211,6 +210,7 @@ class _Diagnosis:
             verdict=verdict_for(findings),
             provider=target.provider_ref,
             recommended=recommended,
+            alternatives=self.alternatives,
             findings=tuple(findings),
             probes=tuple(_conclude.summary(r) for r in self.results),
             transcript=exchanged,
@@ -222,15 +222,26 @@ class _Diagnosis:
             tool_version=tool_version(),
         )
 
-    async def _progress(self, step: str, label: str, state: str, note: str = "") -> None:
+    async def _progress(
+        self,
+        step: str,
+        label: str,
+        state: str,
+        note: str = "",
+        *,
+        role: str | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
         if self.on_progress is None:
             return
         event = Progress(
             step=step,
             label=label,
             state=state,  # type: ignore[arg-type]
-            elapsed_ms=round((self.loop.time() - self.t0) * 1000, 1),
+            elapsed_ms=ms(self.loop.time() - self.t0),
             note=note,
+            role=role,
+            duration_ms=duration_ms,
         )
         try:
             result = self.on_progress(event)
@@ -268,13 +279,21 @@ class _Diagnosis:
         except _dns.DnsError as exc:
             self.findings.append(_conclude.dns_finding(exc, target.connect))
             self.timings["dns"] = ms(self.loop.time() - started)
-            await self._progress("dns", f"Looking up {target.connect}", "failed", str(exc))
+            await self._progress(
+                "dns",
+                f"Looking up {target.connect}",
+                "failed",
+                str(exc),
+                duration_ms=self.timings["dns"],
+            )
             return target
         self.target = target
         self.timings["dns"] = ms(self.loop.time() - started)
         # Public addresses by name, the others counted: no internal address shown to users.
         note = self.policy.shown_addresses(target.addresses)
-        await self._progress("dns", f"Looking up {target.connect}", "done", note)
+        await self._progress(
+            "dns", f"Looking up {target.connect}", "done", note, duration_ms=self.timings["dns"]
+        )
         return target
 
     async def _discover(self, inputs: _discovery.Inputs) -> _discovery.Discovery:
@@ -345,7 +364,12 @@ class _Diagnosis:
             log.info("sender-domain checks ran out of budget")
         self.timings["sender_dns"] = ms(self.loop.time() - started)
         if domain:
-            await self._progress("sender", f"Checking DNS of {domain}", "done")
+            await self._progress(
+                "sender",
+                f"Checking DNS of {domain}",
+                "done",
+                duration_ms=self.timings["sender_dns"],
+            )
         return findings
 
     # ------------------------------------------------------------------ findings
@@ -372,25 +396,21 @@ class _Diagnosis:
         for result in results:
             if result.plan.role == "credentials":
                 self.findings += _assess.credential_findings(result, context)
-        recommended = _assess.pick_recommended(
-            results,
-            entered=self.entered,
-            host=target.host,
-            now=self.now,
-            requires_auth=self.request.requires_auth,
-            preferred=[
-                (e.host if e.host != target.host else None, e.port, e.security)
-                for e in target.documented
-            ],
-        )
         port25 = _conclude.port25_finding(
             target, results, now=self.now, requires_auth=self.request.requires_auth
         )
         if port25 is not None:
             self.findings.append(port25)
-            if recommended is None:
-                recommended = Endpoint(host=target.host, port=587, security=Security.STARTTLS)
-        return recommended
+        recommendation = _conclude.recommendation(
+            target,
+            results,
+            self.entered,
+            now=self.now,
+            requires_auth=self.request.requires_auth,
+            leave_port_25=port25 is not None,
+        )
+        self.alternatives = recommendation.alternatives
+        return recommendation.best
 
     def _finalize(
         self, target: Target, recommended: Endpoint | None, matches: Sequence[ErrorTextMatch]

@@ -14,11 +14,12 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dns.asyncresolver
 
 from diagnostics import _assess, _dns, _plan
+from diagnostics._conclude import summary
 from diagnostics._config import EngineConfig
 from diagnostics._errors import TargetRefused
 from diagnostics._models import (
@@ -32,6 +33,7 @@ from diagnostics._models import (
 from diagnostics._policy import TargetPolicy
 from diagnostics._target import Target
 from diagnostics.labels import security_label
+from diagnostics.wording import probe_result_words, tls_words
 
 if TYPE_CHECKING:
     from diagnostics._tls import TrustStore
@@ -41,7 +43,20 @@ log = logging.getLogger("smtpcheck.engine")
 # Once the entered setting works, how long alternatives may keep running (seconds).
 ALTERNATIVE_GRACE = 1.0
 
-Progress = Callable[[str, str, str, str], Awaitable[None]]  # step, label, state, note
+
+class Progress(Protocol):
+    """The diagnosis's progress callback (_Diagnosis._progress)."""
+
+    def __call__(
+        self,
+        step: str,
+        label: str,
+        state: str,
+        note: str = "",
+        *,
+        role: str | None = None,
+        duration_ms: float | None = None,
+    ) -> Awaitable[None]: ...
 
 
 class ProbeRun:
@@ -145,16 +160,35 @@ class ProbeRun:
     async def _one_probe(
         self, run_probe: Callable[..., Awaitable[ProbeResult]], plan: ProbePlan, **kwargs: Any
     ) -> ProbeResult:
-        host = plan.host or self.target.host
-        what = f"{host} port {plan.port} ({security_label(plan.security)})"
-        await self.progress(plan.label, f"Connecting to {what}", "running", "")
+        label = probe_label(plan, self.target.host)
+        await self.progress(plan.label, label, "running", role=plan.role)
         result = await run_probe(
             plan, config=self.config, deadline=self.deadline, t0=self.t0, **kwargs
         )
-        state = "done" if result.outcome is ProbeOutcome.OK else "failed"
-        await self.progress(plan.label, f"Connecting to {what}", state, _probe_note(result))
+        works = _assess.usable(result, now=self.now, requires_auth=self.request.requires_auth)
+        await self.progress(
+            plan.label,
+            label,
+            "done" if works else "failed",
+            self._note(result),
+            role=plan.role,
+            duration_ms=result.elapsed_ms,
+        )
         self.timings[f"probe {plan.label}"] = round(result.elapsed_ms, 1)
         return result
+
+    def _note(self, result: ProbeResult) -> str:
+        """How the probe ended, in the words the reports use (diagnostics.wording)."""
+        words = probe_result_words(summary(result), requires_auth=self.request.requires_auth)
+        if words == "works" and result.tls is not None:
+            words += f", {tls_words(result.tls.version)}"
+        auth = result.auth
+        if auth is not None and auth.error != "oauth only":
+            if auth.ok:
+                words += ", login accepted"
+            else:
+                words = "login refused" if words.startswith("works") else f"{words}, login refused"
+        return words
 
     async def _gather_with_grace(
         self, tasks: dict[ProbePlan, asyncio.Task[ProbeResult]], entered_plan: ProbePlan
@@ -205,12 +239,16 @@ class ProbeRun:
         )
 
 
-def _probe_note(result: ProbeResult) -> str:
-    if result.outcome is ProbeOutcome.OK:
-        parts = []
-        if result.tls:
-            parts.append(result.tls.version or "TLS")
-        if result.auth_after_tls or result.auth_before_tls:
-            parts.append("AUTH " + " ".join(result.auth_after_tls or result.auth_before_tls))
-        return ", ".join(parts) or "ok"
-    return str(result.outcome).replace("_", " ")
+def probe_label(plan: ProbePlan, host: str) -> str:
+    """The checklist's line for a probe: what is tried, and why when it is not the setting
+    entered (context, not the user's choice)."""
+    setting = f"{plan.port} {security_label(plan.security)}"
+    if plan.role == "mode_check":
+        return f"Checking the other encryption mode ({setting})"
+    if plan.role == "alternative":
+        return f"Trying {setting} too"
+    if plan.role == "provider":
+        return f"Trying the provider's setting {plan.host or host} {setting} too"
+    if plan.role == "credentials":
+        return f"Testing the login on {setting}"
+    return f"Connecting to {plan.host or host} port {plan.port} ({security_label(plan.security)})"

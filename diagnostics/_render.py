@@ -19,13 +19,14 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from diagnostics._assess import OAUTH_MECHANISMS
 from diagnostics._models import Finding, ProbeSummary, Progress, Report, Severity
+from diagnostics.labels import security_label
 from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
 from diagnostics.wording import (
     ROLE_WORDS,
     duration_text,
     probe_result_words,
-    security_words,
     shown_code,
     tls_words,
 )
@@ -97,7 +98,7 @@ def _headline(report: Report) -> list[RenderableType]:
         (f" {name} ", f"{style} reverse"),
         "  ",
         (f"{host}:{inp.port}" if inp.port else host, "bold"),
-        f"  {security_words(inp.security)}" if inp.security else "",
+        f"  {security_label(inp.security)}" if inp.security else "",
         ("  · checked in " + duration_text(report.timings_ms.get("total")), "dim"),
     )
     lines: list[RenderableType] = [headline, Text("  " + words)]
@@ -115,14 +116,14 @@ def _advice(report: Report) -> list[RenderableType]:
     table = Table.grid(padding=(0, 2))
     table.add_row("Outgoing server (SMTP)", Text(rec.host, style="bold"))
     table.add_row("Port", Text(str(rec.port), style="bold"))
-    table.add_row("Encryption", Text(security_words(rec.security), style="bold"))
+    table.add_row("Encryption", Text(security_label(rec.security), style="bold"))
     parts: list[RenderableType] = [
         Panel(table, title=ADVICE_WORDS[advice], border_style="green", expand=False)
     ]
     if report.alternatives:
         others = "; ".join(
             (f"{alt.host} " if alt.host != rec.host else "")
-            + f"port {alt.port} with {security_words(alt.security)}"
+            + f"port {alt.port} with {security_label(alt.security)}"
             for alt in report.alternatives
         )
         parts.append(Text(f"  Also works: {others}.", style="dim"))
@@ -193,6 +194,7 @@ def _probe_table(report: Report) -> Table:
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
+        padding=(0, 1, 0, 0),
     )
     # Short cells never wrap; only the details may, and only between words.
     table.add_column("Setting", no_wrap=True)
@@ -202,7 +204,7 @@ def _probe_table(report: Report) -> Table:
     table.add_column("Time", justify="right", no_wrap=True)
     for probe in report.probes:
         table.add_row(
-            f"{probe.port} {security_words(probe.security)}" + (" *" if probe.host else ""),
+            f"{probe.port} {security_label(probe.security)}" + (" *" if probe.host else ""),
             ROLE_WORDS.get(probe.role, probe.role.replace("_", " ")),
             Text(
                 probe_result_words(probe, requires_auth=report.input.requires_auth),
@@ -234,9 +236,9 @@ def _probe_details(probe: ProbeSummary) -> str:
     parts = []
     if probe.tls_version:
         parts.append(tls_words(probe.tls_version))
-    mechanisms = probe.auth_after_tls or probe.auth_before_tls
-    if mechanisms:
-        parts.append("login " + " ".join(mechanisms))
+    mechanisms = set(probe.auth_after_tls or probe.auth_before_tls)
+    if mechanisms:  # which ones is for the JSON and --transcript
+        parts.append("OAuth only" if mechanisms <= OAUTH_MECHANISMS else "login offered")
     return ", ".join(parts)
 
 
@@ -260,7 +262,7 @@ def progress_line(event: Progress) -> Text:
     """One finished step: ✓ or ✗ for what the user entered, a neutral mark for context."""
     if event.state == "done":
         mark, colour = "✓", "green"
-    elif event.state == "failed" and event.role in {None, "entered"}:
+    elif event.state == "failed" and event.role in {None, "entered", "credentials"}:
         mark, colour = "✗", "red"
     else:  # the other mode or an alternative did not work: information, not a failure
         mark, colour = "·", "dim"

@@ -9,11 +9,6 @@ from __future__ import annotations
 import re
 
 from diagnostics._models import ProbeSummary
-from diagnostics.labels import SECURITY_LABEL, security_label
-
-# Outlook's own words for the encryption choice: one list, in diagnostics.labels.
-SECURITY_WORDS = SECURITY_LABEL
-security_words = security_label
 
 # ProbeOutcome values -> what happened, in a few words a user understands.
 OUTCOME_WORDS = {

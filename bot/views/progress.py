@@ -22,6 +22,7 @@ STATE_ICON = {
 # A setting the user did not enter (the other mode, the alternatives) is context: when it
 # does not work, that is information, not the user's failure.
 CONTEXT_FAILED_ICON = ":white_circle:"
+USERS_OWN = frozenset({None, "entered", "credentials"})  # roles of the user's own steps
 Phase = Literal["queued", "running", "finished", "refused", "interrupted", "error"]
 MAX_STEPS_SHOWN = 25
 
@@ -50,7 +51,7 @@ class Step:
 
     @property
     def icon(self) -> str:
-        if self.state == "failed" and self.role not in {None, "entered"}:
+        if self.state == "failed" and self.role not in USERS_OWN:
             return CONTEXT_FAILED_ICON
         return STATE_ICON.get(self.state, ":grey_question:")
 
