@@ -11,6 +11,7 @@ from bot.views.labels import VERDICT_LINE, VERDICT_WORD
 from bot.views.text import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, clip_escaped, escape, md
 from diagnostics import Verdict
 from diagnostics._models import Progress
+from diagnostics.labels import security_label
 from diagnostics.wording import duration_text
 
 STATE_ICON = {
@@ -61,7 +62,7 @@ def target_label(fields: dict[str, Any]) -> str:
     host = fields.get("host") or fields.get("target") or "?"
     parts = [f"{host}:{fields['port']}" if fields.get("port") else str(host)]
     if fields.get("security"):
-        parts.append(str(fields["security"]))
+        parts.append(security_label(fields["security"]))  # Outlook's word, not the value
     if fields.get("email") and fields.get("email") != host:
         parts.append(f"({fields['email']})")
     return " ".join(parts)

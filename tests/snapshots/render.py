@@ -14,7 +14,7 @@ from rich.console import Console
 
 from bot.escalation import summarize
 from bot.views.escalation import EscalationInfo, escalation_message
-from bot.views.progress import Step, progress_message
+from bot.views.progress import Step, progress_message, target_label
 from bot.views.report import report_message
 from diagnostics import _render
 from diagnostics._models import Progress, Report
@@ -79,7 +79,7 @@ def renderings(report: Report, events: list[Progress]) -> dict[str, str]:
     _, report_blocks = report_message(report, diagnosis_id=DIAGNOSIS_ID)
     _, progress_blocks = progress_message(
         user_id=USER_ID,
-        target=f"{report.input.host}:{report.input.port} {report.input.security}",
+        target=target_label(report.input.model_dump(mode="json")),
         steps=steps_from(events),
         phase="finished",
         verdict=report.verdict,
