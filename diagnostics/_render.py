@@ -202,11 +202,17 @@ def _probe_table(report: Report) -> Table:
     table.add_column("Result", no_wrap=True)
     table.add_column("Details", ratio=1)
     table.add_column("Time", justify="right", no_wrap=True)
+    refused = _login_refused_on(report)
     for probe in report.probes:
+        login_refused = probe.role in {"entered", "credentials"} and (
+            (probe.port, str(probe.security)) in refused
+        )
         table.add_row(
             f"{probe.port} {security_label(probe.security)}" + (" *" if probe.host else ""),
             ROLE_WORDS.get(probe.role, probe.role.replace("_", " ")),
-            Text(
+            Text("login refused", style="red")
+            if login_refused
+            else Text(
                 probe_result_words(probe, requires_auth=report.input.requires_auth),
                 style=_result_style(probe),
             ),
@@ -214,6 +220,15 @@ def _probe_table(report: Report) -> Table:
             duration_text(probe.elapsed_ms),
         )
     return table
+
+
+def _login_refused_on(report: Report) -> set[tuple[object, str]]:
+    """(port, security) of the settings on which the login test was refused."""
+    return {
+        (f.evidence.get("port"), str(f.evidence.get("security")))
+        for f in report.findings
+        if f.id.startswith("auth.failed")
+    }
 
 
 def _other_servers(report: Report) -> Text | None:

@@ -99,3 +99,17 @@ def test_progress_line_marks_only_the_entered_setting_as_failed(role, state, mar
                      duration_ms=3.2)  # fmt: skip
     line = _render.progress_line(event).plain
     assert line.startswith(mark) and line.endswith("(3 ms)")
+
+
+def test_a_refused_login_shows_in_the_table_of_what_was_tried() -> None:
+    report = wide_report()
+    refused = Finding(
+        id="auth.failed.credentials",
+        severity=Severity.ERROR,
+        title="Wrong user name or password",
+        evidence={"port": 587, "security": "starttls"},
+    )
+    lines = rendered(report.model_copy(update={"findings": (refused,)}), 80)
+    entered = next(line for line in lines if "as entered" in line)
+    assert "login refused" in entered
+    assert sum("login refused" in line for line in lines) == 1  # the alternatives' own words
