@@ -318,7 +318,13 @@ class _Diagnosis:
         allowed = self.config.allowed_ports
         ordered = sorted(found.candidates, key=lambda c: c.port not in allowed)
         named = ", ".join(o.source for o in found.outcomes if o.state == "found") or "nothing"
-        await self._progress("discovery", label, "done", f"found by: {named}")
+        await self._progress(
+            "discovery",
+            label,
+            "done",
+            f"found by: {named}",
+            duration_ms=self.timings["discovery"],
+        )
         return dataclasses.replace(found, candidates=tuple(ordered))
 
     def _discovery_findings(self, target: Target) -> None:
