@@ -15,22 +15,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
 from bot.listeners import register_listeners
 from bot.listeners._common import on_listener_error
 from bot.oauth import TeamTokens, oauth_settings
 from bot.observability.logs import bind_log_context, log_context, new_request_id
-from bot.observability.metrics import CountingRetryHandler, InstrumentedAsyncWebClient
 from bot.runner import Diagnose, Runner
 from bot.settings import BotSettings
 from bot.slack_io import TeamClients
+from bot.slack_pacing import PacedWebClient, RateLimitGate, paced_retry_handlers
 from bot.store.base import BotStore
 from diagnostics import EngineConfig
 
@@ -39,24 +33,22 @@ WEB_API_TIMEOUT = 15  # seconds per call; retries come on top
 _DEPS: weakref.WeakKeyDictionary[AsyncApp, Deps] = weakref.WeakKeyDictionary()
 
 
-def build_client(settings: BotSettings) -> AsyncWebClient:
-    """The Web API client: SLACK_API_BASE_URL, and retries for 429 (Retry-After), 5xx, resets.
+def build_client(settings: BotSettings) -> PacedWebClient:
+    """The Web API client: SLACK_API_BASE_URL, Retry-After honoured, 5xx and resets retried.
 
     It holds SLACK_BOT_TOKEN in single-workspace mode and no token in OAuth mode.
     """
     token = None
     if settings.slack_bot_token is not None and not settings.oauth:
         token = settings.slack_bot_token.get_secret_value()
-    handlers = [
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),  # sleeps for Retry-After
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-    ]
-    return InstrumentedAsyncWebClient(
+    # Every call goes through one RateLimitGate: a 429 closes its lane for Retry-After and
+    # the calls behind it wait their turn (bot/slack_pacing.py); 5xx and resets are retried.
+    return PacedWebClient(
         token=token,
         base_url=settings.slack_api_base_url,
         timeout=WEB_API_TIMEOUT,
-        retry_handlers=[CountingRetryHandler(h) for h in handlers],
+        retry_handlers=paced_retry_handlers(),
+        gate=RateLimitGate(),
     )
 
 
@@ -105,6 +97,10 @@ def build_app(
     async def inject_deps(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         context["deps"] = deps
         bind_log_context(team_id=context.team_id, user_id=context.user_id)
+        # Bolt makes a plain client per request; the listener's gets the shared gate too.
+        listener_client = context.get("client")
+        if listener_client is not None and not isinstance(listener_client, PacedWebClient):
+            context["client"] = client.like(token=listener_client.token, team_id=context.team_id)
         await next()
 
     register_listeners(app)

@@ -12,19 +12,18 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery import Delivery
 from bot.forms import request_fields
 from bot.observability import metrics
 from bot.observability.logs import bind_log_context, current_log_context
-from bot.progress_board import INTERRUPT_POST_TIMEOUT, OPEN_GRACE, ProgressBoard
+from bot.progress_board import INTERRUPT_POST_TIMEOUT, ProgressBoard
 from bot.settings import BotSettings
 from bot.slack_io import (
-    NOT_POSTABLE,
-    WEB_API_ERRORS,
     TeamClients,
-    api_error,
     dict_blocks,
     tell_user,
 )
+from bot.slack_pacing import Priority, slack_priority
 from bot.store.base import BotStore
 from bot.views.progress import target_label
 from bot.views.report import changes_between, report_message
@@ -39,9 +38,11 @@ def current_diagnosis_id() -> str:
 
 
 Diagnose = Callable[..., Awaitable[Report]]
-__all__ = ["OPEN_GRACE", "Diagnose", "Job", "ProgressBoard", "Runner"]
-# Outbox entries that no retry can deliver.
-PERMANENT_ERRORS = NOT_POSTABLE | {"invalid_blocks", "msg_too_long", "invalid_arguments"}
+__all__ = ["Diagnose", "Job", "ProgressBoard", "Runner"]
+# How long the report waits for the store to save its diagnosis (its buttons look the row up)
+# before it is posted anyway: a store that slow is not a reason to hold an answer back.
+KEEP_HEAD_START = 0.25
+SAVED_WAIT = 10.0  # how long a button waits for its check's save (Runner.saved)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class Job:
     previous_id: str | None = None  # compare with this diagnosis (re-run)
 
 
-class Runner:
+class Runner(Delivery):
     """Runs diagnoses in the background and delivers their reports."""
 
     def __init__(
@@ -83,6 +84,7 @@ class Runner:
         self._closing = False
         self._running = 0
         self._waiting = 0
+        self._saving: dict[str, asyncio.Future[None]] = {}  # diagnosis id -> its save
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,7 +198,8 @@ class Runner:
         except asyncio.CancelledError:  # shutdown
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-            await board.interrupted()
+            if not board.answered:  # a report already delivered or parked was not cut short
+                await board.interrupted()
             raise
 
     async def _capped(self, job: Job, board: ProgressBoard, fields: dict[str, Any]) -> None:
@@ -232,26 +235,52 @@ class Runner:
         # One total everywhere: the report's own, as its footer and the terminal give it.
         total_ms = report.timings_ms.get("total")
         finished = {"phase": "finished", "verdict": report.verdict, "total_ms": total_ms}
+        # The report belongs in the progress message's thread: it waits for that post,
+        # however long Slack's Retry-After says (a real failure ends the wait).
         parent = await board.settle()
         if parent == "failed":
             # The progress message did not get through: post it now, finished, so that the
-            # report has its thread (if Slack still refuses, the report goes on its own).
+            # report has its thread.
             await board.finish(**finished)
-        diagnosis_id = await self._keep(job, board, report, fields)
-        payload = await self._report_payload(job, board, report, diagnosis_id)
-        if parent == "abandoned":
-            # Slack is failing right now (still retrying the progress message): straight to
-            # the outbox, which posts the report once Slack answers again.
-            await self.park(team_id=job.team_id, method="chat.postMessage", payload=payload)
+        diagnosis_id = current_diagnosis_id()
+        # Saved before the report's post (its buttons look the row up), but a slow store
+        # holds an answer that is ready back KEEP_HEAD_START at most; it goes on beside it.
+        saving = asyncio.ensure_future(self._save(job, board, report, fields))
+        self._saving[diagnosis_id] = saving  # its buttons wait for it: see saved()
+        saving.add_done_callback(lambda _: self._saving.pop(diagnosis_id, None))
+        await asyncio.wait({saving}, timeout=KEEP_HEAD_START)
+        try:
+            payload = await self._report_payload(job, board, report, diagnosis_id)
+            await self._answer(job, board, payload, parent=parent, finished=finished)
+        finally:
+            await asyncio.shield(saving)
+        await self._audit_diagnosis(job, report)
+
+    async def _answer(
+        self,
+        job: Job,
+        board: ProgressBoard,
+        payload: dict[str, Any],
+        *,
+        parent: str,
+        finished: dict[str, Any],
+    ) -> None:
+        """The report in its thread and the parent's final state, side by side; both parked
+        together when Slack is down and there is no thread yet."""
+        board.answered = True  # from here on it is delivered, or parked for the next process
+        if job.thread_ts is None and board.ts is None:
+            # Slack is down (not merely busy): the outbox posts both, in order, once it is
+            # back: the progress message in its final state, then the report in its thread.
+            parent_payload = board.post_payload(**finished)
+            await self.park_thread(team_id=job.team_id, parent=parent_payload, reply=payload)
             return
-        delivery = self.deliver(
-            team_id=job.team_id, method="chat.postMessage", payload=payload, client=board.client
-        )
-        if parent == "failed":  # its final state was posted above
-            await delivery
-            return
-        # Side by side: a slow chat.update of the parent never holds the report back.
-        await asyncio.gather(board.finish(**finished), delivery)
+        with slack_priority(Priority.FINAL):
+            delivery = self.deliver_or_park(job.team_id, payload, client=board.client)
+            if parent == "failed":  # its final state was posted above
+                await delivery
+                return
+            # Side by side: a slow chat.update of the parent never holds the report back.
+            await asyncio.gather(self.finish_or_park(job.team_id, board, finished), delivery)
 
     async def _diagnose_or_say_why(self, job: Job, board: ProgressBoard) -> Report | None:
         """The engine's report; or None once the progress message says why there is none."""
@@ -271,11 +300,17 @@ class Runner:
         await board.finish(phase=phase, message=message)
         return None
 
-    async def _keep(
+    async def saved(self, diagnosis_id: str) -> None:
+        """Wait (briefly) for this process' save of DIAGNOSIS_ID if it is still on its way:
+        a busy store may let the report, and a press of its buttons, come first."""
+        saving = self._saving.get(diagnosis_id)
+        if saving is not None:
+            await asyncio.wait({saving}, timeout=SAVED_WAIT)
+
+    async def _save(
         self, job: Job, board: ProgressBoard, report: Report, fields: dict[str, Any]
-    ) -> str:
-        """Save the diagnosis and audit it; its id (the one the log lines carry)."""
-        diagnosis_id = current_diagnosis_id()
+    ) -> None:
+        """Save the diagnosis under its id (the one the log lines carry)."""
         await self._record(
             self.store.save_diagnosis(
                 team_id=job.team_id,
@@ -284,9 +319,12 @@ class Runner:
                 thread_ts=job.thread_ts or board.ts,
                 request=fields,
                 report=report.to_json_dict(),
-                diagnosis_id=diagnosis_id,
+                diagnosis_id=current_diagnosis_id(),
             )
         )
+
+    async def _audit_diagnosis(self, job: Job, report: Report) -> None:
+        diagnosis_id = current_diagnosis_id()
         entered = next((p for p in report.probes if p.role == "entered"), None)
         await self._audit(
             job,
@@ -301,7 +339,6 @@ class Runner:
                 "login_tested": job.request.password is not None,
             },
         )
-        return diagnosis_id
 
     async def _report_payload(
         self, job: Job, board: ProgressBoard, report: Report, diagnosis_id: str
@@ -345,63 +382,3 @@ class Runner:
         except Exception:
             log.warning("store operation failed", exc_info=True)
             return None
-
-    # ------------------------------------------------------------------ delivery
-
-    async def deliver(
-        self,
-        *,
-        team_id: str,
-        method: str,
-        payload: dict[str, Any],
-        client: AsyncWebClient | None = None,
-    ) -> bool:
-        """Call the Web API as TEAM_ID's bot (CLIENT if given; the client retries 429/5xx);
-        park the call in the outbox if that fails."""
-        try:
-            client = client or await self.clients.for_team(team_id)
-            if client is None:
-                log.warning("workspace %s has no installation; %s dropped", team_id, method)
-                return False
-            await client.api_call(method, json=payload)
-            return True
-        except WEB_API_ERRORS as exc:
-            log.warning("%s failed (%s); queued for retry", method, api_error(exc))
-        await self.park(team_id=team_id, method=method, payload=payload)
-        return False
-
-    async def park(self, *, team_id: str, method: str, payload: dict[str, Any]) -> None:
-        """Keep the call in the store's outbox; the maintenance loop retries it."""
-        try:
-            await self.store.enqueue_outbox(team_id=team_id, method=method, payload=payload)
-        except Exception:
-            log.error("%s could not be queued for retry either; the message is lost", method)
-            raise
-
-    async def flush_outbox(self) -> int:
-        """Send what is waiting in the outbox; returns how many were sent."""
-        sent = 0
-        clients: dict[str, AsyncWebClient | None] = {}  # one token look-up per team and round
-        for row in await self.store.pending_outbox(limit=50):
-            try:
-                if row.team_id not in clients:
-                    clients[row.team_id] = await self.clients.for_team(row.team_id)
-                client = clients[row.team_id]
-            except Exception as exc:  # the installation store or the token rotation failed
-                log.warning("no token for workspace %s: %s", row.team_id, api_error(exc))
-                await self.store.mark_outbox_failed(row.id, error=f"token: {api_error(exc)}")
-                continue
-            if client is None:  # uninstalled since: nobody can post it
-                await self.store.mark_outbox_failed(row.id, error="not_installed", permanent=True)
-                continue
-            try:
-                await client.api_call(row.method, json=row.payload)
-            except WEB_API_ERRORS as exc:
-                error = api_error(exc)
-                await self.store.mark_outbox_failed(
-                    row.id, error=error, permanent=error in PERMANENT_ERRORS
-                )
-                continue
-            await self.store.mark_outbox_sent(row.id)
-            sent += 1
-        return sent

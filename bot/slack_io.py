@@ -128,6 +128,9 @@ class TeamClients:
         if token is None:
             return None
         base = self.base
+        like = getattr(base, "like", None)
+        if like is not None:  # a PacedWebClient: the same gate for every workspace's client
+            return like(token=token, team_id=team_id)  # type: ignore[no-any-return]
         return type(base)(
             token=token,
             base_url=base.base_url,

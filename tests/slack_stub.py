@@ -39,6 +39,7 @@ class Call:
     response: dict[str, Any] | None
     at: float
     raw: str = ""  # the request body exactly as sent (for "the canary never left" checks)
+    wall: float = dataclasses.field(default_factory=time.time)  # when answered, epoch seconds
 
 
 @dataclasses.dataclass
@@ -551,11 +552,12 @@ class BotHarness:
         from bot.settings import BotSettings
         from bot.store import Store
 
-        base_url = await self.stub.start()
+        if not self.stub.base_url:
+            await self.stub.start()
         options = {
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": SIGNING_SECRET,
-            "slack_api_base_url": base_url,
+            "slack_api_base_url": self.stub.base_url,
             "escalation_channel": "C0DESK",
             "progress_interval": 0.2,
             "shutdown_grace": 5.0,
@@ -568,9 +570,19 @@ class BotHarness:
         )
         port = await self.server.start(host="127.0.0.1", port=0)
         self.url = f"http://127.0.0.1:{port}"
-        self.session = aiohttp.ClientSession()
+        self.session = self.session or aiohttp.ClientSession()
         self.sender = SlackSender(self.url + EVENTS_PATH, SIGNING_SECRET, self.session)
         return self
+
+    async def restart(self, *, grace: float) -> int:
+        """Stop the bot as SIGTERM does (GRACE seconds for running checks) and start a new
+        one on the same database and the same Slack; returns how many checks were cut short."""
+        assert self.server is not None and self.store is not None
+        interrupted = int(await self.server.stop(grace=grace))
+        await self.store.close()
+        self.server = self.store = None
+        await self.start()
+        return interrupted
 
     def check_payloads(self) -> None:
         """Block Kit limits on every payload the bot sent."""
@@ -613,15 +625,6 @@ def validate_blocks(blocks: Any, *, limit: int) -> list[dict[str, Any]]:
             if element.get("type") == "plain_text":
                 assert len(element["text"]) <= 3000
     return blocks
-
-
-async def web_api_call(request: web.Request) -> tuple[str, dict[str, Any]]:
-    """The method and arguments of a Web API request, from a JSON or a form-encoded body
-    (for the small stand-ins that tests of one feature write for themselves)."""
-    method = request.match_info["method"]
-    if request.content_type == "application/json":
-        return method, json.loads(await request.text() or "{}")
-    return method, dict(await request.post())
 
 
 def walk(node: Any) -> list[dict[str, Any]]:

@@ -59,7 +59,9 @@ async def diagnosis_or_tell(
     gone: str = GONE,
 ) -> DiagnosisRow | None:
     """The stored diagnosis; None once the user has been told it is gone."""
-    row = await deps_of(context).store.get_diagnosis(diagnosis_id[:MAX_ID])
+    deps = deps_of(context)
+    await deps.runner.saved(diagnosis_id[:MAX_ID])  # a report may be out before its row
+    row = await deps.store.get_diagnosis(diagnosis_id[:MAX_ID])
     if row is None:
         await (asker or Asker.of(context)).tell(client, gone)
     return row

@@ -551,28 +551,15 @@ def instant_report(request: Any, config: Any, *, on_progress: Any = None) -> Any
 async def test_a_result_faster_than_the_progress_post(
     bot: BotHarness, monkeypatch: pytest.MonkeyPatch, hang: float
 ) -> None:
-    """The check does not wait for the progress message; the report waits for it briefly
-    (runner.OPEN_GRACE, 1 s), then goes to the outbox rather than hang on Slack."""
+    """The check does not wait for the progress message; the report does, since it belongs
+    in that thread: a slow Slack is not an outage (the client's timeout would be one)."""
     runner = bot.server.deps.runner
     monkeypatch.setattr(runner, "_diagnose", instant_report)
     bot.stub.fail("chat.postMessage", hang=hang, times=1)  # the progress message
     started = time.perf_counter()
     await bot.sender.command("smtp.example.test:587 starttls")
-    if hang < 1.0:  # posted within the grace: the report is threaded under it
-        [parent] = await bot.stub.wait_for("chat.postMessage", is_parent)
-        [report] = await wait_report(bot, timeout=5)
-        assert report.args["thread_ts"] == parent.response["ts"]
-        assert await bot.store.outbox_entry(1) is None
-        return
-    for _ in range(60):
-        parked = await bot.store.outbox_entry(1)
-        if parked is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert parked is not None and "report_rerun" in json.dumps(parked.payload)
-    assert time.perf_counter() - started < hang  # parked before the hung post returned
-    assert "thread_ts" not in parked.payload  # no parent known: the report stands alone
-    assert await runner.flush_outbox() == 1
-    await bot.stub.wait_for(
-        "chat.postMessage", lambda c: "report_rerun" in json.dumps(c.args.get("blocks", []))
-    )
+    [parent] = await bot.stub.wait_for("chat.postMessage", is_parent, timeout=hang + 3)
+    [report] = await wait_report(bot, timeout=5)
+    assert report.args["thread_ts"] == parent.response["ts"]
+    assert time.perf_counter() - started >= hang
+    assert await bot.store.outbox_entry(1) is None

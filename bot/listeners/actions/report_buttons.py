@@ -78,6 +78,7 @@ async def escalate(args: AsyncArgs) -> None:
     await args.ack()
     deps = deps_of(args.context)
     asker = Asker.of(args.context)
+    await deps.runner.saved(button_value(args))  # a report may be out before its row
     await post_escalation(
         client=args.client,
         store=deps.store,
