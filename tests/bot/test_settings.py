@@ -29,7 +29,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
 
 
-def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+def set_env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
     for name, value in values.items():
         monkeypatch.setenv(name, value)
 
@@ -49,12 +49,14 @@ def test_missing_variables_are_all_named(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_malformed_variables_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     set_env(
         monkeypatch,
-        SLACK_BOT_TOKEN="xoxp-user-token",
-        SLACK_SIGNING_SECRET="s",
-        SMTPCHECK_ESCALATION_CHANNEL="#helpdesk",
-        SMTPCHECK_USER_RATE="lots",
-        SMTPCHECK_MAX_CONCURRENT="0",
-        SMTPCHECK_BUDGET="-1",
+        {
+            "SLACK_BOT_TOKEN": "xoxp-user-token",
+            "SLACK_SIGNING_SECRET": "s",
+            "SMTPCHECK_ESCALATION_CHANNEL": "#helpdesk",
+            "SMTPCHECK_USER_RATE": "lots",
+            "SMTPCHECK_MAX_CONCURRENT": "0",
+            "SMTPCHECK_BUDGET": "-1",
+        },
     )
     with pytest.raises(ConfigError) as caught:
         load_settings()
@@ -72,11 +74,13 @@ def test_malformed_variables_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_good_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     set_env(
         monkeypatch,
-        SLACK_BOT_TOKEN="xoxb-1-2",
-        SLACK_SIGNING_SECRET="secret",
-        SLACK_API_BASE_URL="http://127.0.0.1:9/api",
-        SMTPCHECK_USER_RATE="3/10s",
-        SMTPCHECK_AGENTS="U01,U02",
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1-2",
+            "SLACK_SIGNING_SECRET": "secret",
+            "SLACK_API_BASE_URL": "http://127.0.0.1:9/api",
+            "SMTPCHECK_USER_RATE": "3/10s",
+            "SMTPCHECK_AGENTS": "U01,U02",
+        },
     )
     settings, engine = load_settings()
     assert settings.slack_api_base_url == "http://127.0.0.1:9/api/"

@@ -7,7 +7,6 @@ skipping) when selected without SMTPCHECK_TEST_POSTGRES_URL (set by scripts/peer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
@@ -151,16 +150,46 @@ async def save(
     team: str = "T1",
     host: str | None = "smtp.contoso.com",
     findings: tuple[tuple[str, str], ...] = (("tls.cert.expired", "error"),),
+    thread_ts: str | None = "1700000000.000100",
+    report: dict[str, Any] | None = None,
     **request_extra: Any,
 ) -> None:
+    """A diagnosis saved as the runner saves one; `report` replaces the one made for `host`."""
     await store.save_diagnosis(
         team_id=team,
         user_id=user,
         channel_id="C1",
-        thread_ts="1700000000.000100",
+        thread_ts=thread_ts,
         request=request_for(host, **request_extra),
-        report=report_for(host, *findings),
+        report=report if report is not None else report_for(host, *findings),
         diagnosis_id=diagnosis_id,
+    )
+
+
+async def audit_diagnosis(store: Store, host: str, address: str, detail: dict[str, Any]) -> None:
+    """U1 in team T1 had `host` port 587 (at `address`) diagnosed."""
+    await store.audit(
+        team_id="T1",
+        user_id="U1",
+        action="diagnose",
+        host=host,
+        port=587,
+        address=address,
+        detail=detail,
+    )
+
+
+async def escalate(
+    store: Store, diagnosis_id: str = "d", *, thread_ts: str | None = None, summary: str = "s"
+) -> Any:
+    """U1's escalation in team T1, from channel C1."""
+    return await store.create_escalation(
+        diagnosis_id=diagnosis_id,
+        team_id="T1",
+        requester_id="U1",
+        channel_id="C1",
+        thread_ts=thread_ts,
+        summary=summary,
     )
 
 
@@ -348,14 +377,14 @@ async def test_email_target_is_indexed_by_domain_and_probed_host(store: Store) -
     report = report_for(None, ("provider.detected", "info"), verdict="pass")
     report["input"]["target"] = "bob@fabrikam.example"
     report["probes"][0]["host"] = "smtp.office365.com"
-    await store.save_diagnosis(
-        team_id="T1",
-        user_id="U1",
-        channel_id="C1",
+    await save(
+        store,
+        "e1",
+        host=None,
         thread_ts=None,
-        request=request_for(None, target="bob@fabrikam.example", email="bob@fabrikam.example"),
         report=report,
-        diagnosis_id="e1",
+        target="bob@fabrikam.example",
+        email="bob@fabrikam.example",
     )
     row = await store.get_diagnosis("e1")
     assert row is not None
@@ -364,43 +393,24 @@ async def test_email_target_is_indexed_by_domain_and_probed_host(store: Store) -
 
 async def test_secrets_never_reach_the_database(store: Store) -> None:
     canary = "CANARY-7f3a9"
-    request = request_for(
+    report = report_for("smtp.contoso.com", ("tls.cert.expired", "error"))
+    report["findings"][0]["evidence"] = {"smtp_password": canary, "api_key": canary}
+    await save(
+        store,
+        "canary",
+        thread_ts=None,
+        report=report,
         password=canary,
         Password=canary,
         nested={"client_secret": canary, "bot_token": canary, "ok": "kept"},
         note=f"token xoxb-{canary}-1 and AUTH PLAIN {canary}AAAA== and password={canary}",
     )
-    report = report_for("smtp.contoso.com", ("tls.cert.expired", "error"))
-    report["findings"][0]["evidence"] = {"smtp_password": canary, "api_key": canary}
-    await store.save_diagnosis(
-        team_id="T1",
-        user_id="U1",
-        channel_id="C1",
-        thread_ts=None,
-        request=request,
-        report=report,
-        diagnosis_id="canary",
-    )
-    await store.audit(
-        team_id="T1",
-        user_id="U1",
-        action="diagnose",
-        host="smtp.contoso.com",
-        port=587,
-        address="192.0.2.1",
-        detail={"password": canary, "why": f"Bearer {canary}abcdefgh"},
-    )
+    detail = {"password": canary, "why": f"Bearer {canary}abcdefgh"}
+    await audit_diagnosis(store, "smtp.contoso.com", "192.0.2.1", detail)
     await store.enqueue_outbox(
         team_id="T1", method="chat.postMessage", payload={"token": canary, "text": "hi"}
     )
-    escalation = await store.create_escalation(
-        diagnosis_id="canary",
-        team_id="T1",
-        requester_id="U1",
-        channel_id="C1",
-        thread_ts=None,
-        summary=f"user pasted xoxp-{canary}",
-    )
+    escalation = await escalate(store, "canary", summary=f"user pasted xoxp-{canary}")
     await store.resolve_escalation(escalation.id, agent_id="U2", note=f"secret={canary}")
     text = await all_rows_text(store)
     assert canary not in text
@@ -496,35 +506,20 @@ async def test_same_failure_counts_distinct_other_users_since(store: Store) -> N
     await save(store, "f5", user="U4", findings=expired, host="smtp.other.example")
     await save(store, "f6", user="U5", findings=expired, team="T2")
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    count = await store.same_failure_count(
-        team_id="T1",
-        host="SMTP.contoso.com",
-        finding_id="tls.cert.expired",
-        since=since,
-        exclude_user="U1",
-    )
-    assert count == 1
-    assert (
-        await store.same_failure_count(
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+
+    async def expired_in_t1(host: str, since: dt.datetime, exclude_user: str | None) -> int:
+        return await store.same_failure_count(
             team_id="T1",
-            host="smtp.contoso.com",
+            host=host,
             finding_id="tls.cert.expired",
             since=since,
-            exclude_user=None,
+            exclude_user=exclude_user,
         )
-        == 2
-    )
-    future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
-    assert (
-        await store.same_failure_count(
-            team_id="T1",
-            host="smtp.contoso.com",
-            finding_id="tls.cert.expired",
-            since=future,
-            exclude_user=None,
-        )
-        == 0
-    )
+
+    assert await expired_in_t1("SMTP.contoso.com", since, exclude_user="U1") == 1
+    assert await expired_in_t1("smtp.contoso.com", since, exclude_user=None) == 2
+    assert await expired_in_t1("smtp.contoso.com", future, exclude_user=None) == 0
 
 
 # --------------------------------------------------------------------------- escalations
@@ -532,14 +527,7 @@ async def test_same_failure_counts_distinct_other_users_since(store: Store) -> N
 
 async def test_escalation_lifecycle(store: Store) -> None:
     await save(store, "d1")
-    esc = await store.create_escalation(
-        diagnosis_id="d1",
-        team_id="T1",
-        requester_id="U1",
-        channel_id="C1",
-        thread_ts="1.2",
-        summary="Port 465 with STARTTLS",
-    )
+    esc = await escalate(store, "d1", thread_ts="1.2", summary="Port 465 with STARTTLS")
     assert esc.state == "open" and esc.claimed_by is None
     await store.set_escalation_message(esc.id, channel_id="CESC", ts="9.9")
     claimed = await store.claim_escalation(esc.id, agent_id="UAGENT")
@@ -564,10 +552,7 @@ async def test_escalation_lifecycle(store: Store) -> None:
 
 
 async def test_resolving_an_open_escalation_records_the_resolver_as_claimer(store: Store) -> None:
-    esc = await store.create_escalation(
-        diagnosis_id="d", team_id="T1", requester_id="U1", channel_id="C1", thread_ts=None,
-        summary="s",
-    )  # fmt: skip
+    esc = await escalate(store)
     row = await store.resolve_escalation(esc.id, agent_id="UA", note=None)
     assert (row.state, row.claimed_by, row.resolved_by, row.note) == ("resolved", "UA", "UA", None)
 
@@ -584,10 +569,7 @@ async def test_missing_escalation_is_not_found(store: Store) -> None:
 
 async def test_two_replicas_claiming_at_once_one_wins(two_stores: tuple[Store, Store]) -> None:
     a, b = two_stores
-    esc = await a.create_escalation(
-        diagnosis_id="d", team_id="T1", requester_id="U1", channel_id="C1", thread_ts=None,
-        summary="s",
-    )  # fmt: skip
+    esc = await escalate(a)
     agents = [f"UAG{i}" for i in range(8)]
     results = await asyncio.gather(
         *[(a if i % 2 else b).claim_escalation(esc.id, agent_id=agent) for i, agent in
@@ -604,15 +586,8 @@ async def test_two_replicas_claiming_at_once_one_wins(two_stores: tuple[Store, S
 
 
 async def test_audit_entries_record_who_probed_what(store: Store) -> None:
-    await store.audit(
-        team_id="T1",
-        user_id="U1",
-        action="diagnose",
-        host="SMTP.Contoso.com",
-        port=587,
-        address="203.0.113.5",
-        detail={"diagnosis_id": "d1", "verdict": "fail"},
-    )
+    detail = {"diagnosis_id": "d1", "verdict": "fail"}
+    await audit_diagnosis(store, "SMTP.Contoso.com", "203.0.113.5", detail)
     await store.audit(
         team_id="T2", user_id="U9", action="history", host=None, port=None, address=None
     )
@@ -722,14 +697,8 @@ async def test_purge_deletes_old_rows_and_keeps_open_escalations(store: Store) -
     await store.audit(team_id="T1", user_id="U1", action="a", host=None, port=None, address=None)
     await store.enqueue_outbox(team_id="T1", method="chat.postMessage", payload={})
     await store.rate_limit_hit("k", limit=5, window_s=3600)
-    open_esc = await store.create_escalation(
-        diagnosis_id="old", team_id="T1", requester_id="U1", channel_id="C1", thread_ts=None,
-        summary="s",
-    )  # fmt: skip
-    done_esc = await store.create_escalation(
-        diagnosis_id="old", team_id="T1", requester_id="U1", channel_id="C1", thread_ts=None,
-        summary="s",
-    )  # fmt: skip
+    open_esc = await escalate(store, "old")
+    done_esc = await escalate(store, "old")
     await store.resolve_escalation(done_esc.id, agent_id="UA", note=None)
     async with store.engine.begin() as conn:
         await conn.execute(
@@ -752,6 +721,18 @@ async def test_purge_deletes_old_rows_and_keeps_open_escalations(store: Store) -
     assert await store.purge(older_than=cutoff) == 0
 
 
+async def stop_when_set(task: asyncio.Task[None], event: asyncio.Event) -> None:
+    """Let the maintenance task run until `event` (5 s at most), then cancel it and wait for
+    it to end: a round still inside the database when the fixture closes the store would
+    hang aiosqlite's close."""
+    try:
+        await asyncio.wait_for(event.wait(), 5)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_maintenance_task_purges_and_drives_the_outbox(store: Store) -> None:
     await save(store, "ancient")
     await asyncio.sleep(0.3)
@@ -767,12 +748,7 @@ async def test_maintenance_task_purges_and_drives_the_outbox(store: Store) -> No
     task = start_maintenance(
         store, 0.05, retention=dt.timedelta(seconds=0.2), outbox=flush, purge_every=3600
     )
-    try:
-        await asyncio.wait_for(flushed.wait(), 5)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await stop_when_set(task, flushed)
     assert calls[0] is store
     assert await store.get_diagnosis("ancient") is None
     from bot.observability.metrics import METRICS
@@ -802,14 +778,7 @@ async def test_maintenance_survives_a_failing_round(
         done.set()
 
     task = start_maintenance(store, 0.02, outbox=flaky)
-    try:
-        await asyncio.wait_for(done.wait(), 5)
-    finally:
-        # Wait for the cancellation: a round still inside the database when the fixture
-        # closes the store would hang aiosqlite's close.
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_when_set(task, done)
     assert rounds >= 2
     assert "outbox round failed" in caplog.text
 
