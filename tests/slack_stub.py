@@ -627,6 +627,15 @@ def validate_blocks(blocks: Any, *, limit: int) -> list[dict[str, Any]]:
     return blocks
 
 
+async def web_api_call(request: web.Request) -> tuple[str, dict[str, Any]]:
+    """The method and arguments of a Web API request, from a JSON or a form-encoded body
+    (for the small stand-ins that tests of one feature write for themselves)."""
+    method = request.match_info["method"]
+    if request.content_type == "application/json":
+        return method, json.loads(await request.text() or "{}")
+    return method, dict(await request.post())
+
+
 def walk(node: Any) -> list[dict[str, Any]]:
     """Every object (dict) in a JSON-like payload, at any depth, parents first."""
     found = []

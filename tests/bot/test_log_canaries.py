@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from bot.views import modal as m
-from tests.slack_stub import TEAM_ID, SlackSender
+from tests.slack_stub import TEAM_ID, SlackSender, web_api_call
 
 pytestmark = pytest.mark.slow
 
@@ -49,11 +49,7 @@ class SlackStandIn:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def api(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        if request.content_type == "application/json":
-            form: dict[str, Any] = json.loads(await request.text() or "{}")
-        else:
-            form = dict(await request.post())
+        method, form = await web_api_call(request)
         self.calls.append((method, form))
         if method == "oauth.v2.access":
             return web.json_response(

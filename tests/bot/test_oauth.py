@@ -26,7 +26,7 @@ from bot.store import Store
 from diagnostics import ConfigError
 from tests.certs import CertFactory
 from tests.servers import SERVER_NAME, SmtpTestServer
-from tests.slack_stub import SlackSender, engine_config_for_tests
+from tests.slack_stub import SlackSender, engine_config_for_tests, web_api_call
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "CANARY-client-secret"
@@ -62,11 +62,7 @@ class SlackWebStandIn:
         self.faults.setdefault(method, []).extend([error] * times)
 
     async def handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        if request.content_type == "application/json":
-            form: dict[str, Any] = json.loads(await request.text() or "{}")
-        else:
-            form = dict(await request.post())
+        method, form = await web_api_call(request)
         auth = request.headers.get("Authorization", "")
         call = {**form, "authorization": auth}
         self.calls.append((method, call))

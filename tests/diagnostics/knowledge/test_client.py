@@ -134,14 +134,19 @@ def test_port_25_is_replaced_by_the_submission_port(kb: Knowledge) -> None:
     assert "not port 25" in info.fix.summary
 
 
-def test_new_outlook_is_told_the_block_is_not_its_problem() -> None:
+def port_blocked_on_windows(client: OutlookClient) -> Finding:
+    """The server answers on 587 and 465; the user's Windows computer reaches neither."""
     rep = report(
         "smtp.exemple-hebergeur.fr",
         587,
-        client=OutlookClient.NEW,
+        client=client,
         probes=(probe(587, cert=LE_R11), probe(465, cert=LE_R11)),
     )
-    finding = one(compared(rep, sample("windows/w03_script_blocked_fr.txt")), "client.port_blocked")
+    return one(compared(rep, sample("windows/w03_script_blocked_fr.txt")), "client.port_blocked")
+
+
+def test_new_outlook_is_told_the_block_is_not_its_problem() -> None:
+    finding = port_blocked_on_windows(OutlookClient.NEW)
     assert finding.fix.summary.startswith("Not what stops new Outlook")
     assert "Microsoft's cloud" in finding.fix.steps[0]
     assert "S43" in finding.fix.sources
@@ -150,13 +155,7 @@ def test_new_outlook_is_told_the_block_is_not_its_problem() -> None:
 def test_phone_apps_are_told_the_computers_block_is_not_theirs() -> None:
     # Issue 14: the Outlook app sends IMAP/SMTP mail from Microsoft's cloud, so "a phone on
     # the same Wi-Fi meets the same block" and "try mobile data" do not apply.
-    rep = report(
-        "smtp.exemple-hebergeur.fr",
-        587,
-        client=OutlookClient.IOS,
-        probes=(probe(587, cert=LE_R11), probe(465, cert=LE_R11)),
-    )
-    finding = one(compared(rep, sample("windows/w03_script_blocked_fr.txt")), "client.port_blocked")
+    finding = port_blocked_on_windows(OutlookClient.IOS)
     assert finding.fix.summary.startswith("Not what stops the Outlook app")
     assert "Microsoft's cloud" in text_of(finding)
     assert "same Wi-Fi" not in text_of(finding)
