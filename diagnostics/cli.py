@@ -130,9 +130,14 @@ def check(
         raise BadInput(_first_error(exc)) from None
     report = _diagnose_and_print(request, config, json_output=json_output, transcript=transcript)
     if print_client_check is not None and not json_output:
+        from diagnostics import InputError
         from diagnostics.client_check import client_check_script
 
-        print(client_check_script(report, print_client_check.value))
+        try:
+            print(client_check_script(report, print_client_check.value))
+        except InputError as exc:
+            # The report stands (no server was found, say); only the extra script cannot be made.
+            print(f"smtpcheck: no check for the user's computer: {exc}", file=sys.stderr)
     raise typer.Exit(EXIT_FINDINGS if report.verdict == "fail" else EXIT_OK)
 
 

@@ -210,3 +210,23 @@ async def test_no_encryption_with_a_password_is_not_tried_in_clear(dns, config_f
     allowed = await diagnose(request, config_for(allow_cleartext_login=True))
     assert "auth.tried_cleartext" in allowed.finding_ids and "auth.ok" in allowed.finding_ids
     assert len(server.auth_attempts) == 1
+
+
+@pytest.mark.slow
+async def test_no_server_found_with_a_client_check_still_reports(dns, ca_bundle):
+    # The report stands; only the script for the user's computer cannot be made (no server).
+    dns.zone.set("twospf.test", {"TXT": ["v=spf1 -all", "v=spf1 ~all"]})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "diagnostics.cli", "check", "someone@twospf.test",
+        "--print-client-check", "windows",
+        "--nameserver", dns.nameserver, "--allow-private", "--timeout", "6",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1, err.decode()
+    assert "twospf.test" in out.decode()
+    assert err.decode().strip().splitlines() == [
+        "smtpcheck: no check for the user's computer: "
+        "the report names no server to test from the user's computer"
+    ]
