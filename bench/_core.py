@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -148,6 +150,21 @@ class Row:
     ratio: float | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def versus(
+        cls,
+        ours: Stat,
+        peer: Stat,
+        *,
+        within: float | None,
+        **fields: Any,
+    ) -> Row:
+        """A row whose ratio is our median over the peer's, met when it is at most `within`
+        (None: measured, no goal to meet); `fields` are the row's other fields."""
+        value = ratio(ours.median, peer.median)
+        met = None if within is None else value <= within
+        return cls(ours=ours, peer=peer, ratio=value, met=met, **fields)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -359,6 +376,22 @@ def timed_run(
         stdin=subprocess.DEVNULL,
     )
     return time.perf_counter() - started, result
+
+
+async def serve_until_stdin_closes(lifetime: float) -> None:
+    """Wait until the parent closes our stdin (or `lifetime` seconds pass): the helper
+    processes' way of knowing the bench no longer needs them, even if it was killed."""
+    loop = asyncio.get_running_loop()
+    closed = loop.create_future()
+
+    def on_stdin() -> None:
+        loop.remove_reader(sys.stdin.fileno())
+        if not closed.done():
+            closed.set_result(None)
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closed, lifetime)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import sys
 
-from bench._core import GOOD_NAME
+from bench._core import GOOD_NAME, serve_until_stdin_closes
 
 
 class _Pipe:
@@ -132,16 +130,7 @@ async def _main(args: argparse.Namespace) -> None:
         lambda: _UdpProxy((dns.host, dns.port), delay), local_addr=(args.address, 53)
     )
     print(json.dumps({"nameserver": f"{args.address}:53", "address": args.address}), flush=True)
-    stdin_closed = loop.create_future()
-
-    def on_stdin() -> None:
-        loop.remove_reader(sys.stdin.fileno())
-        if not stdin_closed.done():
-            stdin_closed.set_result(None)
-
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stdin_closed, args.lifetime)
+    await serve_until_stdin_closes(args.lifetime)
     udp.close()
     for server in servers:
         server.close()

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
 
 async def _main(args: argparse.Namespace) -> None:
+    from bench._core import serve_until_stdin_closes
     from tests.certs import CertFactory
     from tests.dns_server import DnsServer, Zone
     from tests.servers import SmtpTestServer
@@ -52,17 +51,7 @@ async def _main(args: argparse.Namespace) -> None:
         else:
             ready = {"hosts": hosts, "ca_bundle": str(factory.write_ca_bundle(Path(folder)))}
         print(json.dumps(ready), flush=True)
-        loop = asyncio.get_running_loop()
-        closed = loop.create_future()
-
-        def on_stdin() -> None:
-            loop.remove_reader(sys.stdin.fileno())
-            if not closed.done():
-                closed.set_result(None)
-
-        loop.add_reader(sys.stdin.fileno(), on_stdin)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(closed, args.lifetime)
+        await serve_until_stdin_closes(args.lifetime)
     for server in servers:
         await server.stop()
     if dns is not None:

@@ -14,7 +14,6 @@ from bench._core import (
     Row,
     Stat,
     interleave,
-    ratio,
     timed_run,
     tool,
 )
@@ -68,15 +67,14 @@ def _check_vs_swaks(peers: Peers, repeat: int) -> Row:
     probes = [f"{p['port']}/{p['security']} {p['outcome']}" for p in report["probes"]]
     found = sorted({f["id"] for f in report["findings"]})
     engine_ms = Stat([r["timings_ms"]["total"] / 1000 for r in reports[2:]])
-    return Row(
+    return Row.versus(
+        ours_stat,
+        peer_stat,
+        within=2.0,
         key="1",
         what="one check, whole process (Postfix 587)",
-        ours=ours_stat,
         peer_name="swaks --tls --quit-after AUTH",
-        peer=peer_stat,
-        ratio=ratio(ours_stat.median, peer_stat.median),
         goal="<= 2.0x swaks",
-        met=ours_stat.median <= 2.0 * peer_stat.median,
         notes=[
             f"smtpcheck: {len(report['probes'])} connections ({', '.join(probes)}), "
             "A+AAAA, PTR + forward check, chain analysis against the CA bundle, "
@@ -114,15 +112,14 @@ def _startup(repeat: int) -> Row:
     imports = _import_times(python, ["--help"], repeat=max(3, repeat // 2))
     ours_stat, peer_stat = Stat(samples["ours"]), Stat(samples["bare"])
     top = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports["top"][:6])
-    return Row(
+    return Row.versus(
+        ours_stat,
+        peer_stat,
+        within=2.0,
         key="1b",
         what="CLI start-up: smtpcheck --help",
-        ours=ours_stat,
         peer_name="python -c pass",
-        peer=peer_stat,
-        ratio=ratio(ours_stat.median, peer_stat.median),
         goal="<= 2.0x python -c pass",
-        met=ours_stat.median <= 2.0 * peer_stat.median,
         notes=[
             f"imports of smtpcheck --help (python -X importtime, self time per package): "
             f"{Stat(imports['total']).text()} in all; largest: {top}",

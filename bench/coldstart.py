@@ -16,7 +16,7 @@ import socket
 import tempfile
 import time
 
-from bench._core import GOOD_NAME, REPO, BenchError, Peers, Row, Stat, child_env, ratio
+from bench._core import GOOD_NAME, REPO, BenchError, Peers, Row, Stat, child_env
 from bench.bot import SECRET, _is_report
 
 
@@ -62,29 +62,27 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
     ack, warm_ack = Stat(samples["ack"]), Stat(samples["warm_ack"])
     report, warm = Stat(samples["report"]), Stat(samples["warm_report"])
     return [
-        Row(
+        Row.versus(
+            ack,
+            warm_ack,
+            within=None,
             key="7a",
             what="cold start: `smtpcheck serve` started to first ack",
-            ours=ack,
             peer_name="the same ack, bot running",
-            peer=warm_ack,
-            ratio=ratio(ack.median, warm_ack.median),
             goal="measured",
-            met=None,
             notes=[
                 f"{repeat} fresh processes (HTTP mode, SQLite, Slack stand-in); the validated "
                 "knowledge base comes from the user's cache (written by an earlier run)"
             ],
         ),
-        Row(
+        Row.versus(
+            report,
+            warm,
+            within=None,
             key="7b",
             what="cold start: first command to its report",
-            ours=report,
             peer_name="a second command to its report",
-            peer=warm,
-            ratio=ratio(report.median, warm.median),
             goal="measured",
-            met=None,
             notes=[f"{GOOD_NAME}:587 starttls (Postfix), ack to the report's chat.postMessage"],
         ),
     ]

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 import time
 
-from bench._core import GOOD_NAME, BenchError, Peers, Row, Stat, ainterleave, ratio
+from bench._core import GOOD_NAME, BenchError, Peers, Row, Stat, ainterleave
 from bench._helpers import Helper
 from bench.engine import floor_session
 
@@ -67,17 +67,15 @@ async def _measure(peers: Peers, world: dict, repeat: int) -> Row:
     if report.verdict != "pass":
         raise BenchError(f"diagnose() through the delaying proxy: {report.verdict}")
     ours_stat, floor_stat = Stat(samples["ours"]), Stat(samples["floor"])
-    value = ratio(ours_stat.median, floor_stat.median)
     probes = ", ".join(f"{p.port}/{p.security} {p.elapsed_ms / RTT_MS:.1f}" for p in report.probes)
-    return Row(
+    return Row.versus(
+        ours_stat,
+        floor_stat,
+        within=GOAL,
         key="3",
         what=f"slow network: diagnose() at {RTT_MS:.0f} ms RTT",
-        ours=ours_stat,
         peer_name=f"critical path ({CRITICAL_RTTS} RTT model)",
-        peer=floor_stat,
-        ratio=value,
         goal=f"<= {GOAL}x critical path",
-        met=value <= GOAL,
         notes=[
             f"diagnose() = {ours_stat.median / rtt:.1f} RTT, measured critical path = "
             f"{floor_stat.median / rtt:.1f} RTT (model {CRITICAL_RTTS}); probes in RTT: {probes};"
