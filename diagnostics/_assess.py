@@ -408,25 +408,37 @@ _TRIED_CLEARTEXT = (
 )
 
 
+# What the server's list of AUTH mechanisms means, by finding ({host}, {mechanisms}).
+_MECHANISMS_DETAIL = {
+    "auth.offered_before_tls": (
+        "{host} lists AUTH ({mechanisms}) on the unencrypted connection. A client set to None "
+        "would send the password in clear text; the server should offer AUTH only after "
+        "STARTTLS."
+    ),
+    "auth.oauth_only": (
+        "{host} offers only {mechanisms}: a user name and password will not work. Outlook "
+        "must sign in with the provider's own sign-in window, or use an app password where "
+        "the provider allows one."
+    ),
+}
+
+
+def _mechanisms_finding(
+    finding_id: str, mechanisms: set[str], base: dict[str, Any], **facts: Any
+) -> Finding:
+    listed = sorted(mechanisms)
+    detail = _MECHANISMS_DETAIL[finding_id].format(host=base["host"], mechanisms=", ".join(listed))
+    return finding(finding_id, detail=detail, evidence={**base, "mechanisms": listed}, **facts)
+
+
 def _auth_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> list[Finding]:
     findings: list[Finding] = []
     encrypted = result.tls is not None
     before, after = set(result.auth_before_tls), set(result.auth_after_tls)
-    host = base["host"]
     plain_choice = result.plan.security is Security.NONE
     if before and result.plan.security is not Security.SSL:
         if result.starttls_offered or plain_choice:
-            findings.append(
-                finding(
-                    "auth.offered_before_tls",
-                    detail=(
-                        f"{host} lists AUTH ({', '.join(sorted(before))}) on the unencrypted "
-                        "connection. A client set to None would send the password in clear "
-                        "text; the server should offer AUTH only after STARTTLS."
-                    ),
-                    evidence={**base, "mechanisms": sorted(before)},
-                )
-            )
+            findings.append(_mechanisms_finding("auth.offered_before_tls", before, base))
     if before and plain_choice and not encrypted and ctx.has_password:
         findings.append(_cleartext_login(result, base))
     offered = after if encrypted else before
@@ -450,16 +462,7 @@ def _auth_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> l
         return findings
     if offered <= OAUTH_MECHANISMS:
         findings.append(
-            finding(
-                "auth.oauth_only",
-                detail=(
-                    f"{host} offers only {', '.join(sorted(offered))}: a user name and password "
-                    "will not work. Outlook must sign in with the provider's own sign-in "
-                    "window, or use an app password where the provider allows one."
-                ),
-                evidence={**base, "mechanisms": sorted(offered)},
-                has_password=ctx.has_password,
-            )
+            _mechanisms_finding("auth.oauth_only", offered, base, has_password=ctx.has_password)
         )
     if result.auth is not None and result.auth.error != "oauth only":
         findings += _auth_attempt_findings(result, base)
