@@ -14,6 +14,7 @@ import datetime as dt
 import socket
 import ssl
 import time
+from typing import NotRequired, TypedDict, Unpack
 
 import aiosmtplib
 from aiosmtplib.auth import auth_crammd5_verify
@@ -117,57 +118,45 @@ class _Stop(Exception):
         self.clean = clean
 
 
+class ProbeWhere(TypedDict):
+    """Where and how one probe runs: the address (resolved and allowed by the policy), the
+    name the certificate must carry, the engine's settings, the diagnosis's clock (loop
+    time at its start, its deadline), the trust store and, for the one login test, the
+    credentials."""
+
+    address: str
+    server_name: str
+    config: EngineConfig
+    deadline: float
+    t0: float
+    trust: TrustStore
+    credentials: NotRequired[Credentials | None]
+
+
 async def run_probe(
     plan: ProbePlan,
     *,
-    address: str,
-    server_name: str,
-    config: EngineConfig,
-    deadline: float,
-    t0: float,
-    trust: TrustStore,
-    credentials: Credentials | None = None,
     sender: str | None = None,
     relay_test: bool = False,
+    **where: Unpack[ProbeWhere],
 ) -> ProbeResult:
-    """Probe `address` (already resolved) on `plan.port` with `plan.security`; never raises."""
-    probe = _Probe(
-        plan,
-        address=address,
-        server_name=server_name,
-        config=config,
-        deadline=deadline,
-        t0=t0,
-        trust=trust,
-        credentials=credentials,
-    )
-    return await probe.run(sender=sender, relay_test=relay_test)
+    """Probe `where["address"]` on `plan.port` with `plan.security`; never raises."""
+    return await _Probe(plan, **where).run(sender=sender, relay_test=relay_test)
 
 
 class _Probe:
     """The state of one probe while it runs."""
 
-    def __init__(
-        self,
-        plan: ProbePlan,
-        *,
-        address: str,
-        server_name: str,
-        config: EngineConfig,
-        deadline: float,
-        t0: float,
-        trust: TrustStore,
-        credentials: Credentials | None,
-    ) -> None:
+    def __init__(self, plan: ProbePlan, **where: Unpack[ProbeWhere]) -> None:
         self.plan = plan
-        self.address = address
-        self.server_name = server_name
-        self.config = config
+        self.address = where["address"]
+        self.server_name = where["server_name"]
+        self.config = config = where["config"]
         self.timeouts = config.timeouts
-        self.deadline = deadline
-        self.t0 = t0
-        self.trust = trust
-        self.credentials = credentials
+        self.deadline = where["deadline"]
+        self.t0 = t0 = where["t0"]
+        self.trust = where["trust"]
+        self.credentials = credentials = where.get("credentials")
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         # Converts the handshake's time.monotonic() stamps to loop time.
