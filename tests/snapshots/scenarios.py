@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from diagnostics import CheckRequest, EngineConfig, Timeouts, diagnose
 from diagnostics._models import ProbePlan, ProbeSummary, Progress, Report
+from tests import factories
 from tests.certs import CertFactory
 from tests.dns_server import DnsServer
 from tests.servers import TEST_PASSWORD, TEST_USER, ServerPool, next_loopback
@@ -117,13 +118,7 @@ BY_NAME = {s.name: s for s in SCENARIOS}
 
 
 def engine_config(dns: DnsServer, ca_bundle: Path) -> EngineConfig:
-    return EngineConfig(
-        nameservers=(dns.nameserver,),
-        ca_bundle=ca_bundle,
-        allow_private=True,
-        budget=6.0,
-        timeouts=FAST,
-    )
+    return factories.engine_config(dns, ca_bundle, timeouts=FAST, budget=6.0)
 
 
 async def run_scenario(
