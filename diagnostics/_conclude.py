@@ -183,10 +183,21 @@ def _differs(target: Target, provider_name: str, documented: Sequence[Endpoint])
     )
 
 
+LOGIN_NOT_TESTED = "login not tested"
+
+
 def error_text_causes(
-    matches: Sequence[ErrorTextMatch], findings: Sequence[Finding], entered: ProbeResult | None
+    matches: Sequence[ErrorTextMatch],
+    findings: Sequence[Finding],
+    entered: ProbeResult | None,
+    *,
+    login_tested: bool = True,
 ) -> tuple[list[ErrorTextCause], list[Finding]]:
-    """What each pasted Outlook error points to, and whether the checks confirm it."""
+    """What each pasted Outlook error points to, and whether the checks confirm it.
+
+    A cause only a login can confirm (535 5.7.139 ...) is "login not tested" when no password
+    was given, never "not seen": its finding then carries the fix of the matched cause.
+    """
     ids = {f.id for f in findings}
     entered_done = entered is not None and entered.outcome not in {
         ProbeOutcome.BUDGET_EXHAUSTED,
@@ -199,20 +210,33 @@ def error_text_causes(
         confirmed = bool(ids & set(confirming)) if entered_done else None
         if confirmed is False and not confirming:
             confirmed = None
+        untested = not login_tested and "auth" in match.probes_to_confirm
+        if untested and not confirmed:
+            confirmed = None
         causes.append(
             ErrorTextCause(
-                code=match.code, cause=match.cause, confirmed=confirmed, finding_ids=confirming
+                code=match.code,
+                cause=match.cause,
+                confirmed=confirmed,
+                finding_ids=confirming,
+                note=LOGIN_NOT_TESTED if untested and confirmed is None else None,
             )
         )
+        evidence: dict[str, object] = {
+            "code": match.code,
+            "confirmed": confirmed,
+            "findings": list(confirming),
+        }
+        if untested and confirmed is None and confirming:
+            evidence["fix_for"] = confirming[0]
+            evidence["login_tested"] = False
+            if match.reply is not None and match.reply.variant:
+                evidence["variant"] = match.reply.variant
         made.append(
             finding(
                 "input.error_text.cause",
                 detail=match.cause,
-                evidence={
-                    "code": match.code,
-                    "confirmed": confirmed,
-                    "findings": list(confirming),
-                },
+                evidence=evidence,
                 code=shown_code(match.code) or "you pasted",  # never the data's own label
                 not_seen=confirmed is False,
             )
@@ -276,8 +300,11 @@ def with_fix(kb: Knowledge, found: Finding, context: FixContext, client: Outlook
     filled = context.model_copy(
         update={"variant": found.evidence.get("variant"), "evidence": found.evidence}
     )
+    # A pasted cause the checks could not test (no password) gets the matched cause's fix.
+    fix_for = found.evidence.get("fix_for")
+    fix_id = fix_for if found.id == "input.error_text.cause" and isinstance(fix_for, str) else None
     try:
-        fix = kb.fix_for(found.id, client, filled)
+        fix = kb.fix_for(fix_id or found.id, client, filled)
     except Exception:  # a gap in the knowledge base must not lose the diagnosis
         log.exception("no fix for %s", found.id)
         fix = None

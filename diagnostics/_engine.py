@@ -424,7 +424,9 @@ class _Diagnosis:
         provider_key = target.provider.key if target.provider else None
         findings = [_conclude.interpret(self.kb, f, provider_key) for f in self.findings]
         if matches:
-            self.error_causes, causes = _conclude.error_text_causes(matches, findings, self.entered)
+            self.error_causes, causes = _conclude.error_text_causes(
+                matches, findings, self.entered, login_tested=self.request.password is not None
+            )
             findings += causes
         findings = self._client_side_hint(target, findings)
         ok = _conclude.settings_ok(target, findings, self.entered)

@@ -352,6 +352,8 @@ class ErrorTextCause(_Frozen):
     cause: str
     confirmed: bool | None = None  # None: the probes could not tell
     finding_ids: tuple[str, ...] = ()
+    # Why the probes could not tell, in words ("login not tested": no password was given).
+    note: str | None = None
 
 
 class DiscoveredSource(_Frozen):

@@ -178,6 +178,7 @@ def _causes(report: Report) -> Group:
     parts: list[RenderableType] = [Text("The error the user saw", style="bold")]
     for cause in report.error_text_causes:
         state, colour = CAUSE_STATE[cause.confirmed]
+        state = cause.note or state
         code = shown_code(cause.code)
         body = Text.assemble(
             (f"{code}: " if code else ""), cause.cause, " ", (f"({state})", colour)

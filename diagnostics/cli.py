@@ -1,4 +1,4 @@
-"""The engine's terminal commands (check, compare, demo) as a typer command group, `app`.
+"""The engine's terminal commands (check, explain, compare, demo) as a typer command group.
 
 The `smtpcheck` console script is assembled in the outer layer, where the Slack front end
 adds `serve` and `store` to this group: the engine does not know its front ends.
@@ -250,6 +250,31 @@ def demo(
         from diagnostics import _render
 
         _render.print_report(report)
+
+
+@app.command()
+def explain(
+    text: Annotated[
+        str | None,
+        typer.Argument(help="the error text Outlook showed; '-' or nothing reads it from stdin"),
+    ] = None,
+    client: Annotated[
+        ClientChoice, typer.Option(help="which Outlook the fix steps are for")
+    ] = ClientChoice.classic,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print causes, findings and fixes as JSON")
+    ] = False,
+) -> None:
+    """Explain a pasted Outlook error or server reply, without probing anything."""
+    from diagnostics import _explain_cli
+
+    try:
+        output = _explain_cli.run(
+            text, client=client.value, json_output=json_output, stdin=_explain_cli.main_stdin()
+        )
+    except _explain_cli.ExplainInputError as exc:
+        raise BadInput(str(exc)) from None
+    sys.stdout.write(output)
 
 
 NOT_UTF8 = "the password on stdin is not valid UTF-8 text (save it as UTF-8 and try again)"

@@ -165,7 +165,8 @@ def _causes_text(report: Report) -> str:
         }
         shown = shown_code(cause.code)  # Outlook's and SMTP's codes, never the data's labels
         code_part = f"{code(shown)} " if shown else ""
-        lines.append(f"• {code_part}{escape(cause.cause)} _({mark[cause.confirmed]})_")
+        state = cause.note or mark[cause.confirmed]
+        lines.append(f"• {code_part}{escape(cause.cause)} _({state})_")
     return clip("\n".join(lines), SECTION_TEXT_MAX)
 
 
