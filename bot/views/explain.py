@@ -12,17 +12,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlock
 
 from bot.views.report import finding_text
-from bot.views.text import (
-    CONTEXT_TEXT_MAX,
-    HEADER_MAX,
-    MESSAGE_BLOCKS_MAX,
-    SECTION_TEXT_MAX,
-    clip,
-    clip_escaped,
-    code,
-    md,
-    plain,
-)
+from bot.views import text as t
 from diagnostics.knowledge._explain import Explanation
 from diagnostics.labels import client_label
 
@@ -39,23 +29,23 @@ NOT_PROBED = (
 def explain_blocks(result: Explanation) -> list[Block]:
     """Header, what the error says, what it is about, one fix per cause; escaped, bounded."""
     blocks: list[Block] = [
-        HeaderBlock(text=plain("What this Outlook error means", HEADER_MAX)),
+        HeaderBlock(text=t.plain("What this Outlook error means", t.HEADER_MAX)),
     ]
     if not result.recognised:
-        blocks.append(SectionBlock(text=md(NOT_RECOGNISED)))
+        blocks.append(SectionBlock(text=t.md(NOT_RECOGNISED)))
     else:
-        blocks.append(SectionBlock(text=md(causes_text(result))))
+        blocks.append(SectionBlock(text=t.md(causes_text(result))))
     if result.notes:
-        notes = "\n".join(f"*{clip_escaped(note, 600)}*" for note in result.notes)
-        blocks.append(SectionBlock(text=md(clip(notes, SECTION_TEXT_MAX))))
-    room = MESSAGE_BLOCKS_MAX - len(blocks) - 1
+        notes = "\n".join(f"*{t.clip_escaped(note, 600)}*" for note in result.notes)
+        blocks.append(SectionBlock(text=t.md(t.clip(notes, t.SECTION_TEXT_MAX))))
+    room = t.MESSAGE_BLOCKS_MAX - len(blocks) - 1
     for finding in result.findings[:room]:
         if finding.fix is not None:
-            blocks.append(SectionBlock(text=md(finding_text(finding))))
+            blocks.append(SectionBlock(text=t.md(finding_text(finding))))
     footer = f"Fix steps for {client_label(result.client)}. {NOT_PROBED}"
     if result.truncated:
         footer += " Only the start of a long text was read."
-    blocks.append(ContextBlock(elements=[md(clip(footer, CONTEXT_TEXT_MAX))]))
+    blocks.append(ContextBlock(elements=[t.md(t.clip(footer, t.CONTEXT_TEXT_MAX))]))
     return blocks
 
 
@@ -63,12 +53,12 @@ def causes_text(result: Explanation) -> str:
     """One line per thing recognised: its code, its meaning, unconfirmed ones marked."""
     lines = ["*What the error says:*"]
     for cause in result.causes[:10]:
-        code_part = f"{code(clip(cause.code, 60))} " if cause.code else ""
+        code_part = f"{t.code(t.clip(cause.code, 60))} " if cause.code else ""
         mark = "" if cause.status == "verified" else " _(not confirmed by a vendor)_"
-        lines.append(f"• {code_part}{clip_escaped(cause.cause, 500)}{mark}")
+        lines.append(f"• {code_part}{t.clip_escaped(cause.cause, 500)}{mark}")
     if len(result.causes) > 10:
         lines.append(f"_…and {len(result.causes) - 10} more_")
-    return clip("\n".join(lines), SECTION_TEXT_MAX)
+    return t.clip("\n".join(lines), t.SECTION_TEXT_MAX)
 
 
 def explain_fallback_text(result: Explanation) -> str:
@@ -76,4 +66,4 @@ def explain_fallback_text(result: Explanation) -> str:
     if not result.causes:
         return "This text is not a known Outlook error."
     first = result.causes[0]
-    return clip(f"{first.code or 'Error'}: {first.cause}", 300)
+    return t.clip(f"{first.code or 'Error'}: {first.cause}", 300)
