@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlock
 
-from bot.views.report import finding_text
 from bot.views import text as t
+from bot.views.report import finding_text
 from diagnostics.knowledge._explain import Explanation
 from diagnostics.labels import client_label
 
