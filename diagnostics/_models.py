@@ -150,7 +150,7 @@ def split_target(target: str) -> tuple[str | None, str | None, int | None]:
         host, rest = target[: end + 1], target[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise ValueError(f"'{target}': expected [address]:port")
+                raise ValueError(f"'{visible(target, limit=80)}': expected [address]:port")
             port = parse_port(rest[1:])
     elif target.count(":") == 1:
         host, _, port_text = target.partition(":")
@@ -160,10 +160,11 @@ def split_target(target: str) -> tuple[str | None, str | None, int | None]:
 
 def parse_port(value: str | int) -> int:
     """Return a TCP port number, or raise ValueError with a plain message."""
-    try:
-        port = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"port '{value}' is not a number") from None
+    text = str(value).strip()
+    # ASCII digits only: int() also takes '１', '1_0' and '+1', which no one means as a port.
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"port '{visible(text, limit=20)}' is not a number")
+    port = int(text)
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is out of range (1-65535)")
     return port
