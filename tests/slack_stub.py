@@ -198,6 +198,13 @@ class SlackStub:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def __aenter__(self) -> SlackStub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     # ------------------------------------------------------------------ faults
 
     def fail(

@@ -7,9 +7,16 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.store._url import database_url
 from bot.views import modal as m
 from bot.views.report import RERUN_ACTION
 from tests.servers import TEST_USER
@@ -229,3 +236,40 @@ def ideal_delays(checks: list[Check], limit: Limit, speed: float) -> list[float]
             else:
                 delays.append(t - end)
     return delays
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def postgres_url() -> str:
+    """The test server's URL, from the environment or the file scripts/peers.sh writes."""
+    url = os.environ.get("SMTPCHECK_TEST_POSTGRES_URL")
+    if not url:
+        env_file = Path(os.environ.get("SMTPCHECK_PEERS_DIR", "/tmp/smtpcheck-peers")) / "env"
+        if env_file.is_file():
+            for line in env_file.read_text().splitlines():
+                name, _, value = line.removeprefix("export ").partition("=")
+                if name == "SMTPCHECK_TEST_POSTGRES_URL":
+                    url = value.strip()
+    if not url:
+        pytest.fail(
+            "postgres tests selected but SMTPCHECK_TEST_POSTGRES_URL is not set: "
+            'run `scripts/peers.sh start` and `eval "$(scripts/peers.sh env)"` first'
+        )
+    return url
+
+
+async def empty_database(url: str) -> None:
+    """Drop every table, so each test starts from an empty database."""
+    engine = create_async_engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+
+            def drop(sync_conn: Any) -> None:
+                existing = sa.MetaData()
+                existing.reflect(sync_conn)
+                existing.drop_all(sync_conn)
+
+            await conn.run_sync(drop)
+    finally:
+        await engine.dispose()

@@ -16,16 +16,20 @@ import statistics
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store import Store
-from bot.store._url import database_url
-from tests.bot.support import burst, final_states, ideal_delays, match, settle
+from tests.bot.support import (
+    burst,
+    empty_database,
+    final_states,
+    ideal_delays,
+    match,
+    postgres_url,
+    settle,
+)
 from tests.servers import SmtpTestServer
 from tests.slack_stub import (
     BOT_TOKEN,
@@ -39,31 +43,6 @@ from tests.slack_stub import (
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 SPEED = 8.0
 OVERHEAD = 1.0  # test seconds the bot may add to the limit's minimum (see test_busy_channel)
-
-
-def postgres_url() -> str:
-    url = os.environ.get("SMTPCHECK_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail(
-            "postgres tests selected but SMTPCHECK_TEST_POSTGRES_URL is not set: run"
-            ' `scripts/peers.sh start` and `eval "$(scripts/peers.sh env)"` first'
-        )
-    return url
-
-
-async def empty_database(url: str) -> None:
-    engine = create_async_engine(database_url(url))
-    try:
-        async with engine.begin() as conn:
-
-            def drop(sync_conn: Any) -> None:
-                existing = sa.MetaData()
-                existing.reflect(sync_conn)
-                existing.drop_all(sync_conn)
-
-            await conn.run_sync(drop)
-    finally:
-        await engine.dispose()
 
 
 def free_port() -> int:
@@ -114,10 +93,8 @@ class Replica:
 
 @pytest.fixture
 async def stub() -> AsyncIterator[SlackStub]:
-    stub = SlackStub(limits=SlackLimits(speed=SPEED))
-    await stub.start()
-    yield stub
-    await stub.stop()
+    async with SlackStub(limits=SlackLimits(speed=SPEED)) as stub:
+        yield stub
 
 
 async def test_two_replicas_take_one_burst(

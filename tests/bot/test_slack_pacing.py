@@ -27,10 +27,8 @@ SPEED = 4.0  # Slack's clock, 4x: 4 messages a second per channel
 
 @pytest.fixture
 async def stub() -> AsyncIterator[SlackStub]:
-    stub = SlackStub(limits=SlackLimits(speed=SPEED))
-    await stub.start()
-    yield stub
-    await stub.stop()
+    async with SlackStub(limits=SlackLimits(speed=SPEED)) as stub:
+        yield stub
 
 
 def client_for(stub: SlackStub, gate: RateLimitGate | None = None) -> PacedWebClient:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store import (
     AlreadyClaimed,
@@ -34,42 +32,8 @@ from bot.store import (
 )
 from bot.store._migrate import head_revision
 from bot.store._schema import metadata
+from tests.bot.support import empty_database, postgres_url
 from tests.paths import REPO
-
-
-def postgres_url() -> str:
-    """The test server's URL, from the environment or the file scripts/peers.sh writes."""
-    url = os.environ.get("SMTPCHECK_TEST_POSTGRES_URL")
-    if not url:
-        env_file = Path(os.environ.get("SMTPCHECK_PEERS_DIR", "/tmp/smtpcheck-peers")) / "env"
-        if env_file.is_file():
-            for line in env_file.read_text().splitlines():
-                name, _, value = line.removeprefix("export ").partition("=")
-                if name == "SMTPCHECK_TEST_POSTGRES_URL":
-                    url = value.strip()
-    if not url:
-        pytest.fail(
-            "postgres tests selected but SMTPCHECK_TEST_POSTGRES_URL is not set: "
-            'run `scripts/peers.sh start` and `eval "$(scripts/peers.sh env)"` first'
-        )
-    return url
-
-
-async def _reset_postgres(url: str) -> None:
-    """Drop every table, so each test starts from an empty database."""
-    engine = create_async_engine(database_url(url))
-    try:
-        async with engine.begin() as conn:
-
-            def drop(sync_conn: Any) -> None:
-                existing = sa.MetaData()
-                existing.reflect(sync_conn)
-                existing.drop_all(sync_conn)
-
-            await conn.run_sync(drop)
-    finally:
-        await engine.dispose()
-
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -83,7 +47,7 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/store.db"
     url = postgres_url()
-    await _reset_postgres(url)
+    await empty_database(url)
     return url
 
 
