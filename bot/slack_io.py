@@ -131,15 +131,20 @@ class TeamClients:
         like = getattr(base, "like", None)
         if like is not None:  # a PacedWebClient: the same gate for every workspace's client
             return like(token=token, team_id=team_id)  # type: ignore[no-any-return]
-        return type(base)(
-            token=token,
-            base_url=base.base_url,
-            timeout=base.timeout,
-            ssl=base.ssl,
-            proxy=base.proxy,
-            session=base.session,
-            trust_env_in_session=base.trust_env_in_session,
-            headers=dict(base.headers),
-            logger=base.logger,
-            retry_handlers=list(base.retry_handlers),
-        )
+        return type(base)(token=token, **client_options(base))
+
+
+def client_options(base: AsyncWebClient) -> dict[str, Any]:
+    """What a client for another token keeps of BASE: its base URL, timeout, TLS, proxy,
+    session, headers, logger and retry handlers."""
+    return {
+        "base_url": base.base_url,
+        "timeout": base.timeout,
+        "ssl": base.ssl,
+        "proxy": base.proxy,
+        "session": base.session,
+        "trust_env_in_session": base.trust_env_in_session,
+        "headers": dict(base.headers),
+        "logger": base.logger,
+        "retry_handlers": list(base.retry_handlers),
+    }

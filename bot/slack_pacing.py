@@ -50,6 +50,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.observability.metrics import CountingRetryHandler, InstrumentedAsyncWebClient, Metrics
+from bot.slack_io import client_options
 
 log = logging.getLogger("smtpcheck.bot")
 T = TypeVar("T")
@@ -385,16 +386,8 @@ class PacedWebClient(InstrumentedAsyncWebClient):
         """A client like this one (base URL, timeout, retries, gate) with another token."""
         return PacedWebClient(
             token=token,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            ssl=self.ssl,
-            proxy=self.proxy,
-            session=self.session,
-            trust_env_in_session=self.trust_env_in_session,
-            headers=dict(self.headers),
             team_id=team_id,
-            logger=self.logger,
-            retry_handlers=list(self.retry_handlers),
             metrics=self._metrics,
             gate=self.gate,
+            **client_options(self),
         )
