@@ -73,9 +73,11 @@ class ShowHistory:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Explain:
-    """`explain <pasted error>`: what an Outlook or server error means."""
+    """`explain [outlook] <pasted error>`: what an Outlook or server error means, with the
+    fix steps for the Outlook named first or last (classic Outlook when none is)."""
 
     error_text: str
+    client: OutlookClient = OutlookClient.CLASSIC
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -104,12 +106,7 @@ def parse_command(text: str) -> Command:
     if head in HELP_WORDS:
         return ShowHelp()
     if head == "explain":
-        pasted = text[len(words[0]) :].strip()
-        if not pasted:
-            raise ParseError(
-                "Paste the error after `explain`, e.g. `/smtpcheck explain 0x800CCC0F`"
-            )
-        return Explain(error_text=pasted)
+        return _explain(text[len(words[0]) :].strip())
     if head == "history":
         if len(words) != 2:
             raise ParseError(
@@ -120,6 +117,22 @@ def parse_command(text: str) -> Command:
         except ValidationError as exc:
             raise ParseError(plain_validation_message(exc)) from None
     return _settings(words)
+
+
+def _explain(pasted: str) -> Explain:
+    """The pasted error, and the Outlook if its first or last word names one alone
+    (`explain mac 0x800CCC0F`, `explain 0x800CCC0F mac`)."""
+    words = pasted.split()
+    client = OutlookClient.CLASSIC
+    if words and words[0].lower() in CLIENT_WORDS:
+        client = CLIENT_WORDS[words[0].lower()]
+        pasted = pasted[len(words[0]) :].strip()
+    elif len(words) > 1 and words[-1].lower() in CLIENT_WORDS:
+        client = CLIENT_WORDS[words[-1].lower()]
+        pasted = pasted[: -len(words[-1])].strip()
+    if not pasted:
+        raise ParseError("Paste the error after `explain`, e.g. `/smtpcheck explain 0x800CCC0F`")
+    return Explain(error_text=pasted, client=client)
 
 
 def _history_target(value: str) -> str:

@@ -1,10 +1,12 @@
 """What listeners share: who is asking (from Bolt's context, never parsed from bodies),
-load-the-diagnosis-or-tell-the-user, open-a-view-or-tell-the-user, and the app's error
-handler for whatever a listener lets fall through.
+load-the-diagnosis-or-tell-the-user, open-a-view-or-tell-the-user, what a pasted error
+means (the engine's explain, as `/smtpcheck explain` and the message shortcut answer it),
+and the app's error handler for whatever a listener lets fall through.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -14,13 +16,20 @@ from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
+import diagnostics
 from bot.deps import deps_of
 from bot.slack_io import WEB_API_ERRORS, api_error, tell_user
 from bot.store import DiagnosisRow
+from bot.views.explain import explain_blocks, explain_fallback_text
+from diagnostics import OutlookClient
 
 log = logging.getLogger("smtpcheck.bot")
 
 GONE = "That check is no longer stored; please run `/smtpcheck` again."
+EXPLAIN_FAILED = (
+    "Sorry, I could not read that error just now. Run `/smtpcheck` with the outgoing server"
+    " to check the settings instead."
+)
 MAX_ID = 64  # diagnosis ids are 32 hex characters; a button value is hostile text
 
 
@@ -89,6 +98,26 @@ async def open_view_or_tell(
         await asker.tell(client, retry)
         return False
     return True
+
+
+async def tell_explanation(
+    client: AsyncWebClient, asker: Asker, error_text: str, *, outlook: OutlookClient
+) -> None:
+    """What the pasted error means and its fix for OUTLOOK, ephemerally to the asker; the
+    text is read off the event loop (bounded, but CPU work)."""
+    try:
+        result = await asyncio.to_thread(diagnostics.explain, error_text, client=outlook)
+    except Exception:  # our bug, not the user's text: logged, and the user is told
+        log.exception("explaining a pasted error failed")
+        await asker.tell(client, EXPLAIN_FAILED)
+        return
+    await tell_user(
+        client,
+        channel=asker.channel_id,
+        user_id=asker.user_id,
+        text=explain_fallback_text(result),
+        blocks=explain_blocks(result),
+    )
 
 
 def in_a_modal(body: dict[str, Any]) -> bool:

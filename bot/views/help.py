@@ -17,8 +17,10 @@ HELP_TEXT = (
     " your Outlook (`classic`, `new`, `mac`, `ios`, `android`) and your address, e.g."
     " `/smtpcheck me@example.com smtp.example.com 465 ssl mac`. What I cannot read opens the"
     " form, filled in with the rest.\n"
-    "• `/smtpcheck explain <the error Outlook showed>` says what an error means.\n"
-    "• On a message holding an Outlook error: *More actions → Diagnose mail error*.\n"
+    "• `/smtpcheck explain <the error Outlook showed>` says what an error means and how to"
+    " fix it (name your Outlook first for its steps, e.g. `/smtpcheck explain mac 0x800CCC0F`).\n"
+    "• On a message holding an Outlook error: *More actions → Diagnose mail error* says what it"
+    " means and opens the form to check the server.\n"
     "• `/smtpcheck history smtp.example.com` (help-desk agents) shows recent checks.\n"
     "The report comes in a thread, with *Re-run*, *Technical details* and *Escalate*."
 )

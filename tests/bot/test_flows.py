@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from bot.listeners.shortcuts import DIAGNOSE_MESSAGE
 from bot.views import modal as m
 from bot.views.escalation import CLAIM_ACTION, RESOLVE_ACTION
 from bot.views.report import DETAILS_ACTION, ESCALATE_ACTION, RERUN_ACTION
@@ -167,24 +166,6 @@ async def test_policy_refusal_on_the_server_block(make_bot: Any) -> None:
     assert reply.status == 200 and reply.json()["text"].startswith("smtpcheck:")
     await asyncio.sleep(0.3)
     assert not harness.stub.to("chat.postMessage")
-
-
-async def test_message_shortcut_prefills_the_error(bot: BotHarness) -> None:
-    error = (
-        "Send test e-mail message: Your outgoing (SMTP) e-mail server has reported an"
-        " error. <!here> 0x800CCC0F"
-    )
-    payload = bot.sender.message_shortcut(callback_id=DIAGNOSE_MESSAGE, text=error)
-    reply = await bot.sender.interaction(payload)
-    assert reply.status == 200
-    [opened] = await bot.stub.wait_for("views.open")
-    view = (
-        opened.args["view"]
-        if isinstance(opened.args["view"], dict)
-        else json.loads(opened.args["view"])
-    )
-    block = next(b for b in view["blocks"] if b.get("block_id") == m.ERROR_TEXT)
-    assert "0x800CCC0F" in block["element"]["initial_value"]
 
 
 async def test_expired_trigger_gets_a_plain_note(bot: BotHarness) -> None:

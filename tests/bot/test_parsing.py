@@ -155,6 +155,14 @@ def test_explain_keeps_the_pasted_error_whole() -> None:
     assert parse_command("explain &lt;0x800CCC0E&gt;") == Explain(error_text="<0x800CCC0E>")
 
 
+def test_explain_takes_the_outlook_named_first_or_last() -> None:
+    assert parse_command("explain mac 0x800CCC0F") == Explain("0x800CCC0F", OutlookClient.MAC)
+    assert parse_command("explain 0x800CCC0F iPhone") == Explain("0x800CCC0F", OutlookClient.IOS)
+    assert parse_command("explain 0x800CCC0F") == Explain("0x800CCC0F", OutlookClient.CLASSIC)
+    with pytest.raises(ParseError, match="Paste the error"):
+        parse_command("explain mac")
+
+
 def test_form_to_request() -> None:
     fields = read_state(
         form(

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import deps_of
 from bot.forms import FieldErrors, check_policy
-from bot.listeners._common import Asker, open_view_or_tell
+from bot.listeners._common import Asker, open_view_or_tell, tell_explanation
 from bot.parsing import (
     Explain,
     OpenModal,
@@ -68,16 +68,9 @@ async def smtpcheck_command(
             problems=parsed.problems,
         )
         await open_view_or_tell(client, body=body, view=view, asker=asker, retry=FORM_EXPIRED)
-    elif isinstance(parsed, Explain):
-        # The message shortcut's path until the engine's explain lands: the form, with the
-        # pasted error in it (the report then says what the error means for this server).
+    elif isinstance(parsed, Explain):  # nothing to probe: the meaning, and how to check
         await ack()
-        view = check_modal(
-            channel_id=channel_id,
-            credential_test=deps.settings.credential_test,
-            error_text=parsed.error_text,
-        )
-        await open_view_or_tell(client, body=body, view=view, asker=asker, retry=FORM_EXPIRED)
+        await tell_explanation(client, asker, parsed.error_text, outlook=parsed.client)
     elif isinstance(parsed, ShowHelp):
         text, blocks = help_blocks()
         await ack(text=text, blocks=blocks)

@@ -3,6 +3,7 @@ pre-filled with what an unclear line did say."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -85,23 +86,53 @@ async def test_hostile_unclear_words_are_escaped_in_the_reply_and_the_form(
     assert "<!channel>" not in dumped and "\\u202e" not in dumped.lower()
 
 
-async def test_explain_opens_the_form_with_the_pasted_error(make_bot: Any) -> None:
+TENANT_OFF = (
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant"
+)
+
+
+async def test_explain_answers_with_the_cause_and_the_fix(make_bot: Any) -> None:
     bot: BotHarness = await make_bot()
-    pasted = (
-        "Send test e-mail message: Your outgoing (SMTP) e-mail server has reported an\n"
-        "internal error. 0x800CCC0F"
-    )
-    reply = await bot.sender.command(f"explain {pasted}")
-    assert reply.status == 200
-    [call] = await bot.stub.wait_for("views.open", timeout=3)
-    assert initial_values(opened_view(call))[m.ERROR_TEXT] == pasted
+    reply = await bot.sender.command(f"explain {TENANT_OFF}")
+    assert reply.status == 200 and not reply.text.strip()  # a plain ack: the answer follows
+    [answer] = await bot.stub.wait_for("chat.postEphemeral", timeout=5)
+    assert answer.args["user"] == "U0ALICE" and answer.args["channel"] == "C0HELP"
+    text = blocks_text(answer)
+    assert "535 5.7.139" in text and "SMTP AUTH is switched off" in text  # the cause
+    assert "Authenticated SMTP" in text and "Add Account" in text  # the fix, classic Outlook
+    assert "classic Outlook for Windows" in text
+    assert "Login not tested" in text and "`/smtpcheck`" in text  # how to check for real
+    assert "SMTP AUTH is switched off" in answer.args["text"]  # the notification says it too
+    assert not bot.stub.to("views.open") and not bot.stub.to("chat.postMessage")
+
+
+async def test_explain_gives_the_steps_for_the_outlook_named(make_bot: Any) -> None:
+    bot: BotHarness = await make_bot()
+    await bot.sender.command("explain mac 0x800CCC0F")
+    [answer] = await bot.stub.wait_for("chat.postEphemeral", timeout=5)
+    text = blocks_text(answer)
+    assert "0x800CCC0F" in text and "Outlook for Mac" in text
+    assert "Control Panel" not in text  # classic Outlook's way to the setting
+
+
+async def test_hostile_pasted_text_cannot_ping_link_or_flip(make_bot: Any) -> None:
+    bot: BotHarness = await make_bot()
+    hostile = "550 5.7.1 &lt;!channel&gt; <!channel> <https://evil.example|x> \u202eevil relay"
+    await bot.sender.command(f"explain {hostile}")
+    [answer] = await bot.stub.wait_for("chat.postEphemeral", timeout=5)
+    dumped = json.dumps(answer.args)
+    assert "5.7.1" in dumped  # the reply was read and explained
+    assert "<!channel>" not in dumped and "<https://evil" not in dumped
+    assert "\u202e" not in json.dumps(answer.args, ensure_ascii=False)
 
 
 async def test_explain_without_an_error_says_how(make_bot: Any) -> None:
     bot: BotHarness = await make_bot()
-    reply = await bot.sender.command("explain")
-    assert "Paste the error" in reply.json()["text"]
-    assert not bot.stub.to("views.open")
+    for line in ("explain", "explain   ", "explain mac"):
+        reply = await bot.sender.command(line)
+        assert "Paste the error" in reply.json()["text"]
+    await asyncio.sleep(0.2)
+    assert not bot.stub.to("views.open") and not bot.stub.to("chat.postEphemeral")
 
 
 async def test_help_shows_the_new_command_forms(make_bot: Any) -> None:
