@@ -16,7 +16,14 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_io import REFUSED, WEB_API_ERRORS, api_error, dict_blocks, post_message
+from bot.slack_io import (
+    REFUSED,
+    WEB_API_ERRORS,
+    api_error,
+    dict_blocks,
+    message_payload,
+    post_message,
+)
 from bot.slack_pacing import Priority, RateLimited, slack_priority
 from bot.views.progress import Step, progress_message
 from diagnostics._models import Progress
@@ -166,15 +173,7 @@ class ProgressBoard:
     def post_payload(self, **kwargs: Any) -> dict[str, Any]:
         """chat.postMessage arguments for the parent in a state (to park it in the outbox)."""
         text, blocks = self._render(**kwargs)
-        payload = {
-            "channel": self.channel,
-            "text": text,
-            "blocks": dict_blocks(blocks),
-            "unfurl_links": False,
-        }
-        if self._thread_ts:
-            payload["thread_ts"] = self._thread_ts
-        return payload
+        return message_payload(self.channel, text, blocks, thread_ts=self._thread_ts)
 
     async def _stop_flusher(self) -> None:
         """No more intermediate updates; one already on its way to Slack arrives first (so it

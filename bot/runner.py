@@ -20,7 +20,7 @@ from bot.progress_board import INTERRUPT_POST_TIMEOUT, ProgressBoard
 from bot.settings import BotSettings
 from bot.slack_io import (
     TeamClients,
-    dict_blocks,
+    message_payload,
     tell_user,
 )
 from bot.slack_pacing import Priority, slack_priority
@@ -355,16 +355,8 @@ class Runner(Delivery):
             changes=changes,
             escalation=self.settings.escalation_channel is not None,
         )
-        payload: dict[str, Any] = {
-            "channel": board.channel or job.channel_id,
-            "text": text,
-            "blocks": dict_blocks(blocks),
-            "unfurl_links": False,
-        }
-        thread_ts = job.thread_ts or board.ts
-        if thread_ts:
-            payload["thread_ts"] = thread_ts
-        return payload
+        channel = board.channel or job.channel_id
+        return message_payload(channel, text, blocks, thread_ts=job.thread_ts or board.ts)
 
     async def _audit(self, job: Job, action: str, **fields: Any) -> None:
         """An audit row for JOB (target from its request unless given)."""

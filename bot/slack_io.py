@@ -50,6 +50,22 @@ def dict_blocks(blocks: list[Block]) -> list[dict[str, Any]]:
     return [block.to_dict() for block in blocks]
 
 
+def message_payload(
+    channel: str | None, text: str, blocks: list[Block], *, thread_ts: str | None = None
+) -> dict[str, Any]:
+    """chat.postMessage arguments (links not unfurled; in the thread THREAD_TS if given), e.g.
+    for the outbox."""
+    payload: dict[str, Any] = {
+        "channel": channel,
+        "text": text,
+        "blocks": dict_blocks(blocks),
+        "unfurl_links": False,
+    }
+    if thread_ts:
+        payload["thread_ts"] = thread_ts
+    return payload
+
+
 async def post_message(
     client: AsyncWebClient,
     *,

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.deps import deps_of
 from bot.forms import state_element, state_values
 from bot.listeners._common import Asker, diagnosis_or_tell
-from bot.slack_io import dict_blocks, tell_user
+from bot.slack_io import message_payload, tell_user
 from bot.views.client_check import OUTPUT_BLOCK, VALUE, comparison_message, paste_error
 from diagnostics import Report
 from diagnostics.client_check import attach_fixes, compare, parse_client_output
@@ -82,14 +82,7 @@ async def client_paste_submission(
         )
     except Exception:  # the audit row must not cost the user the verdict
         log.warning("audit of client_compare failed", exc_info=True)
-    payload: dict[str, Any] = {
-        "channel": row.channel_id,
-        "text": fallback,
-        "blocks": dict_blocks(blocks),
-        "unfurl_links": False,
-    }
-    if row.thread_ts:
-        payload["thread_ts"] = row.thread_ts
+    payload = message_payload(row.channel_id, fallback, blocks, thread_ts=row.thread_ts)
     await deps.runner.deliver(
         team_id=team_id, method="chat.postMessage", payload=payload, client=client
     )
