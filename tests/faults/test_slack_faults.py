@@ -297,7 +297,9 @@ async def test_failing_first_post_still_delivers_or_parks_the_report(make_bot, t
     bot = await make_bot(json_errors=True)  # Slack's JSON error bodies: api_error() copes
     bot.stub.fail("chat.postMessage", status=500, times=3)  # the progress message fails
     await run_check(bot, tls_server)
-    await assert_delivered_or_parked(bot, within=3.0)
+    # Three 500s are retried with back-off and jitter (measured 2.4-3.2 s to delivery alone):
+    # the bound says "not lost", not how fast.
+    await assert_delivered_or_parked(bot, within=8.0)
 
 
 async def assert_delivered_or_parked(bot: BotHarness, *, within: float) -> None:
