@@ -88,7 +88,13 @@ async def test_inline_command_progress_then_threaded_report(
         assert action in text
     rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
     assert len(rows) == 1 and rows[0].thread_ts == parent.response["ts"]
-    audit = await bot.store.audit_entries()
+    # The audit row is written once the report is out (the runner never holds a ready report
+    # back for it): wait for it a little.
+    for _ in range(50):
+        audit = await bot.store.audit_entries()
+        if any(a["action"] == "diagnose" and a["host"] == tls_server.host for a in audit):
+            break
+        await asyncio.sleep(0.1)
     assert any(a["action"] == "diagnose" and a["host"] == tls_server.host for a in audit)
     print(
         f"\ncommand to report: {command_to_report * 1000:.0f} ms, {len(updates)} progress updates"
