@@ -567,6 +567,9 @@ def usable(
         return False
     if requires_auth and not set(result.auth_after_tls) & (PASSWORD_MECHANISMS | OAUTH_MECHANISMS):
         return False
+    relay = result.relay_reply
+    if not requires_auth and relay is not None and not 200 <= relay.code < 300:
+        return False  # no login, and the server will not send without one
     if ignore_login:
         return True
     return not (result.auth is not None and not result.auth.ok and result.auth.reply is not None)

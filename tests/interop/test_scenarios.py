@@ -130,8 +130,16 @@ async def test_ssl_chosen_on_the_starttls_port(check: Diagnose, host: str) -> No
 
 @pytest.mark.parametrize("host", GOOD_HOSTS)
 async def test_port_25_relays_nothing_without_auth(check: Diagnose, host: str) -> None:
+    # "Requires authentication" ticked: the refusal without a login is what the server should
+    # do, so only the missing AUTH is said (issue 17: no "turn on the login" to a user who has).
     report = await check(target=f"{host}:25", security="starttls", email="alice@good.test")
     assert report.has("auth.not_offered"), _explain(report)
+    assert not report.has("smtp.relay.denied"), _explain(report)
+    assert _recommended(report) == (host, 587, "starttls"), _explain(report)
+    # Not ticked: the relay refusal is the user's problem, with the server's own reply.
+    report = await check(
+        target=f"{host}:25", security="starttls", email="alice@good.test", requires_auth=False
+    )
     assert report.has("smtp.relay.denied"), _explain(report)
     (relay,) = report.by_id("smtp.relay.denied")
     assert "554 5.7.1" in json.dumps(relay.evidence)
