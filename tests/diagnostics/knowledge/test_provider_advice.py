@@ -37,23 +37,34 @@ def test_zoho_documents_587_starttls_beside_465(kb: Knowledge, host: str) -> Non
     assert {(587, Security.STARTTLS), (465, Security.SSL)} <= on_host
 
 
-@pytest.mark.parametrize("client", list(OutlookClient))
-def test_icloud_gets_an_app_specific_password_never_a_sign_in_window(
-    kb: Knowledge, client: OutlookClient
-) -> None:
-    ctx = FixContext(host="smtp.mail.icloud.com", port=587, provider=kb.provider("icloud"))
-    fix = kb.fix_for("provider.policy.app_password_required", client, ctx)
-    text = " ".join([fix.summary, *fix.steps])
-    assert "app-specific password" in text
-    assert "use it: no app password is needed" not in text  # the generic sign-in advice
+ADVICE = [
+    # finding, provider, host, words the fix must say, words it must not say
+    pytest.param(
+        "provider.policy.app_password_required", "icloud", "smtp.mail.icloud.com",
+        ["app-specific password"], ["use it: no app password is needed"],  # generic sign-in
+        id="icloud-app-specific-password-never-a-sign-in-window",
+    ),
+    pytest.param(
+        "auth.failed.basic_disabled", "outlookcom", "smtp-mail.outlook.com",
+        ["sign"], ["admin center", "an admin switches"],  # no admin to ask for Outlook.com
+        id="outlookcom-5.7.139-speaks-to-the-user-not-an-admin",
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("client", list(OutlookClient))
-def test_outlookcom_basic_auth_answer_speaks_to_the_user_not_an_admin(
-    kb: Knowledge, client: OutlookClient
+@pytest.mark.parametrize("finding_id, key, host, must, must_not", ADVICE)
+def test_provider_advice_for_every_outlook(
+    kb: Knowledge,
+    client: OutlookClient,
+    finding_id: str,
+    key: str,
+    host: str,
+    must: list[str],
+    must_not: list[str],
 ) -> None:
-    ctx = FixContext(host="smtp-mail.outlook.com", port=587, provider=kb.provider("outlookcom"))
-    fix = kb.fix_for("auth.failed.basic_disabled", client, ctx)
+    ctx = FixContext(host=host, port=587, provider=kb.provider(key))
+    fix = kb.fix_for(finding_id, client, ctx)
     text = " ".join([fix.summary, *fix.steps])
-    assert "admin center" not in text and "an admin switches" not in text
-    assert "sign" in text.lower()  # the Microsoft sign-in window is the way
+    assert all(word in text for word in must), text
+    assert not any(word in text for word in must_not), text
