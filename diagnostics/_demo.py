@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,9 @@ from diagnostics._models import CheckRequest, Report, Security
 
 DEMO_HOST = "mail.demo.test"
 DEMO_USER = "demo@demo.test"
+
+
+_PORT_ATTEMPTS = 20
 
 
 @contextlib.contextmanager
@@ -39,9 +43,18 @@ def _dns_server(records: dict[str, str]) -> Iterator[int]:
             return reply
 
     quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-    udp = DNSServer(Resolver(), port=0, address="127.0.0.1", logger=quiet)
-    port = udp.server.server_address[1]
-    tcp = DNSServer(Resolver(), port=port, address="127.0.0.1", tcp=True, logger=quiet)
+    # The kernel picks a free UDP port; the same TCP port may still be taken by another
+    # program (a busy machine), so pick again rather than fail the demo.
+    for attempt in range(_PORT_ATTEMPTS):
+        udp = DNSServer(Resolver(), port=0, address="127.0.0.1", logger=quiet)
+        port = udp.server.server_address[1]
+        try:
+            tcp = DNSServer(Resolver(), port=port, address="127.0.0.1", tcp=True, logger=quiet)
+            break
+        except OSError as exc:
+            udp.server.server_close()
+            if exc.errno != errno.EADDRINUSE or attempt == _PORT_ATTEMPTS - 1:
+                raise
     udp.start_thread()
     tcp.start_thread()
     try:
