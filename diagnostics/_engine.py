@@ -21,10 +21,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dns.resolver
@@ -38,7 +37,6 @@ from diagnostics._models import (
     ErrorTextCause,
     Finding,
     ProbeResult,
-    Progress,
     Report,
     ReportInput,
     ms,
@@ -48,6 +46,7 @@ from diagnostics._models import (
 )
 from diagnostics._plan import entered_plan_security
 from diagnostics._probing import ProbeRun
+from diagnostics._progress import ProgressCallback, ProgressReporter
 from diagnostics._target import Target, pin_address, work_out_target
 from diagnostics.knowledge import ErrorTextMatch, load_knowledge
 
@@ -56,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smtpcheck.engine")
 
-ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 # Discovery (ISPDB, autoconfig over HTTPS, SRV, autodiscover) gets at most this much of the
 # budget, so that the probes of what it found still have time.
 DISCOVERY_SHARE = 0.35
@@ -118,13 +116,13 @@ class _Diagnosis:
     ) -> None:
         self.request = request
         self.config = config
-        self.on_progress = on_progress
         self.kb = load_knowledge()
         self.policy = _policy.TargetPolicy.from_config(config)
         self.now = dt.datetime.now(dt.UTC)
         self.today = today or self.now.date()
         self.loop = asyncio.get_running_loop()
         self.t0 = self.loop.time()
+        self.progress = ProgressReporter(on_progress, self.loop, self.t0)
         self.deadline = self.t0 + config.budget
         self.resolver = _dns.build_resolver(
             config.nameservers,
@@ -171,7 +169,7 @@ class _Diagnosis:
                 policy=self.policy,
                 resolver=self.resolver,
                 clock=(self.t0, self.deadline, self.now),
-                progress=self._progress,
+                progress=self.progress,
                 timings=self.timings,
             )
             self.results = await probes.run(await self.trust)
@@ -222,34 +220,6 @@ class _Diagnosis:
             tool_version=tool_version(),
         )
 
-    async def _progress(
-        self,
-        step: str,
-        label: str,
-        state: str,
-        note: str = "",
-        *,
-        role: str | None = None,
-        duration_ms: float | None = None,
-    ) -> None:
-        if self.on_progress is None:
-            return
-        event = Progress(
-            step=step,
-            label=label,
-            state=state,  # type: ignore[arg-type]
-            elapsed_ms=ms(self.loop.time() - self.t0),
-            note=note,
-            role=role,
-            duration_ms=duration_ms,
-        )
-        try:
-            result = self.on_progress(event)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # a front end's progress display must never break a diagnosis
-            log.warning("progress callback failed", exc_info=True)
-
     async def _trust_store(self) -> TrustStore:
         from diagnostics import _tls
 
@@ -263,7 +233,7 @@ class _Diagnosis:
     async def _resolve_target(self) -> Target:
         """Step 1; the target's address stays None when the name did not resolve."""
         started = self.loop.time()
-        await self._progress("dns", "Looking up the server", "running")
+        await self.progress("dns", "Looking up the server", "running")
         target, guessed = await work_out_target(
             self.request, self.kb, self.resolver, discover=self._discover
         )
@@ -271,7 +241,7 @@ class _Diagnosis:
         self.findings += guessed
         if not target.found:
             self.timings["dns"] = ms(self.loop.time() - started)
-            await self._progress("dns", "Looking up the server", "failed", "none found")
+            await self.progress("dns", "Looking up the server", "failed", "none found")
             return target
         self.policy.check_port(target.port)
         try:
@@ -279,7 +249,7 @@ class _Diagnosis:
         except _dns.DnsError as exc:
             self.findings.append(_conclude.dns_finding(exc, target.connect))
             self.timings["dns"] = ms(self.loop.time() - started)
-            await self._progress(
+            await self.progress(
                 "dns",
                 f"Looking up {target.connect}",
                 "failed",
@@ -291,7 +261,7 @@ class _Diagnosis:
         self.timings["dns"] = ms(self.loop.time() - started)
         # Public addresses by name, the others counted: no internal address shown to users.
         note = self.policy.shown_addresses(target.addresses)
-        await self._progress(
+        await self.progress(
             "dns", f"Looking up {target.connect}", "done", note, duration_ms=self.timings["dns"]
         )
         return target
@@ -309,7 +279,7 @@ class _Diagnosis:
             https_port=self.config.https_port,
         )
         label = f"Finding the outgoing server of {inputs.domain}"
-        await self._progress("discovery", label, "running")
+        await self.progress("discovery", label, "running")
         started = self.loop.time()
         found = await _discovery.discover(
             inputs, resolver=self.resolver, fetcher=fetcher, budget=budget
@@ -318,7 +288,7 @@ class _Diagnosis:
         allowed = self.config.allowed_ports
         ordered = sorted(found.candidates, key=lambda c: c.port not in allowed)
         named = ", ".join(o.source for o in found.outcomes if o.state == "found") or "nothing"
-        await self._progress(
+        await self.progress(
             "discovery",
             label,
             "done",
@@ -357,7 +327,7 @@ class _Diagnosis:
         if address is not None:
             jobs.append(_sender.check_ptr(self.resolver, address, host=target.host))
         if domain:
-            await self._progress("sender", f"Checking DNS of {domain}", "running")
+            await self.progress("sender", f"Checking DNS of {domain}", "running")
             jobs.append(_sender.check_sender_domain(self.resolver, domain, mx=target.mx))
         try:
             async with asyncio.timeout(max(0.1, self._remaining())):
@@ -370,7 +340,7 @@ class _Diagnosis:
             log.info("sender-domain checks ran out of budget")
         self.timings["sender_dns"] = ms(self.loop.time() - started)
         if domain:
-            await self._progress(
+            await self.progress(
                 "sender",
                 f"Checking DNS of {domain}",
                 "done",

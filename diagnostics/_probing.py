@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import dns.asyncresolver
 
@@ -31,6 +31,7 @@ from diagnostics._models import (
     ms,
 )
 from diagnostics._policy import TargetPolicy
+from diagnostics._progress import ProgressReporter
 from diagnostics._target import Target
 from diagnostics.labels import security_label
 from diagnostics.wording import probe_result_words, tls_words
@@ -42,21 +43,6 @@ log = logging.getLogger("smtpcheck.engine")
 
 # Once the entered setting works, how long alternatives may keep running (seconds).
 ALTERNATIVE_GRACE = 1.0
-
-
-class Progress(Protocol):
-    """The diagnosis's progress callback (_Diagnosis._progress)."""
-
-    def __call__(
-        self,
-        step: str,
-        label: str,
-        state: str,
-        note: str = "",
-        *,
-        role: str | None = None,
-        duration_ms: float | None = None,
-    ) -> Awaitable[None]: ...
 
 
 class ProbeRun:
@@ -72,7 +58,7 @@ class ProbeRun:
         policy: TargetPolicy,
         resolver: dns.asyncresolver.Resolver,
         clock: tuple[float, float, dt.datetime],  # loop time at the start, deadline, now
-        progress: Progress,
+        progress: ProgressReporter,
         timings: dict[str, float],  # the diagnosis's: each probe adds its duration
     ) -> None:
         self.target = target
