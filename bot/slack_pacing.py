@@ -86,23 +86,23 @@ _patience: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def slack_patience(seconds: float) -> Iterator[None]:
+def _set_inside(var: contextvars.ContextVar[T], value: T) -> Iterator[None]:
+    """VAR is VALUE inside the block (and in tasks started inside), as before after it."""
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
+def slack_patience(seconds: float) -> contextlib.AbstractContextManager[None]:
     """Web API calls made inside wait on Slack's Retry-After at most SECONDS in all."""
-    token = _patience.set(seconds)
-    try:
-        yield
-    finally:
-        _patience.reset(token)
+    return _set_inside(_patience, seconds)
 
 
-@contextlib.contextmanager
-def slack_priority(priority: Priority) -> Iterator[None]:
+def slack_priority(priority: Priority) -> contextlib.AbstractContextManager[None]:
     """Web API calls made inside (and in tasks started inside) have this priority."""
-    token = _priority.set(priority)
-    try:
-        yield
-    finally:
-        _priority.reset(token)
+    return _set_inside(_priority, priority)
 
 
 def current_priority() -> Priority:
@@ -280,11 +280,8 @@ class RateLimitGate:
             lane.closed_until = max(lane.closed_until, time.monotonic() + pace)
 
     async def _send(self, send: Callable[[], Awaitable[T]]) -> T:
-        token = _gated.set(True)
-        try:
+        with _set_inside(_gated, True):
             return await send()
-        finally:
-            _gated.reset(token)
 
     def _close(self, lane: _Lane, seconds: float) -> None:
         self.limited += 1
