@@ -16,7 +16,7 @@ from slack_sdk.models.views import View
 
 from bot.views.escalation import mention
 from bot.views.labels import SEVERITY_ICON
-from bot.views.report import CLIENT_PASTE_ACTION, finding_text, settings_text
+from bot.views.report import CLIENT_PASTE_ACTION, checked_settings, finding_text, settings_text
 from bot.views.text import (
     CONTEXT_TEXT_MAX,
     HEADER_MAX,
@@ -42,7 +42,7 @@ from diagnostics.client_check import (
     client_check_script,
     targets_for,
 )
-from diagnostics.labels import client_label, security_label
+from diagnostics.labels import client_label
 
 SCRIPT_CALLBACK = "smtpcheck_client_script"
 PASTE_CALLBACK = "smtpcheck_client_paste"
@@ -234,12 +234,7 @@ def _server_side_text(report: Report) -> str:
         return fit_lines(
             f"{same} The check from here found (the report above has the fix steps):", lines
         )
-    entered = report.input
-    checked = [f"server {code(entered.host or entered.target)}"]
-    if entered.port:
-        checked.append(f"port {code(entered.port)}")
-    if entered.security:
-        checked.append(f"encryption {code(security_label(entered.security))}")
+    checked = checked_settings(report.input)
     text = (
         f"{same}\n*The check from here found nothing wrong with the server.* Compare Outlook's"
         " outgoing server settings with the ones checked (" + ", ".join(checked) + "), and"

@@ -30,6 +30,7 @@ from bot.views.text import (
     plain,
 )
 from diagnostics import SEVERITY_ORDER, Endpoint, Finding, Report, Severity
+from diagnostics._models import ReportInput
 from diagnostics.labels import client_label, security_label
 from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
 from diagnostics.wording import duration_text, shown_code
@@ -101,14 +102,20 @@ def report_message(
     return fallback, blocks
 
 
-def _verdict_text(report: Report) -> str:
-    line = f"*{VERDICT_LINE[report.verdict]}*"
-    entered = report.input
+def checked_settings(entered: ReportInput) -> list[str]:
+    """The entered settings that were checked, in the report's words: server, port, encryption."""
     settings = [f"server {code(entered.host or entered.target)}"]
     if entered.port:
         settings.append(f"port {code(entered.port)}")
     if entered.security:
         settings.append(f"encryption {code(security_label(entered.security))}")
+    return settings
+
+
+def _verdict_text(report: Report) -> str:
+    line = f"*{VERDICT_LINE[report.verdict]}*"
+    entered = report.input
+    settings = checked_settings(entered)
     if entered.email:
         settings.append(f"address {code(entered.email)}")
     text = f"{line}\nChecked: " + ", ".join(settings)
