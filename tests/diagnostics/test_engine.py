@@ -27,7 +27,6 @@ from tests.servers import (
     TEST_USER,
     Blackhole,
     ServerPool,
-    SmtpTestServer,
     next_loopback,
 )
 
@@ -540,9 +539,6 @@ async def test_failing_progress_callback_does_not_break_the_diagnosis(
     dns.zone.host(NAME, server.host)
     report = await diagnose(CheckRequest(target=NAME, port=587), config_for(), on_progress=explode)
     assert report.verdict in {"pass", "warn"}
-
-
-__all__ = ["SmtpTestServer"]
 
 
 async def test_user_side_failure_is_pointed_at_the_path(dns, config_for, smtp_servers):
