@@ -9,18 +9,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import parsing
 from bot.deps import deps_of
 from bot.forms import FieldErrors, check_policy
 from bot.listeners._common import Asker, open_view_or_tell, tell_explanation
-from bot.parsing import (
-    Explain,
-    OpenModal,
-    ParseError,
-    RunCheck,
-    ShowHelp,
-    ShowHistory,
-    parse_command,
-)
 from bot.runner import Job
 from bot.slack_io import tell_user
 from bot.views.escalation import mention
@@ -47,15 +39,15 @@ async def smtpcheck_command(
     asker = Asker.of(context)
     user_id, channel_id, team_id = asker.user_id, asker.channel_id or "", asker.team_id
     try:
-        parsed = parse_command(command.get("text", ""))
-        if isinstance(parsed, RunCheck):
+        parsed = parsing.parse_command(command.get("text", ""))
+        if isinstance(parsed, parsing.RunCheck):
             check_policy(parsed.request, deps.engine_config)
-    except (ParseError, FieldErrors) as exc:
+    except (parsing.ParseError, FieldErrors) as exc:
         message = "; ".join(exc.errors.values()) if isinstance(exc, FieldErrors) else str(exc)
         text, blocks = error_blocks(message)
         await ack(text=text, blocks=blocks)
         return
-    if isinstance(parsed, OpenModal):
+    if isinstance(parsed, parsing.OpenModal):
         if parsed.problems:  # said at once; the form opens pre-filled with the rest
             text, blocks = unclear_blocks(parsed.problems)
             await ack(text=text, blocks=blocks)
@@ -68,13 +60,13 @@ async def smtpcheck_command(
             problems=parsed.problems,
         )
         await open_view_or_tell(client, body=body, view=view, asker=asker, retry=FORM_EXPIRED)
-    elif isinstance(parsed, Explain):  # nothing to probe: the meaning, and how to check
+    elif isinstance(parsed, parsing.Explain):  # nothing to probe: the meaning, and how to check
         await ack()
         await tell_explanation(client, asker, parsed.error_text, outlook=parsed.client)
-    elif isinstance(parsed, ShowHelp):
+    elif isinstance(parsed, parsing.ShowHelp):
         text, blocks = help_blocks()
         await ack(text=text, blocks=blocks)
-    elif isinstance(parsed, ShowHistory):
+    elif isinstance(parsed, parsing.ShowHistory):
         if not _is_agent(deps.settings, user_id=user_id, channel_id=channel_id):
             await ack(text="`history` is for help-desk agents: run it in the escalation channel.")
             return
