@@ -458,12 +458,7 @@ class SrvRecord:
     target: str  # lower case, no trailing dot
 
     def as_evidence(self) -> dict[str, object]:
-        return {
-            "priority": self.priority,
-            "weight": self.weight,
-            "port": self.port,
-            "target": self.target,
-        }
+        return dataclasses.asdict(self)  # every field, as it is: all plain values
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

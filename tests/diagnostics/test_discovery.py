@@ -174,6 +174,10 @@ async def test_srv_lookup_orders_by_priority_then_weight(env):
     assert [r.target for r in result.records] == [
         "first.srv.test", "heavy.srv.test", "low-weight.srv.test",
     ]  # fmt: skip
+    # The evidence a finding carries: every field of the record, the target without its dot.
+    assert result.records[0].as_evidence() == {
+        "priority": 5, "weight": 0, "port": 2525, "target": "first.srv.test",
+    }  # fmt: skip
     assert (await lookup_srv(resolver, "_submission._tcp.missing.test")).records == ()
 
 
