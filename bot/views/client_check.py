@@ -14,24 +14,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.views import text as t
 from bot.views.escalation import mention
 from bot.views.labels import SEVERITY_ICON
 from bot.views.report import CLIENT_PASTE_ACTION, checked_settings, finding_text, settings_text
-from bot.views.text import (
-    CONTEXT_TEXT_MAX,
-    HEADER_MAX,
-    MESSAGE_BLOCKS_MAX,
-    SECTION_TEXT_MAX,
-    clip,
-    clip_escaped,
-    code,
-    escape,
-    fit_lines,
-    md,
-    modal,
-    one_line,
-    plain,
-)
 from diagnostics import SEVERITY_ORDER, Finding, Report, Severity
 from diagnostics.client_check import (
     BEGIN_MARKER,
@@ -80,28 +66,28 @@ def script_view(report: Report, platform: Platform, *, diagnosis_id: str) -> Vie
     targets = targets_for(report)
     script = client_check_script(targets, platform)
     # Escaped as any text (Slack shows &lt; as <, so the copy is exact), never cut.
-    body = escape(script).replace("```", "ˋˋˋ")
+    body = t.escape(script).replace("```", "ˋˋˋ")
     block = f"```\n{body}\n```"
-    if len(block) > SECTION_TEXT_MAX:
+    if len(block) > t.SECTION_TEXT_MAX:
         raise ScriptTooLong(f"the {platform} check is {len(block)} characters")
-    ports = [t.port for t in targets.ports]
+    ports = [target.port for target in targets.ports]
     port_words = (
         f"port {ports[0]}"
         if len(ports) == 1
         else "ports " + ", ".join(map(str, ports[:-1])) + f" and {ports[-1]}"
     )
     safety = (
-        f"Read-only: it only connects to {code(targets.host)} on {port_words} and prints what"
+        f"Read-only: it only connects to {t.code(targets.host)} on {port_words} and prints what"
         " it saw. Nothing is installed or changed on your computer, no password is asked for,"
         " and nothing is sent anywhere else."
     )
     blocks: list[Block] = [
-        SectionBlock(text=md(_HOW_TO[platform])),
-        SectionBlock(block_id="client_script", text=md(block)),
-        ContextBlock(elements=[md(clip(safety, CONTEXT_TEXT_MAX))]),
+        SectionBlock(text=t.md(_HOW_TO[platform])),
+        SectionBlock(block_id="client_script", text=t.md(block)),
+        ContextBlock(elements=[t.md(t.clip(safety, t.CONTEXT_TEXT_MAX))]),
         _paste_button("client_script_actions", "Paste the result", diagnosis_id, primary=True),
     ]
-    return modal(
+    return t.modal(
         SCRIPT_CALLBACK,
         "Check from Windows" if platform == "windows" else "Check from a Mac",
         blocks,
@@ -112,12 +98,12 @@ def script_view(report: Report, platform: Platform, *, diagnosis_id: str) -> Vie
 
 def paste_view(*, diagnosis_id: str) -> View:
     """The form for the check's output; the diagnosis rides along in private_metadata."""
-    return modal(
+    return t.modal(
         PASTE_CALLBACK,
         "Paste the result",
         [
             SectionBlock(
-                text=md(
+                text=t.md(
                     "Paste what the check printed on your computer, from"
                     f" `{BEGIN_MARKER}` to `{END_MARKER}`. I compare it with what I saw"
                     " from here and post the answer in your thread."
@@ -125,8 +111,8 @@ def paste_view(*, diagnosis_id: str) -> View:
             ),
             InputBlock(
                 block_id=OUTPUT_BLOCK,
-                label=plain("The check's output", 2000),
-                hint=plain(
+                label=t.plain("The check's output", 2000),
+                hint=t.plain(
                     "If it is longer than the box allows, paste as much as fits, starting at"
                     " the first line.",
                     2000,
@@ -135,7 +121,7 @@ def paste_view(*, diagnosis_id: str) -> View:
                     action_id=VALUE,
                     multiline=True,
                     max_length=OUTPUT_MAX,
-                    placeholder=plain(BEGIN_MARKER + " …", 150),
+                    placeholder=t.plain(BEGIN_MARKER + " …", 150),
                 ),
             ),
         ],
@@ -151,13 +137,13 @@ def paste_error(text: str | None, observation: ClientObservation | None) -> str 
         return f"Paste the output of the check, from {BEGIN_MARKER} to {END_MARKER}."
     if observation is None or not observation.empty:
         return None
-    why = " ".join(one_line(note) for note in observation.notes)
+    why = " ".join(t.one_line(note) for note in observation.notes)
     message = (
         "I could not read this as the output of the check. "
         + (why + " " if why else "")
         + f"Paste the lines from {BEGIN_MARKER} to {END_MARKER}."
     )
-    return clip(message, 500)
+    return t.clip(message, 500)
 
 
 def comparison_message(
@@ -171,29 +157,29 @@ def comparison_message(
     """(fallback text, blocks) of the verdict posted in the user's thread; all text escaped."""
     findings = sorted(result.findings, key=lambda f: SEVERITY_ORDER[f.severity])
     blocks: list[Block] = [
-        HeaderBlock(text=plain("Your computer compared with the check from here", HEADER_MAX)),
-        SectionBlock(text=md(clip(f"*{clip_escaped(result.verdict_text, 2500)}*", 3000))),
+        HeaderBlock(text=t.plain("Your computer compared with the check from here", t.HEADER_MAX)),
+        SectionBlock(text=t.md(t.clip(f"*{t.clip_escaped(result.verdict_text, 2500)}*", 3000))),
     ]
     bottom = 4  # recommended, notes, context, buttons
-    for finding in findings[: MESSAGE_BLOCKS_MAX - len(blocks) - bottom - 2]:
-        blocks.append(SectionBlock(text=md(_finding_with_hint(finding))))
+    for finding in findings[: t.MESSAGE_BLOCKS_MAX - len(blocks) - bottom - 2]:
+        blocks.append(SectionBlock(text=t.md(_finding_with_hint(finding))))
         if finding.id == SAME_AS_SERVER:
-            blocks.append(SectionBlock(text=md(_server_side_text(report))))
+            blocks.append(SectionBlock(text=t.md(_server_side_text(report))))
     if result.recommended is not None:
-        blocks.append(SectionBlock(text=md(clip(settings_text(result.recommended), 3000))))
+        blocks.append(SectionBlock(text=t.md(t.clip(settings_text(result.recommended), 3000))))
     if result.notes:
-        lines = [f"• {clip_escaped(one_line(note), 400)}" for note in result.notes[:10]]
-        blocks.append(SectionBlock(text=md(fit_lines("*Notes*", lines))))
+        lines = [f"• {t.clip_escaped(t.one_line(note), 400)}" for note in result.notes[:10]]
+        blocks.append(SectionBlock(text=t.md(t.fit_lines("*Notes*", lines))))
     blocks.append(
         ContextBlock(
             elements=[
-                md(
-                    clip(
+                t.md(
+                    t.clip(
                         f"Pasted by {mention(user_id)}"
                         f" · from {PLATFORM_LABEL.get(observation.platform, 'an unknown system')}"
-                        f" · fix steps for {escape(client_label(report.input.client))}"
-                        f" · check {escape(diagnosis_id[:8])}",
-                        CONTEXT_TEXT_MAX,
+                        f" · fix steps for {t.escape(client_label(report.input.client))}"
+                        f" · check {t.escape(diagnosis_id[:8])}",
+                        t.CONTEXT_TEXT_MAX,
                     )
                 )
             ]
@@ -202,8 +188,8 @@ def comparison_message(
     blocks.append(_paste_button("client_compare_actions", "Paste another result", diagnosis_id))
     for block in blocks:
         block.validate_json()
-    assert len(blocks) <= MESSAGE_BLOCKS_MAX
-    fallback = "smtpcheck: " + clip_escaped(one_line(result.verdict_text), 1000)
+    assert len(blocks) <= t.MESSAGE_BLOCKS_MAX
+    fallback = "smtpcheck: " + t.clip_escaped(t.one_line(result.verdict_text), 1000)
     return fallback, blocks
 
 
@@ -212,8 +198,8 @@ def _finding_with_hint(finding: Finding) -> str:
     hint = finding.evidence.get("product_hint")
     if not isinstance(hint, str) or not hint:
         return finding_text(finding)
-    where = f"*Where to look:* {clip_escaped(one_line(hint), 600)}"
-    return finding_text(finding, limit=SECTION_TEXT_MAX - len(where) - 1) + "\n" + where
+    where = f"*Where to look:* {t.clip_escaped(t.one_line(hint), 600)}"
+    return finding_text(finding, limit=t.SECTION_TEXT_MAX - len(where) - 1) + "\n" + where
 
 
 def _server_side_text(report: Report) -> str:
@@ -229,9 +215,10 @@ def _server_side_text(report: Report) -> str:
     same = "*Same result on both sides*, so back to the server-side findings."
     if serious:
         lines = [
-            f"{SEVERITY_ICON[f.severity]} {clip_escaped(one_line(f.title), 300)}" for f in serious
+            f"{SEVERITY_ICON[f.severity]} {t.clip_escaped(t.one_line(f.title), 300)}"
+            for f in serious
         ]
-        return fit_lines(
+        return t.fit_lines(
             f"{same} The check from here found (the report above has the fix steps):", lines
         )
     checked = checked_settings(report.input)
@@ -242,13 +229,13 @@ def _server_side_text(report: Report) -> str:
     )
     if report.recommended is not None:
         text += "\n" + settings_text(report.recommended)
-    return clip(text, SECTION_TEXT_MAX)
+    return t.clip(text, t.SECTION_TEXT_MAX)
 
 
 def _paste_button(block_id: str, text: str, diagnosis_id: str, *, primary: bool = False) -> Block:
     """The button that opens the paste form for DIAGNOSIS_ID."""
     button = ButtonElement(
-        text=plain(text, 75),
+        text=t.plain(text, 75),
         action_id=CLIENT_PASTE_ACTION,
         value=diagnosis_id,
         style="primary" if primary else None,
