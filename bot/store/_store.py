@@ -227,12 +227,17 @@ class Store(OutboxAndLimits):
         report = await scrub_off_loop(report, where="the diagnosis report")
         now = _now()
         columns = _extract(request, report)
+        # A finding's row repeats its diagnosis's keys and host (the "same server, same
+        # failure" query reads the findings table alone).
+        keys = {
+            "diagnosis_id": diagnosis_id,
+            "created_at": now,
+            "team_id": team_id,
+            "user_id": user_id,
+        }
         findings = [
             {
-                "diagnosis_id": diagnosis_id,
-                "created_at": now,
-                "team_id": team_id,
-                "user_id": user_id,
+                **keys,
                 "host": columns["host"],
                 "finding_id": str(f.get("id")),
                 "severity": str(f.get("severity")),
@@ -244,10 +249,7 @@ class Store(OutboxAndLimits):
             async with self._engine.begin() as conn:
                 await conn.execute(
                     diagnoses.insert().values(
-                        diagnosis_id=diagnosis_id,
-                        created_at=now,
-                        team_id=team_id,
-                        user_id=user_id,
+                        **keys,
                         channel_id=channel_id,
                         thread_ts=thread_ts,
                         settings_key=settings_key(request),
