@@ -4,8 +4,9 @@
 # Dovecot, Knot and PostgreSQL that scripts/peers.sh installs (apt) and starts.
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    only the tests that need no system services
+#   SMTPCHECK_TEST_WORKERS=1   the quick suite in worker processes (default 4; 0 = in this one)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 PY=${PYTHON:-python3}
 
 run_pytest() {  # pytest exits 5 when it collected nothing: a suite that vanished is an error
@@ -18,7 +19,11 @@ run_pytest() {  # pytest exits 5 when it collected nothing: a suite that vanishe
   return "$rc"
 }
 
-run_pytest -q -p no:cacheprovider || exit 1
+# Most tests wait on sockets and child processes, so the quick suite runs in worker processes
+# (pytest-xdist), a whole file per worker: a module's tests share its fixtures (started once)
+# and any machine-wide resource it takes (tests/faults/test_target_policy.py's fixed ports).
+WORKERS=${SMTPCHECK_TEST_WORKERS:-4}
+run_pytest -q -p no:cacheprovider -n "$WORKERS" --dist loadfile || exit 1
 [ "${1:-}" = "--quick" ] && exit 0
 
 scripts/peers.sh start || { echo "test.sh: the interop peers did not start" >&2; exit 1; }

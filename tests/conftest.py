@@ -4,6 +4,7 @@ tests/factories.py. A test module's own fixture of the same name takes precedenc
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,47 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Name the unmarked slow tests at the end of the run: a hint, never a failure (a loaded
-    machine makes anything slow), so that `-m 'not slow'` stays a quick run."""
+    """Print the fault suite's measurements, then name the unmarked slow tests: a hint, never a
+    failure (a loaded machine makes anything slow), so that `-m 'not slow'` stays a quick run."""
+    measured = _measured_here() + _measured_in_workers
+    if measured:
+        terminalreporter.section("fault suite measurements")
+        for line in measured:
+            terminalreporter.write_line(line)
     slow = sorted((d, n) for d, n in _unmarked_slow if d > SLOW_SECONDS)
     if slow:
         terminalreporter.write_sep("-", f"over {SLOW_SECONDS:.0f} s without @pytest.mark.slow")
         for duration, nodeid in reversed(slow[-10:]):
             terminalreporter.write_line(f"{duration:5.1f} s  {nodeid}")
+
+
+# --------------------------------------------------------------------------- measured numbers
+# Fault-suite modules keep the numbers they measure (MEASURED, SLOWEST); the end of the run
+# prints them. With pytest-xdist they are measured in the workers, which hand their lines to
+# the controller through xdist's `workeroutput` (a test directory's own conftest is not loaded
+# in the controller, so these hooks live here).
+
+_measured_in_workers: list[str] = []
+
+
+def _measured_here() -> list[str]:
+    lines: list[str] = []
+    # Only modules that ran have numbers; never import one just for the summary.
+    for name in ("test_hostile_servers", "test_slack_faults", "test_http_endpoint"):
+        module = sys.modules.get(f"tests.faults.{name}")
+        lines += list(getattr(module, "MEASURED", []))
+    fuzz = sys.modules.get("tests.faults.test_fuzz")
+    for what, seconds in sorted(getattr(fuzz, "SLOWEST", {}).items()):
+        lines.append(f"fuzz     slowest {what}: {seconds * 1000:.0f} ms")
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints
+        workeroutput["fault_measurements"] = _measured_here()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    _measured_in_workers.extend(getattr(node, "workeroutput", {}).get("fault_measurements", []))

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,10 @@ async def test_serve_http_health_and_sigterm(tmp_path: Path) -> None:
     try:
         async with aiohttp.ClientSession() as session:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(100):
+            # A cold start imports SQLAlchemy, Alembic and aiohttp (seconds on a busy machine):
+            # wait for health by a deadline, not a count of tries.
+            deadline = time.monotonic() + 60
+            while True:
                 try:
                     async with session.get(url + "/health") as response:
                         if response.status == 200:
@@ -89,9 +93,9 @@ async def test_serve_http_health_and_sigterm(tmp_path: Path) -> None:
                             break
                 except aiohttp.ClientConnectionError:
                     pass
+                assert time.monotonic() < deadline, "the bot never became healthy"
+                assert process.returncode is None, "the bot exited before it became healthy"
                 await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the bot never became healthy")
             assert health == {"status": "ok"}  # the public port says no more
             sender = SlackSender(url + "/slack/events", SIGNING_SECRET, session)
             reply = await sender.command("help")

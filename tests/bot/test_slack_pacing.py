@@ -57,8 +57,9 @@ async def test_a_burst_in_one_channel_all_arrives_in_order_and_nothing_fails(
     queued = [c.args["text"] for c in ok][3:]
     assert queued == sorted(queued, key=lambda t: int(t[1:])), queued
     # The first 9 were on their way together (9 429s); after that the gate paces itself by
-    # Slack's waits instead of provoking a 429 before each message (that would be 9 more).
-    assert client.gate.limited <= 9 + 4, client.gate.limited
+    # Slack's waits instead of provoking a 429 before each message (that would be 9 more; a
+    # loaded machine's late wake-ups cost a few, seen up to 7).
+    assert client.gate.limited < 9 + 9, client.gate.limited
 
 
 async def test_retry_after_is_honoured_not_retried_early(stub: SlackStub) -> None:

@@ -147,7 +147,9 @@ def test_hostile_server_via_the_cli_process(cli_runs, behaviour: str) -> None:
     assert run.code == 1, run.user_lines  # an error finding: exit 1, never 3
     report = run.json()  # stdout is one JSON document
     assert finding in {f["id"] for f in report["findings"]}
-    assert run.main_s < BUDGET + 1.0
+    # Held by the budget, not by the server (a tarpit would hold it for ever); the margin is
+    # for a loaded machine, where a process starved of CPU finishes late (seen: 4.1 s).
+    assert run.main_s < 2 * BUDGET
     assert run.growth < GROWTH_LIMIT, f"peak RSS grew by {mib(run.growth)}"
     assert not [line for line in run.user_lines if line.strip()], run.user_lines
     assert "Traceback" not in run.err

@@ -29,6 +29,9 @@ from tests.servers import SmtpTestServer
 
 PORTS = (25, 465, 587, 2525)
 LOOPBACK = ("127.0.0.1", "127.0.0.2", "::1")
+# The recording listeners take these well-known ports on the machine's loopback, so this
+# module's tests must run one at a time: scripts/test.sh hands pytest-xdist's workers whole
+# files (--dist loadfile).
 FAST = Timeouts(dns=1.0, connect=1.0, greeting=1.0, command=1.0, tls=1.0)
 REFUSAL_WORDS = ("does not probe", "never probes")
 
