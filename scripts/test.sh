@@ -4,7 +4,7 @@
 # Dovecot, Knot and PostgreSQL that scripts/peers.sh installs (apt) and starts.
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    only the tests that need no system services
-#   SMTPCHECK_TEST_WORKERS=1   the quick suite in worker processes (default 4; 0 = in this one)
+#   SMTPCHECK_TEST_WORKERS=N   how many worker processes run the quick suite (default 4; 0: none)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 PY=${PYTHON:-python3}
