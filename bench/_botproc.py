@@ -12,39 +12,78 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
+import gc
 import json
+import os
 import sys
 import tempfile
 import time
 
 TICK = 0.005  # seconds between ticks: a stall is how much later than this a tick runs
+# Set, each reset-to-stats span is profiled (cProfile, the loop's thread) into this folder.
+PROFILE_DIR = os.environ.get("BENCH_BOT_PROFILE")
 
 
 class SlowCallbacks:
-    """The slowest single callbacks the loop ran (what a stall is made of), by name."""
+    """The slowest single callbacks the loop ran (what a stall is made of), by name: by wall
+    time (work, or the process waiting for a CPU) and by the loop thread's CPU (work)."""
 
     def __init__(self) -> None:
-        self.slowest: list[tuple[float, str]] = []
+        self.slowest: list[tuple[float, float, str]] = []  # (wall, cpu, name)
+        self.busiest: list[tuple[float, float, str]] = []  # (wall, cpu, name) by cpu
         original = asyncio.events.Handle._run
         recorder = self
 
         def timed_run(handle: asyncio.events.Handle) -> None:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             original(handle)
             elapsed = time.perf_counter() - started
             if elapsed > 0.005:
-                recorder.note(elapsed, handle)
+                recorder.note(elapsed, time.thread_time() - cpu, handle)
 
         asyncio.events.Handle._run = timed_run  # this helper process only
 
-    def note(self, elapsed: float, handle: asyncio.events.Handle) -> None:
-        if len(self.slowest) < 10 or elapsed > self.slowest[-1][0]:
-            callback = getattr(handle, "_callback", None)
-            task = getattr(callback, "__self__", None)
-            name = repr(task.get_coro()) if isinstance(task, asyncio.Task) else repr(callback)
-            self.slowest.append((elapsed, name[:160]))
-            self.slowest.sort(reverse=True)
-            del self.slowest[10:]
+    def reset(self) -> None:
+        self.slowest = []
+        self.busiest = []
+
+    def note(self, elapsed: float, cpu: float, handle: asyncio.events.Handle) -> None:
+        for ranking, key in ((self.slowest, elapsed), (self.busiest, cpu)):
+            if len(ranking) < 10 or key > ranking[-1][ranking is self.busiest]:
+                ranking.append((elapsed, cpu, _name(handle)))
+                ranking.sort(key=lambda e, i=int(ranking is self.busiest): e[i], reverse=True)
+                del ranking[10:]
+
+
+def _name(handle: asyncio.events.Handle) -> str:
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    name = repr(task.get_coro()) if isinstance(task, asyncio.Task) else repr(callback)
+    return name[:160]
+
+
+class GcPauses:
+    """How long each garbage collection took (a pause of everything on the loop)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, int]] = []  # (seconds, generation)
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self._started, info["generation"]))
+
+    def stats(self) -> dict:
+        ordered = sorted(self.pauses, reverse=True)
+        return {
+            "collections": len(self.pauses),
+            "full": sum(1 for _, generation in self.pauses if generation == 2),
+            "worst": [(round(t, 4), generation) for t, generation in ordered[:5]],
+        }
 
 
 class Ticker:
@@ -54,13 +93,22 @@ class Ticker:
         self.stalls: list[float] = []
         self.ticks = 0
         self.callbacks = SlowCallbacks()
+        self.gc = GcPauses()
         self.cpu = time.process_time()  # this process' CPU (all threads) since the reset
+        self.profile: cProfile.Profile | None = None
+        self.spans = 0
 
     def reset(self) -> None:
         self.stalls = []
         self.ticks = 0
-        self.callbacks.slowest = []
+        self.callbacks.reset()
+        self.gc.pauses = []
         self.cpu = time.process_time()
+        if PROFILE_DIR:
+            if self.profile is not None:
+                self.profile.disable()
+            self.profile = cProfile.Profile()
+            self.profile.enable()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -73,14 +121,25 @@ class Ticker:
                 self.stalls.append(late)
 
     def stats(self) -> dict:
+        if self.profile is not None:
+            self.profile.disable()
+            self.spans += 1
+            self.profile.dump_stats(f"{PROFILE_DIR}/span{self.spans}.prof")
+            self.profile = None
         ordered = sorted(self.stalls, reverse=True)
         return {
             "ticks": self.ticks,
             "late_over_5ms": sum(1 for s in ordered if s > 0.005),
             "late_over_20ms": sum(1 for s in ordered if s > 0.020),
             "worst": [round(s, 4) for s in ordered[:10]],
-            "slowest_callbacks": [(round(t, 4), name) for t, name in self.callbacks.slowest[:5]],
+            "slowest_callbacks": [
+                (round(t, 4), round(cpu, 4), name) for t, cpu, name in self.callbacks.slowest[:5]
+            ],
+            "busiest_callbacks": [
+                (round(t, 4), round(cpu, 4), name) for t, cpu, name in self.callbacks.busiest[:5]
+            ],
             "cpu": round(time.process_time() - self.cpu, 4),
+            "gc": self.gc.stats(),
         }
 
 

@@ -4,16 +4,19 @@ The bot runs in its own process (`bench._botproc`, default settings: 20 diagnose
 with a ticker on its event loop; Slack's Web API is tests/slack_stub.py's stand-in in this
 process; every command diagnoses the Postfix peer (smtp.good.test:587 starttls). The peer
 is the same burst of `/smtpcheck help` (signature check, Bolt, an ephemeral answer: the ack
-path without a diagnosis).
+path without a diagnosis). Each burst is sent by `bench._burst`, a process of its own that
+opens every connection at once (as many Slack senders would); the floor is the same burst
+answered by `bench._nullserver`, aiohttp doing nothing else, measured in the same round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
-from bench._core import GOOD_NAME, BenchError, Peers, Row, Stat, ratio
+from bench._core import GOOD_NAME, REPO, BenchError, Peers, Row, Stat, child_env, ratio
 from bench._helpers import Helper
 
 BURSTS = (50, 200)
@@ -54,10 +57,13 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
         "--lifetime",
         "1200",
     )
+    floor = Helper("bench._nullserver", "--lifetime", "1200")
     rows: list[Row] = []
     try:
         await asyncio.to_thread(helper.__enter__)
+        await asyncio.to_thread(floor.__enter__)
         url = f"http://127.0.0.1:{helper.info['port']}/slack/events"
+        floor_url = f"http://127.0.0.1:{floor.info['port']}/slack/events"
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=True)
         ) as session:
@@ -70,7 +76,8 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
             cold = await asyncio.to_thread(helper.ask, "stats")
             for size in BURSTS:
                 for round_ in range(max(1, repeat)):
-                    rows.append(await _burst(helper, stub, sender, size, round_))
+                    burst = _Burst(helper, stub, sender, floor_url)
+                    rows.append(await burst.measure(size, round_))
             first = max(cold["worst"], default=0.0)
             rows[0].notes.append(
                 f"first diagnosis after start: worst loop stall {first * 1000:.0f} ms "
@@ -78,6 +85,7 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
             )
             rows[0].extra["first_diagnosis_stalls"] = cold
     finally:
+        await asyncio.to_thread(floor.__exit__)
         await asyncio.to_thread(helper.__exit__)
         await stub.stop()
     return rows
@@ -87,36 +95,97 @@ def _per(stats: dict, size: int) -> str:
     return f"{stats.get('cpu', 0) / size * 1000:.1f} ms" if "cpu" in stats else "-"
 
 
-async def _burst(helper: Helper, stub, sender, size: int, round_: int) -> Row:
-    tag = f"{size}{round_}"
-    # The peer: the same burst of help commands (no diagnosis).
-    await asyncio.to_thread(helper.ask, "reset")
-    help_replies = await asyncio.gather(
-        *(sender.command("help", user=f"UH{tag}{i:04d}") for i in range(size))
-    )
-    help_stalls = await asyncio.to_thread(helper.ask, "stats")
-    if any(r.status != 200 for r in help_replies):
-        raise BenchError("the bot refused a signed help command")
-    await asyncio.sleep(1.0)
+async def send_burst(sender, url: str, texts: list[tuple[str, str]]) -> list[dict]:
+    """TEXTS (command text, user) sent at once by `bench._burst`: status and elapsed each."""
+    from tests.slack_stub import signature
 
-    before = len([c for c in stub.to("chat.postMessage") if _is_report(c)])
-    await asyncio.to_thread(helper.ask, "reset")
-    started = time.monotonic()
-    replies = await asyncio.gather(
-        *(sender.command(f"{GOOD_NAME}:587 starttls", user=f"UD{tag}{i:04d}") for i in range(size))
+    requests = []
+    for text, user in texts:
+        body = sender.command_body(text, user=user)
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature(SECRET, stamp, body),
+        }
+        requests.append({"body": body, "headers": headers})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench._burst",
+        url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=child_env(),
     )
-    if any(r.status != 200 for r in replies):
-        raise BenchError(f"the bot answered {[r.status for r in replies if r.status != 200][:3]}")
-    reports = await stub.wait_for(
-        "chat.postMessage", _is_report, count=before + size, timeout=30 + size
-    )
-    stalls = await asyncio.to_thread(helper.ask, "stats")
-    done = sorted(c.at - started for c in reports[before:])
-    ack, peer = Stat([r.elapsed for r in replies]), Stat([r.elapsed for r in help_replies])
-    final = Stat(done)
+    out, _ = await process.communicate(json.dumps({"requests": requests}).encode())
+    if process.returncode != 0:
+        raise BenchError(f"bench._burst failed (exit {process.returncode})")
+    replies = json.loads(out)["replies"]
+    if any(r["status"] != 200 for r in replies):
+        bad = [r["status"] for r in replies if r["status"] != 200][:3]
+        raise BenchError(f"a burst to {url} was answered {bad}")
+    return replies
+
+
+class _Burst:
+    """One round: the floor, the help burst and the diagnosis burst, one after the other."""
+
+    def __init__(self, helper: Helper, stub, sender, floor_url: str) -> None:
+        self.helper = helper
+        self.stub = stub
+        self.sender = sender
+        self.floor_url = floor_url
+
+    async def measure(self, size: int, round_: int) -> Row:
+        tag = f"{size}{round_}"
+        floor = Stat(
+            [
+                r["elapsed"]
+                for r in await send_burst(
+                    self.sender, self.floor_url, [("help", f"UF{tag}{i:04d}") for i in range(size)]
+                )
+            ]
+        )
+        # The peer: the same burst of help commands (no diagnosis).
+        await asyncio.to_thread(self.helper.ask, "reset")
+        help_replies = await send_burst(
+            self.sender, self.sender.url, [("help", f"UH{tag}{i:04d}") for i in range(size)]
+        )
+        help_stalls = await asyncio.to_thread(self.helper.ask, "stats")
+        await asyncio.sleep(1.0)
+
+        stub = self.stub
+        before = len([c for c in stub.to("chat.postMessage") if _is_report(c)])
+        await asyncio.to_thread(self.helper.ask, "reset")
+        started = time.monotonic()
+        replies = await send_burst(
+            self.sender,
+            self.sender.url,
+            [(f"{GOOD_NAME}:587 starttls", f"UD{tag}{i:04d}") for i in range(size)],
+        )
+        reports = await stub.wait_for(
+            "chat.postMessage", _is_report, count=before + size, timeout=30 + size
+        )
+        stalls = await asyncio.to_thread(self.helper.ask, "stats")
+        done = sorted(c.at - started for c in reports[before:])
+        ack = Stat([r["elapsed"] for r in replies])
+        peer = Stat([r["elapsed"] for r in help_replies])
+        return _row(size, ack, peer, floor, Stat(done), stalls, help_stalls)
+
+
+def _row(size, ack: Stat, peer: Stat, floor: Stat, final: Stat, stalls, help_stalls) -> Row:
     worst_stall = max(stalls["worst"], default=0.0)
     p99 = ack.quantile(0.99)
-    slowest = "; ".join(f"{t * 1000:.0f} ms {name}" for t, name in stalls["slowest_callbacks"][:3])
+    slowest = "; ".join(
+        f"{t * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU) {name}"
+        for t, cpu, name in stalls["slowest_callbacks"][:3]
+    )
+    busiest = "; ".join(
+        f"{cpu * 1000:.0f} ms CPU ({t * 1000:.0f} ms) {name}"
+        for t, cpu, name in stalls["busiest_callbacks"][:3]
+    )
     return Row(
         key=f"5{'ab'[BURSTS.index(size)]}",
         what=f"bot: {size} concurrent /smtpcheck, time to ack (p50 [min–max])",
@@ -128,19 +197,21 @@ async def _burst(helper: Helper, stub, sender, size: int, round_: int) -> Row:
         met=p99 < ACK_GOAL and worst_stall <= STALL_GOAL,
         notes=[
             f"{size} commands: ack p50 {ack.median * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-            f"max {ack.high * 1000:.0f} ms (help: p99 {peer.quantile(0.99) * 1000:.0f} ms); "
+            f"max {ack.high * 1000:.0f} ms (help: p99 {peer.quantile(0.99) * 1000:.0f} ms; "
+            f"floor, aiohttp doing nothing: p99 {floor.quantile(0.99) * 1000:.0f} ms); "
             f"final report p50 {final.median:.2f} s, p99 {final.quantile(0.99):.2f} s, "
             f"max {final.high:.2f} s; loop stalls: worst {worst_stall * 1000:.0f} ms, "
             f"{stalls['late_over_20ms']} over 20 ms, {stalls['late_over_5ms']} over 5 ms "
             f"(help burst: worst {max(help_stalls['worst'], default=0) * 1000:.0f} ms)",
-            f"slowest single callbacks: {slowest}",
+            f"slowest single callbacks (wall): {slowest}",
+            f"busiest single callbacks (the loop thread's CPU): {busiest}",
             f"bot process CPU (all threads) per command: help {_per(help_stalls, size)}, "
-            f"diagnosis and report {_per(stalls, size)}; a burst of {size} acks alone is "
-            f"{help_stalls.get('cpu', 0) * 1000:.0f} ms of one loop's CPU, so the last ack "
-            f"waits about that long behind the others",
+            f"diagnosis and report {_per(stalls, size)}; a burst of {size} help commands is "
+            f"{help_stalls.get('cpu', 0) * 1000:.0f} ms of the process' CPU",
         ],
         extra={
             "ack_p99": p99,
+            "floor": floor.as_json(),
             "final_report": final.as_json(),
             "stalls": stalls,
             "help_stalls": help_stalls,
