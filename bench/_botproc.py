@@ -144,7 +144,7 @@ class Ticker:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    from bot.server import BotServer
+    from bot.server import BotServer, settle_heap
     from bot.settings import BotSettings
     from bot.store import Store
     from diagnostics import EngineConfig
@@ -166,6 +166,7 @@ async def _main(args: argparse.Namespace) -> None:
         store = await Store.open(f"sqlite+aiosqlite:///{folder}/bot.db")
         server = BotServer(settings=settings, engine_config=engine, store=store)
         port = await server.start(host="127.0.0.1", port=0)
+        settle_heap()  # as `smtpcheck serve` does
         ticker = Ticker()
         tick_task = asyncio.create_task(ticker.run())
         print(json.dumps({"port": port}), flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -197,6 +198,19 @@ class BotServer:
         return interrupted
 
 
+def settle_heap() -> int:
+    """Collect once, then move everything alive (the libraries, the engine's knowledge base and
+    trust store, the app) into the collector's permanent generation; returns how many objects.
+
+    A full collection walks every tracked object: with the start-up heap in it, that was a
+    100-170 ms pause of the event loop (and of every ack) once per few hundred checks (bench
+    row 5); frozen, it walks only what requests created since. Once per process, after start.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 async def _serve(port: int, socket_mode: bool, *, host: str = "0.0.0.0") -> int:
     try:
         settings, engine_config = load_settings(socket_mode=socket_mode)
@@ -221,6 +235,7 @@ async def _serve(port: int, socket_mode: bool, *, host: str = "0.0.0.0") -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         await server.start(host=host, port=port)
+        log.info("start-up heap frozen out of the garbage collector (%d objects)", settle_heap())
         await stop.wait()
         log.info("signal received: stopping")
         await server.stop()
