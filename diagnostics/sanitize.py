@@ -79,8 +79,9 @@ def visible(text: object, *, limit: int | None = None, multiline: bool = False) 
     """
     text = text if isinstance(text, str) else str(text)
     # Fast path: nothing to escape (str.isprintable is false for every C and Z category
-    # but the space) and nothing to cut.
-    if text.isprintable() and not _BLANK_LETTERS.intersection(text):
+    # but the space; a newline is kept where lines are allowed) and nothing to cut.
+    printable = text.replace("\n", "").isprintable() if multiline else text.isprintable()
+    if printable and not _BLANK_LETTERS.intersection(text):
         if limit is None or len(text) <= limit:
             return text
     pieces: list[str] = []

@@ -143,6 +143,9 @@ def test_escapes_are_the_documented_forms() -> None:
     assert visible("a\x1bb\x9bc\u202ed") == "a\\x1bb\\x9bcU+202Ed"
     assert visible("two\nlines") == "two\\x0alines"
     assert visible("two\nlines", multiline=True) == "two\nlines"
+    assert visible("two\nlines\u202e", multiline=True) == "two\nlinesU+202E"
+    assert visible("two\n\u3164\tlines", multiline=True) == "two\nU+3164 lines"
+    assert visible("two\nlines", multiline=True, limit=5) == "two\n…"
     assert visible("plain text, unchanged: café ✓") == "plain text, unchanged: café ✓"
     assert visible("x" * 50, limit=10) == "x" * 9 + "…"
 
