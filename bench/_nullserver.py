@@ -14,6 +14,8 @@ import sys
 
 from aiohttp import web
 
+from bot.server import LISTEN_BACKLOG
+
 
 async def _answer(request: web.Request) -> web.Response:
     await request.read()
@@ -25,7 +27,7 @@ async def _main(lifetime: float) -> None:
     app.router.add_post("/slack/events", _answer)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()  # the backlog the bot has
+    await web.TCPSite(runner, "127.0.0.1", 0, backlog=LISTEN_BACKLOG).start()  # the bot's
     print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
     loop = asyncio.get_running_loop()
     closed = asyncio.Event()

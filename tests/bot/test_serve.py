@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import aiohttp
 import pytest
 
 from bot.server import serve
-from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, SlackSender, SlackStub
+from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, BotHarness, SlackSender, SlackStub
 
 CLEAN = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SMTPCHECK_USER_RATE")
 
@@ -141,3 +142,31 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+async def test_a_burst_of_connections_waits_in_the_backlog_while_the_loop_is_busy(
+    bot: BotHarness,
+) -> None:
+    """300 connections at once while the loop runs something else (this test, not yielding):
+    the kernel completes them all and keeps them for the bot to accept; none is dropped to
+    come back after TCP's 1 s retransmission (aiohttp's default backlog of 128 kept 129)."""
+    port = int(bot.url.rsplit(":", 1)[1])
+    sockets = []
+    try:
+        for _ in range(300):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            sockets.append(sock)
+        pending = set(sockets)
+        for _ in range(50):  # the loop stays blocked: only the kernel answers
+            _, writable, _ = select.select([], list(pending), [], 0.1)
+            pending -= set(writable)
+            if not pending:
+                break
+        assert not pending, f"{len(pending)} of 300 connections were not completed"
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for s in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert (await bot.sender.command("help")).status == 200  # and it answers after all that
