@@ -27,33 +27,64 @@ PROFILE_DIR = os.environ.get("BENCH_BOT_PROFILE")
 
 class SlowCallbacks:
     """The slowest single callbacks the loop ran (what a stall is made of), by name: by wall
-    time (work, or the process waiting for a CPU) and by the loop thread's CPU (work)."""
+    time (work, or the process waiting for a CPU) and by the loop thread's CPU (work); and
+    the loop's CPU until the burst's last ack was written, by whose work it was."""
 
     def __init__(self) -> None:
         self.slowest: list[tuple[float, float, str]] = []  # (wall, cpu, name)
         self.busiest: list[tuple[float, float, str]] = []  # (wall, cpu, name) by cpu
+        self.timeline: list[tuple[float, float, str]] = []  # (ended, cpu, whose)
         original = asyncio.events.Handle._run
         recorder = self
 
         def timed_run(handle: asyncio.events.Handle) -> None:
             started, cpu = time.perf_counter(), time.thread_time()
             original(handle)
-            elapsed = time.perf_counter() - started
-            if elapsed > 0.005:
-                recorder.note(elapsed, time.thread_time() - cpu, handle)
+            ended = time.perf_counter()
+            used = time.thread_time() - cpu
+            recorder.timeline.append((ended, used, _whose(handle)))
+            if ended - started > 0.005:
+                recorder.note(ended - started, used, handle)
 
         asyncio.events.Handle._run = timed_run  # this helper process only
 
     def reset(self) -> None:
         self.slowest = []
         self.busiest = []
+        self.timeline = []
 
     def note(self, elapsed: float, cpu: float, handle: asyncio.events.Handle) -> None:
-        for ranking, key in ((self.slowest, elapsed), (self.busiest, cpu)):
-            if len(ranking) < 10 or key > ranking[-1][ranking is self.busiest]:
-                ranking.append((elapsed, cpu, _name(handle)))
-                ranking.sort(key=lambda e, i=int(ranking is self.busiest): e[i], reverse=True)
-                del ranking[10:]
+        entry = (elapsed, cpu, _name(handle))
+        for ranking, index in ((self.slowest, 0), (self.busiest, 1)):
+            ranking.append(entry)
+            ranking.sort(key=lambda e, i=index: e[i], reverse=True)  # type: ignore[misc]
+            del ranking[10:]
+
+    def until_last_ack(self) -> dict:
+        """The loop thread's CPU (ms) until the last response of the span was written."""
+        ends = [ended for ended, _, whose in self.timeline if whose == "answering"]
+        if not ends:
+            return {}
+        last = max(ends)
+        spent: dict[str, float] = {}
+        for ended, cpu, whose in self.timeline:
+            if ended <= last:
+                spent[whose] = spent.get(whose, 0.0) + cpu
+        return {whose: round(cpu * 1000, 1) for whose, cpu in sorted(spent.items())}
+
+
+_ANSWERING = ("aiohttp/web", "slack_bolt/", "bot/listeners/", "bot/server.py", "bot/app.py")
+
+
+def _whose(handle: asyncio.events.Handle) -> str:
+    """'answering' (a Slack request: aiohttp's server, Bolt, a listener), 'background' (any
+    other task: checks, deliveries) or 'io' (a transport's callback, anyone's)."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return "io"
+    code = getattr(task.get_coro(), "cr_code", None)
+    filename = code.co_filename if code is not None else ""
+    return "answering" if any(part in filename for part in _ANSWERING) else "background"
 
 
 def _name(handle: asyncio.events.Handle) -> str:
@@ -140,6 +171,7 @@ class Ticker:
             ],
             "cpu": round(time.process_time() - self.cpu, 4),
             "gc": self.gc.stats(),
+            "cpu_ms_until_last_ack": self.callbacks.until_last_ack(),
         }
 
 
