@@ -352,6 +352,9 @@ class OutsideGateRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
+MAX_LIKES = 256  # clients kept by PacedWebClient.like: workspaces active at once, and more
+
+
 def paced_retry_handlers(*, metrics: Metrics | None = None) -> list[AsyncRetryHandler]:
     """Retries for 5xx and dropped connections; 429 outside the gate (the gate waits inside)."""
     handlers: list[AsyncRetryHandler] = [
@@ -369,6 +372,7 @@ class PacedWebClient(InstrumentedAsyncWebClient):
         kwargs.setdefault("retry_handlers", paced_retry_handlers(metrics=kwargs.get("metrics")))
         super().__init__(*args, **kwargs)
         self.gate = gate if gate is not None else RateLimitGate()
+        self._likes: dict[tuple[str | None, str | None], PacedWebClient] = {}
 
     async def api_call(self, api_method: str, **kwargs: Any) -> Any:
         args = kwargs.get("json") or kwargs.get("data") or kwargs.get("params")
@@ -380,11 +384,22 @@ class PacedWebClient(InstrumentedAsyncWebClient):
         return await self.gate.call(key, send)
 
     def like(self, *, token: str | None, team_id: str | None = None) -> PacedWebClient:
-        """A client like this one (base URL, timeout, retries, gate) with another token."""
-        return PacedWebClient(
-            token=token,
-            team_id=team_id,
-            metrics=self._metrics,
-            gate=self.gate,
-            **client_options(self),
-        )
+        """A client like this one (base URL, timeout, retries, gate) with another token.
+
+        One per token and workspace, kept (the MAX_LIKES last): every Slack request asks for
+        its workspace's, and building one was a tenth of an ack's CPU (bench row 5).
+        """
+        key = (token, team_id)
+        client = self._likes.pop(key, None)  # re-inserted: the dict's order is recency
+        if client is None:
+            client = PacedWebClient(
+                token=token,
+                team_id=team_id,
+                metrics=self._metrics,
+                gate=self.gate,
+                **client_options(self),
+            )
+            if len(self._likes) >= MAX_LIKES:
+                self._likes.pop(next(iter(self._likes)))
+        self._likes[key] = client
+        return client

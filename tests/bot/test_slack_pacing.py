@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.slack_pacing import (
+    MAX_LIKES,
     PacedWebClient,
     Priority,
     RateLimited,
@@ -141,3 +142,19 @@ async def test_waiting_longer_than_the_patience_is_a_failure(stub: SlackStub) ->
 )
 def test_retry_after_header(headers: dict, seconds: float) -> None:
     assert retry_after(headers) == seconds
+
+
+async def test_a_client_like_another_is_kept_per_token_and_workspace(stub: SlackStub) -> None:
+    """Every Slack request asks for its workspace's client: the same one comes back (with
+    the shared gate), another token or workspace gets its own, and the oldest are let go."""
+    base = client_for(stub)
+    first = base.like(token="xoxb-one", team_id="T1")
+    assert base.like(token="xoxb-one", team_id="T1") is first
+    assert first.token == "xoxb-one" and first.gate is base.gate
+    other = base.like(token="xoxb-two", team_id="T1")
+    assert other is not first and other.token == "xoxb-two"
+    assert base.like(token="xoxb-one", team_id="T2") is not first
+    assert (await first.auth_test())["ok"]  # a working client, not a placeholder
+    for n in range(MAX_LIKES):
+        base.like(token=f"xoxb-{n}", team_id="T9")
+    assert base.like(token="xoxb-one", team_id="T1") is not first  # evicted long ago
