@@ -98,22 +98,23 @@ class GcPauses:
     """How long each garbage collection took (a pause of everything on the loop)."""
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[float, int]] = []  # (seconds, generation)
-        self._started = 0.0
+        self.pauses: list[tuple[float, float, int]] = []  # (seconds, CPU seconds, generation)
+        self._started = self._cpu = 0.0
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started, self._cpu = time.perf_counter(), time.thread_time()
         else:
-            self.pauses.append((time.perf_counter() - self._started, info["generation"]))
+            wall, cpu = time.perf_counter() - self._started, time.thread_time() - self._cpu
+            self.pauses.append((wall, cpu, info["generation"]))
 
     def stats(self) -> dict:
-        ordered = sorted(self.pauses, reverse=True)
+        ordered = sorted(self.pauses, key=lambda p: p[1], reverse=True)  # by CPU
         return {
             "collections": len(self.pauses),
-            "full": sum(1 for _, generation in self.pauses if generation == 2),
-            "worst": [(round(t, 4), generation) for t, generation in ordered[:5]],
+            "full": sum(1 for *_, generation in self.pauses if generation == 2),
+            "worst_cpu": [(round(t, 4), round(c, 4), g) for t, c, g in ordered[:5]],
         }
 
 

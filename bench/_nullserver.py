@@ -1,6 +1,8 @@
-"""The floor of row 5: aiohttp answering every POST with an empty 200 and doing nothing else
-(no signature check, no Bolt), in its own process; prints {"port": N} and stops when stdin
-closes or after --lifetime seconds.
+"""The floors of row 5: aiohttp answering every POST with an empty 200 and doing nothing else
+(no signature check, no Bolt), in its own process, with the bot's ticker on its loop: idle
+while the bot works, its stalls are the machine's (the process waiting for a CPU). Prints
+{"port": N}; reads `reset` and `stats` as bench._botproc does; stops when stdin closes or
+after --lifetime seconds.
 
     python -m bench._nullserver --lifetime 600
 """
@@ -9,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 
 from aiohttp import web
 
+from bench._botproc import Ticker
 from bot.server import LISTEN_BACKLOG
 
 
@@ -29,13 +33,26 @@ async def _main(lifetime: float) -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0, backlog=LISTEN_BACKLOG).start()  # the bot's
     print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
+    ticker = Ticker()
+    tick_task = asyncio.create_task(ticker.run())
     loop = asyncio.get_running_loop()
     closed = asyncio.Event()
-    loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.readline() or closed.set())
-    try:
+
+    def on_stdin() -> None:
+        line = sys.stdin.readline().strip()
+        if line == "reset":
+            ticker.reset()
+            print(json.dumps({"ok": True}), flush=True)
+        elif line == "stats":
+            print(json.dumps(ticker.stats()), flush=True)
+        elif not line:
+            loop.remove_reader(sys.stdin.fileno())
+            closed.set()
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(closed.wait(), lifetime)
-    except TimeoutError:
-        pass
+    tick_task.cancel()
     await runner.cleanup()
 
 

@@ -63,7 +63,6 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
         await asyncio.to_thread(helper.__enter__)
         await asyncio.to_thread(floor.__enter__)
         url = f"http://127.0.0.1:{helper.info['port']}/slack/events"
-        floor_url = f"http://127.0.0.1:{floor.info['port']}/slack/events"
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=True)
         ) as session:
@@ -76,7 +75,7 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
             cold = await asyncio.to_thread(helper.ask, "stats")
             for size in BURSTS:
                 for round_ in range(max(1, repeat)):
-                    burst = _Burst(helper, stub, sender, floor_url)
+                    burst = _Burst(helper, stub, sender, floor)
                     rows.append(await burst.measure(size, round_))
             first = max(cold["worst"], default=0.0)
             rows[0].notes.append(
@@ -89,6 +88,11 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
         await asyncio.to_thread(helper.__exit__)
         await stub.stop()
     return rows
+
+
+def _whose(stats: dict) -> str:
+    spent = stats.get("cpu_ms_until_last_ack") or {}
+    return ", ".join(f"{whose} {ms:.0f} ms" for whose, ms in spent.items()) or "-"
 
 
 def _per(stats: dict, size: int) -> str:
@@ -132,11 +136,12 @@ async def send_burst(sender, url: str, texts: list[tuple[str, str]]) -> list[dic
 class _Burst:
     """One round: the floor, the help burst and the diagnosis burst, one after the other."""
 
-    def __init__(self, helper: Helper, stub, sender, floor_url: str) -> None:
+    def __init__(self, helper: Helper, stub, sender, floor: Helper) -> None:
         self.helper = helper
         self.stub = stub
         self.sender = sender
-        self.floor_url = floor_url
+        self.floor = floor
+        self.floor_url = f"http://127.0.0.1:{floor.info['port']}/slack/events"
 
     async def measure(self, size: int, round_: int) -> Row:
         tag = f"{size}{round_}"
@@ -159,6 +164,7 @@ class _Burst:
         stub = self.stub
         before = len([c for c in stub.to("chat.postMessage") if _is_report(c)])
         await asyncio.to_thread(self.helper.ask, "reset")
+        await asyncio.to_thread(self.floor.ask, "reset")  # idle now: the machine's stalls
         started = time.monotonic()
         replies = await send_burst(
             self.sender,
@@ -169,6 +175,7 @@ class _Burst:
             "chat.postMessage", _is_report, count=before + size, timeout=30 + size
         )
         stalls = await asyncio.to_thread(self.helper.ask, "stats")
+        stalls["idle_process"] = await asyncio.to_thread(self.floor.ask, "stats")
         done = sorted(c.at - started for c in reports[before:])
         ack = Stat([r["elapsed"] for r in replies])
         peer = Stat([r["elapsed"] for r in help_replies])
@@ -177,6 +184,9 @@ class _Burst:
 
 def _row(size, ack: Stat, peer: Stat, floor: Stat, final: Stat, stalls, help_stalls) -> Row:
     worst_stall = max(stalls["worst"], default=0.0)
+    idle = stalls["idle_process"]
+    busiest_cpu = max((cpu for _, cpu, _ in stalls["busiest_callbacks"]), default=0.0)
+    gc_cpu = max((cpu for _, cpu, _ in stalls["gc"]["worst_cpu"]), default=0.0)
     p99 = ack.quantile(0.99)
     slowest = "; ".join(
         f"{t * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU) {name}"
@@ -203,11 +213,18 @@ def _row(size, ack: Stat, peer: Stat, floor: Stat, final: Stat, stalls, help_sta
             f"max {final.high:.2f} s; loop stalls: worst {worst_stall * 1000:.0f} ms, "
             f"{stalls['late_over_20ms']} over 20 ms, {stalls['late_over_5ms']} over 5 ms "
             f"(help burst: worst {max(help_stalls['worst'], default=0) * 1000:.0f} ms)",
+            f"stalls of an idle process (another loop, ticking alike) meanwhile: worst "
+            f"{max(idle['worst'], default=0) * 1000:.0f} ms, {idle['late_over_20ms']} over "
+            f"20 ms: what the machine's load alone does; the bot's worst callback by its "
+            f"thread's CPU {busiest_cpu * 1000:.0f} ms, its worst garbage collection "
+            f"{gc_cpu * 1000:.0f} ms of CPU ({stalls['gc']['full']} full collections)",
             f"slowest single callbacks (wall): {slowest}",
             f"busiest single callbacks (the loop thread's CPU): {busiest}",
             f"bot process CPU (all threads) per command: help {_per(help_stalls, size)}, "
             f"diagnosis and report {_per(stalls, size)}; a burst of {size} help commands is "
-            f"{help_stalls.get('cpu', 0) * 1000:.0f} ms of the process' CPU",
+            f"{help_stalls.get('cpu', 0) * 1000:.0f} ms of the process' CPU; the loop's CPU "
+            f"until the last ack, by whose work: {_whose(stalls)} (help burst: "
+            f"{_whose(help_stalls)})",
         ],
         extra={
             "ack_p99": p99,
