@@ -88,6 +88,10 @@ async def open_view_or_tell(
     """views.open (views.push on top of the modal the button is in, with PUSH); an expired
     trigger or a failing Slack gets RETRY, a plain note, instead of silence."""
     trigger_id = str(body.get("trigger_id") or "")
+    if isinstance(view, View):
+        # A form is ~1 ms of slack_sdk's validation and conversion: in a thread, so that a
+        # burst of `/smtpcheck` (each opening one after its ack) holds no ack behind it.
+        view = await asyncio.to_thread(view.to_dict)
     try:
         if push:
             await client.views_push(trigger_id=trigger_id, view=view)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
+
+from slack_sdk.models.views import View
 
 from bot.views import modal as m
 from bot.views.report import ESCALATE_ACTION
@@ -142,3 +145,32 @@ async def test_help_shows_the_new_command_forms(make_bot: Any) -> None:
     assert "in any order" in dumped
     assert "/smtpcheck me@example.com smtp.example.com 465 ssl mac" in dumped
     assert "/smtpcheck explain" in dumped
+
+
+async def test_the_form_is_built_off_the_loop_and_holds_no_other_ack(
+    make_bot: Any, monkeypatch: Any
+) -> None:
+    """While one user's form is still being converted for views.open (held here, in its
+    thread), another user's command is acked and answered: the loop was free."""
+    bot: BotHarness = await make_bot()
+    entered, release = threading.Event(), threading.Event()
+    to_dict = View.to_dict
+
+    def held_to_dict(view: View, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if view.callback_id == m.CHECK_CALLBACK:
+            entered.set()
+            release.wait(10)
+        return to_dict(view, *args, **kwargs)
+
+    monkeypatch.setattr(View, "to_dict", held_to_dict)
+    try:
+        first = await bot.sender.command("", user="U0FIRST")
+        assert first.status == 200
+        assert await asyncio.to_thread(entered.wait, 10)  # the form is being built
+        second = await bot.sender.command("help", user="U0SECOND")
+        assert second.status == 200 and "smtpcheck" in second.text
+        assert not bot.stub.to("views.open")  # the first form is still held
+    finally:
+        release.set()
+    [call] = await bot.stub.wait_for("views.open", timeout=5)
+    assert opened_view(call)["callback_id"] == m.CHECK_CALLBACK
