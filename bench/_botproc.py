@@ -198,7 +198,7 @@ async def _main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="smtpcheck-bench-bot-") as folder:
         store = await Store.open(f"sqlite+aiosqlite:///{folder}/bot.db")
         server = BotServer(settings=settings, engine_config=engine, store=store)
-        port = await server.start(host="127.0.0.1", port=0)
+        port = await server.start(host="127.0.0.1", port=args.port, reuse_port=args.reuse_port)
         settle_heap()  # as `smtpcheck serve` does
         ticker = Ticker()
         tick_task = asyncio.create_task(ticker.run())
@@ -240,6 +240,8 @@ def main() -> None:
     parser.add_argument("--nameserver", required=True)
     parser.add_argument("--ca-bundle", required=True)
     parser.add_argument("--lifetime", type=float, default=600)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--reuse-port", action="store_true", help="let others share the port")
     asyncio.run(_main(parser.parse_args()))
 
 

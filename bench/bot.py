@@ -56,6 +56,7 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
         str(peers.ca_bundle),
         "--lifetime",
         "1200",
+        "--reuse-port",  # a second bot process may join it (see _two_processes)
     )
     floor = Helper("bench._nullserver", "--lifetime", "1200")
     rows: list[Row] = []
@@ -77,6 +78,7 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
                 for round_ in range(max(1, repeat)):
                     burst = _Burst(helper, stub, sender, floor)
                     rows.append(await burst.measure(size, round_))
+            rows[-1].notes.append(await _two_processes(helper, sender, peers))
             first = max(cold["worst"], default=0.0)
             rows[0].notes.append(
                 f"first diagnosis after start: worst loop stall {first * 1000:.0f} ms "
@@ -88,6 +90,34 @@ async def _measure(peers: Peers, repeat: int) -> list[Row]:
         await asyncio.to_thread(helper.__exit__)
         await stub.stop()
     return rows
+
+
+async def _two_processes(helper: Helper, sender, peers: Peers) -> str:
+    """The help burst of the largest size to two bot processes sharing the port."""
+    size = BURSTS[-1]
+    second = Helper(
+        "bench._botproc",
+        *(helper.command[3:]),
+        "--port",
+        str(helper.info["port"]),
+    )
+    await asyncio.to_thread(second.__enter__)
+    try:
+        texts = [("help", f"UW{i:04d}") for i in range(20)]
+        await send_burst(sender, sender.url, texts)  # both processes' first auth.test
+        p99s = []
+        for round_ in range(2):
+            await asyncio.sleep(0.5)
+            texts = [("help", f"U2{round_}{i:04d}") for i in range(size)]
+            replies = await send_burst(sender, sender.url, texts)
+            p99s.append(Stat([r["elapsed"] for r in replies]).quantile(0.99))
+    finally:
+        await asyncio.to_thread(second.__exit__)
+    shown = ", ".join(f"{p * 1000:.0f} ms" for p in p99s)
+    return (
+        f"{size} help commands to two bot processes sharing the port (SO_REUSEPORT, the kernel "
+        f"spreading the connections): p99 {shown}"
+    )
 
 
 def _whose(stats: dict) -> str:

@@ -136,14 +136,21 @@ class BotServer:
         self.health = ops_health.HealthState(mode="socket" if socket_mode else "http")
         self._maintenance: asyncio.Task[None] | None = None
 
-    async def start(self, *, host: str = "0.0.0.0", port: int = 3000) -> int:
-        """Listen (HTTP events unless Socket Mode; health always); returns the bound port."""
+    async def start(
+        self, *, host: str = "0.0.0.0", port: int = 3000, reuse_port: bool = False
+    ) -> int:
+        """Listen (HTTP events unless Socket Mode; health always); returns the bound port.
+
+        With `reuse_port`, other processes may listen on the same port (SO_REUSEPORT) and
+        the kernel spreads the connections among them (replicas sharing one store)."""
         web_app = build_web_app(self.app, health=self.health, events=not self.socket_mode)
         self._web_runner = web.AppRunner(
             web_app, access_log=None, handle_signals=False, shutdown_timeout=5
         )
         await self._web_runner.setup()
-        site = web.TCPSite(self._web_runner, host, port, backlog=LISTEN_BACKLOG)
+        site = web.TCPSite(
+            self._web_runner, host, port, backlog=LISTEN_BACKLOG, reuse_port=reuse_port or None
+        )
         await site.start()
         self.port = int(self._web_runner.addresses[0][1])
         if self.settings.ops_port is not None:

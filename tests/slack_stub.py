@@ -554,7 +554,7 @@ class BotHarness:
         self.store: Any = None
         self.sender: SlackSender | None = None
 
-    async def start(self) -> BotHarness:
+    async def start(self, *, port: int = 0, reuse_port: bool = False) -> BotHarness:
         from bot.server import EVENTS_PATH, BotServer
         from bot.settings import BotSettings
         from bot.store import Store
@@ -575,7 +575,7 @@ class BotHarness:
         self.server = BotServer(
             settings=settings, engine_config=self.engine_config, store=self.store
         )
-        port = await self.server.start(host="127.0.0.1", port=0)
+        port = await self.server.start(host="127.0.0.1", port=port, reuse_port=reuse_port)
         self.url = f"http://127.0.0.1:{port}"
         self.session = self.session or aiohttp.ClientSession()
         self.sender = SlackSender(self.url + EVENTS_PATH, SIGNING_SECRET, self.session)

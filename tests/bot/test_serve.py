@@ -18,7 +18,14 @@ import aiohttp
 import pytest
 
 from bot.server import serve
-from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, BotHarness, SlackSender, SlackStub
+from tests.slack_stub import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    BotHarness,
+    SlackSender,
+    SlackStub,
+    engine_config_for_tests,
+)
 
 CLEAN = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SMTPCHECK_USER_RATE")
 
@@ -170,3 +177,28 @@ async def test_a_burst_of_connections_waits_in_the_backlog_while_the_loop_is_bus
         for sock in sockets:
             sock.close()
     assert (await bot.sender.command("help")).status == 200  # and it answers after all that
+
+
+async def test_two_bots_share_one_port_and_either_answers(tmp_path: Path, ca_bundle: Path) -> None:
+    """Replicas on one machine (SO_REUSEPORT): a second bot listens on the first one's port,
+    and once the first has stopped, the port is still answered (by the second)."""
+    config = engine_config_for_tests(ca_bundle)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = await BotHarness(tmp_path / "a", engine_config=config).start(reuse_port=True)
+    second = BotHarness(tmp_path / "b", engine_config=config)
+    second.stub = first.stub
+    try:
+        port = int(first.url.rsplit(":", 1)[1])
+        await second.start(port=port, reuse_port=True)
+        assert second.url == first.url
+        assert (await first.sender.command("help")).status == 200
+        await first.server.stop(grace=1.0)
+        first.server = None
+        async with aiohttp.ClientSession() as session:
+            sender = SlackSender(f"{second.url}/slack/events", SIGNING_SECRET, session)
+            reply = await sender.command("help")
+        assert reply.status == 200 and "smtpcheck" in reply.text
+    finally:
+        await second.stop()
+        await first.stop()
