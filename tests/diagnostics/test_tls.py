@@ -6,8 +6,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import ssl
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
 
 from diagnostics._errors import ConfigError
 from diagnostics._models import CertProblem
@@ -96,6 +98,42 @@ def test_the_ca_bundle_adds_to_the_system_roots(factory, tmp_path):
     assert info.verify_error is None
     # Loaded once: the same object for the same file.
     assert TrustStore.load(bundle) is store
+
+
+def test_system_roots_are_each_read_once_and_none_is_lost(factory, tmp_path, monkeypatch):
+    # As on Debian: OpenSSL's default file links to the bundle, and the CA directory holds
+    # the bundle's certificates again under hashed names (plus one found only there).
+    from diagnostics import _tls
+
+    a, b, c = (factory.self_signed(f"{n}.example.test").chain_pem[0] for n in "abc")
+    bundle = tmp_path / "ca-certificates.crt"
+    bundle.write_bytes(b"# comment\n" + a + b)
+    (tmp_path / "cert.pem").symlink_to(bundle)
+    capath = tmp_path / "certs"
+    capath.mkdir()
+    (capath / "0a0a0a0a.0").write_bytes(a)
+    (capath / "0c0c0c0c.0").write_bytes(c)
+    (capath / "README").write_bytes(factory.self_signed("d.example.test").chain_pem[0])
+    paths = ssl.DefaultVerifyPaths(str(bundle), str(capath), "", str(tmp_path / "cert.pem"),
+                                   "", str(capath))  # fmt: skip
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
+    pems = [cert.public_bytes(serialization.Encoding.PEM) for cert in _tls._system_roots()]
+    assert pems == [a, b, c]  # the README is not a hashed name: not a root
+
+
+def test_system_roots_are_the_certificates_of_every_default_path():
+    # The deduplicated read gives the same anchors as parsing every file in full.
+    from diagnostics import _tls
+
+    paths = ssl.get_default_verify_paths()
+    files = [f for f in {paths.cafile, paths.openssl_cafile} if f and Path(f).is_file()]
+    capath = paths.capath or paths.openssl_capath
+    if capath and Path(capath).is_dir():
+        files += [p for p in Path(capath).iterdir() if _tls._HASHED_NAME.match(p.name)]
+    every = [cert for f in files for cert in _tls._parse_pem(Path(f).read_bytes())]
+    fingerprints = [cert.fingerprint(hashes.SHA256()) for cert in _tls._system_roots()]
+    assert len(fingerprints) == len(set(fingerprints))
+    assert set(fingerprints) == {cert.fingerprint(hashes.SHA256()) for cert in every}
 
 
 def test_a_bundle_without_certificates_is_a_config_error(tmp_path):
