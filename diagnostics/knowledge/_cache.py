@@ -24,7 +24,7 @@ import sys
 import tempfile
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +78,14 @@ def load_parts(
         key = cache_key(directory)
     except OSError:
         return validate(directory)  # the loader names the unreadable file
-    parts = _read(cache_file(where, key), key)
-    if parts is None:
+
+    def validated() -> dict[str, Any]:
         parts = validate(directory)
         _write(where, key, parts)
-    return parts
+        return parts
+
+    # Also when an entry built later does not fit (`Indexed`: an edited cache file).
+    return _read(cache_file(where, key), key, fallback=validated) or validated()
 
 
 def _hints() -> dict[str, Any]:
@@ -93,7 +96,7 @@ def _hints() -> dict[str, Any]:
     return hints
 
 
-def _read(path: Path, key: str) -> dict[str, Any] | None:
+def _read(path: Path, key: str, *, fallback: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
@@ -104,7 +107,12 @@ def _read(path: Path, key: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("key") != key:
         return None  # another version of the data or code: validated again, then replaced
     try:
-        return {name: _build(hint, data["parts"][name]) for name, hint in _hints().items()}
+        return {
+            name: _indexed(name, data["parts"][name], fallback)
+            if name in INDEXED
+            else _build(hint, data["parts"][name])
+            for name, hint in _hints().items()
+        }
     except (_Mismatch, KeyError, TypeError, ValueError) as exc:
         log.info("knowledge cache %s ignored: %s", path, exc)
         return None
@@ -146,6 +154,62 @@ def _prune(where: Path) -> None:
     for _, path in sorted(entries, reverse=True)[KEPT:]:
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+# --------------------------------------------------------------------------- lazy parts
+
+# Parts kept as JSON and built entry by entry when first asked for, by the field that keys
+# them: the fixes are 60 % of the cache, and a diagnosis needs those of its few findings.
+INDEXED: dict[str, tuple[type[pydantic.BaseModel], str]] = {"fixes": (_models.FixEntry, "finding")}
+
+
+def _indexed(name: str, value: Any, fallback: Callable[[], dict[str, Any]]) -> Indexed:
+    model, field = INDEXED[name]
+    raw: dict[str, Any] = {}
+    for entry in _list(value):
+        entry_key = _dict(entry).get(field)
+        if type(entry_key) is not str or entry_key in raw:
+            raise _Mismatch(f"{name}: an entry without a unique {field}")
+        raw[entry_key] = entry
+    return Indexed(raw, _builder(model), lambda: {getattr(e, field): e for e in fallback()[name]})
+
+
+class Indexed(Mapping[str, Any]):
+    """A cached part's entries by key, each built (`model_construct`) when first asked for.
+
+    An entry that does not fit the models (the cache file was edited: the key covers the
+    data and the code, not the cache itself) is logged, and this process takes every entry
+    from the data files, validated again (`fallback`, which also rewrites the cache).
+    """
+
+    def __init__(
+        self, raw: dict[str, Any], build: _Builder, fallback: Callable[[], dict[str, Any]]
+    ) -> None:
+        self._raw = raw
+        self._build = build
+        self._fallback = fallback
+        self._built: dict[str, Any] = {}  # two threads may build one entry: equal values
+
+    def __getitem__(self, entry_key: str) -> Any:
+        try:
+            return self._built[entry_key]
+        except KeyError:
+            pass
+        raw = self._raw[entry_key]  # KeyError: not in this part
+        try:
+            built = self._build(raw)
+        except (_Mismatch, KeyError, TypeError, ValueError) as exc:
+            log.warning("knowledge cache entry %r ignored: %s", entry_key, exc)
+            self._built = self._fallback()
+            return self._built[entry_key]
+        self._built[entry_key] = built
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 # --------------------------------------------------------------------------- JSON -> models

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diagnostics._errors import KnowledgeError
@@ -65,7 +66,7 @@ class Knowledge:
         providers: Sequence[Provider],
         gateways: Sequence[MxGateway],
         clients: Sequence[ClientSpec],
-        fixes: Sequence[FixEntry],
+        fixes: Sequence[FixEntry] | Mapping[str, FixEntry],
         replies: RepliesFile,
         error_texts: ErrorTextsFile,
         policies: Sequence[Policy],
@@ -74,17 +75,15 @@ class Knowledge:
         self._providers = {p.key: p for p in providers}
         self._gateways = tuple(gateways)
         self._clients = {OutlookClient(c.key): c for c in clients}
-        self._fixes = {f.finding: f for f in fixes}
+        # The cache hands over the fixes as a mapping that builds an entry when first asked
+        # for (`_cache.Indexed`): a diagnosis needs the fixes of its few findings only.
+        self._fixes: Mapping[str, FixEntry] = (
+            fixes if isinstance(fixes, Mapping) else {f.finding: f for f in fixes}
+        )
         self._policies = tuple(policies)
         self._scopes = dict(error_texts.scopes)
-        self._replies = ReplyClassifier(replies)
-        self._errors = ErrorTextParser(
-            error_texts,
-            classify=lambda code, message, stage: self._replies.classify(
-                code, message, stage=stage
-            ),
-            findings=self._findings,
-        )
+        self._replies_data = replies
+        self._error_texts = error_texts
 
         # Most specific pattern first, so mxa.eu.mailgun.org is Mailgun EU, not Mailgun US.
         def ordered(pairs: list[tuple[Provider, HostPattern]]) -> list[_Compiled]:
@@ -93,6 +92,22 @@ class Knowledge:
 
         self._mx = ordered([(p, pat) for p in providers for pat in p.mx_patterns])
         self._hosts = ordered([(p, pat) for p in providers for pat in p.host_patterns])
+
+    # Their patterns are compiled when first used (~5 ms): a diagnosis whose server refused
+    # nothing classifies no reply, and only a pasted error text needs the parser.
+    @functools.cached_property
+    def _replies(self) -> ReplyClassifier:
+        return ReplyClassifier(self._replies_data)
+
+    @functools.cached_property
+    def _errors(self) -> ErrorTextParser:
+        return ErrorTextParser(
+            self._error_texts,
+            classify=lambda code, message, stage: self._replies.classify(
+                code, message, stage=stage
+            ),
+            findings=self._findings,
+        )
 
     # ----------------------------------------------------------------- catalog
 

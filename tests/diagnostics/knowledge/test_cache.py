@@ -54,6 +54,14 @@ def same(built: Any, validated: Any, where: str = "") -> None:
         assert built == validated, where
 
 
+def built(parts: dict[str, Any]) -> dict[str, Any]:
+    """The parts, every entry of those built lazily built now (in order, a tuple)."""
+    return {
+        name: tuple(part[key] for key in part) if isinstance(part, _cache.Indexed) else part
+        for name, part in parts.items()
+    }
+
+
 def test_second_load_constructs_the_same_knowledge_without_validating(tmp_path):
     validate = Counting()
     first = _cache.load_parts(data_dir(), validate, where=tmp_path)
@@ -61,7 +69,7 @@ def test_second_load_constructs_the_same_knowledge_without_validating(tmp_path):
     assert _cache.cache_file(tmp_path, _cache.cache_key(data_dir())).is_file()
     second = _cache.load_parts(data_dir(), validate, where=tmp_path)
     assert validate.calls == 1  # from the cache
-    same(second, first)
+    same(built(second), first)
     # And what the engine uses works from it: a provider is recognised.
     knowledge = Knowledge(**second)
     assert knowledge.match_host("smtp.office365.com") is not None
@@ -127,9 +135,39 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path, corrupt):
     path.write_text(corrupt(path.read_text()), errors="surrogateescape")
     parts = _cache.load_parts(data_dir(), validate, where=tmp_path)
     assert validate.calls == 2
-    same(parts, reference)
+    same(built(parts), reference)
     _cache.load_parts(data_dir(), validate, where=tmp_path)
     assert validate.calls == 2  # rewritten whole
+
+
+def test_the_fixes_are_built_from_the_cache_one_entry_when_first_asked_for(tmp_path):
+    reference = _cache.load_parts(data_dir(), Counting(), where=tmp_path)
+    parts = _cache.load_parts(data_dir(), Counting(), where=tmp_path)
+    fixes = parts["fixes"]
+    assert isinstance(fixes, _cache.Indexed)
+    assert list(fixes) == [f.finding for f in reference["fixes"]]
+    knowledge = Knowledge(**parts)
+    fix = knowledge.fix_for("tls.ok", "classic")
+    assert fix == Knowledge(**reference).fix_for("tls.ok", "classic") and fix is not None
+    assert list(fixes._built) == ["tls.ok"]  # the other entries are still JSON
+    assert knowledge.fix_entry("tls.ok") is knowledge.fix_entry("tls.ok")  # built once
+
+
+def test_an_edited_fixes_entry_is_found_when_used_and_everything_validated_again(tmp_path, caplog):
+    validate = Counting()
+    reference = _cache.load_parts(data_dir(), validate, where=tmp_path)
+    path = _cache.cache_file(tmp_path, _cache.cache_key(data_dir()))
+    document = json.loads(path.read_text())
+    entry = next(e for e in document["parts"]["fixes"] if e["finding"] == "tls.ok")
+    entry["clients"] = "not a map of clients"
+    path.write_text(json.dumps(document))
+    parts = _cache.load_parts(data_dir(), validate, where=tmp_path)
+    assert validate.calls == 1  # the edit is in an entry not built yet
+    assert parts["fixes"]["tls.ok"] == next(f for f in reference["fixes"] if f.finding == "tls.ok")
+    assert validate.calls == 2 and "knowledge cache entry 'tls.ok' ignored" in caplog.text
+    same(built(parts), reference)
+    _cache.load_parts(data_dir(), validate, where=tmp_path)["fixes"]["tls.ok"]
+    assert validate.calls == 2  # the cache was rewritten
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
