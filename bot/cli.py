@@ -43,6 +43,8 @@ def serve(
     """Run the Slack app (HTTP mode, or Socket Mode)."""
     from bot.server import serve as serve_bot
 
+    engine_cli.long_running()  # a terminal command runs without the collector, and more
+
     raise typer.Exit(serve_bot(port=port, socket_mode=socket_mode))
 
 

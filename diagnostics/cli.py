@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import gc
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -315,6 +316,37 @@ def _first_error(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
+_set_for_a_short_run: set[str] = set()
+
+
+def _short_lived() -> None:
+    """The console script is a short-lived process (issue 16, measured on a check):
+
+    - the cyclic collector would scan the objects of every module again and again while
+      they are imported (~60-90 ms), and once more when the interpreter exits (~100 ms);
+    - pydantic would look for plugins, reading the entry points of every installed
+      distribution (~10 ms) when the first model is built (typer builds its own models
+      with plugins off). A value the user set, even empty, is kept.
+
+    A command that keeps running (serve) undoes both with `long_running`.
+    """
+    gc.disable()
+    if _PLUGINS not in os.environ:
+        os.environ[_PLUGINS] = "__all__"
+        _set_for_a_short_run.add(_PLUGINS)
+
+
+def long_running() -> None:
+    """`_short_lived` undone: the collector on again (the objects made so far, modules and
+    classes, left out of its scans for good), pydantic plugins looked for again."""
+    gc.freeze()
+    gc.enable()
+    for name in _set_for_a_short_run:
+        os.environ.pop(name, None)
+    _set_for_a_short_run.clear()
+
+
 def main(
     argv: list[str] | None = None, *, setup_logging: Callable[[], object] | None = None
 ) -> int:
@@ -323,6 +355,8 @@ def main(
     SETUP_LOGGING installs the process's one log handler (the front end's); without it, a
     plain one at WARNING.
     """
+    if argv is None:
+        _short_lived()
     if setup_logging is None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     else:
@@ -331,9 +365,7 @@ def main(
         return _main(argv)
     finally:
         if argv is None:
-            # The console script exits right after: let the interpreter skip its final
-            # garbage collection over every imported module (~100 ms of a CLI run).
-            gc.freeze()
+            gc.freeze()  # no collection at exit either (serve may have turned it on)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -52,6 +52,51 @@ async def test_terminal_commands_load_no_slack_and_no_database():
         assert loaded == [], (argv, loaded)
 
 
+def _console_script(code: str, *args: str, env: dict[str, str]) -> list[str]:
+    """The last line CODE printed after the console script's main ran ARGS in a fresh
+    interpreter, as words."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import gc, os, sys\n{code}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    return result.stdout.strip().splitlines()[-1].split()
+
+
+def test_a_terminal_command_runs_without_the_collector_nor_a_plugin_search():
+    code = (
+        "from bot.cli import main\n"
+        "main()\n"
+        "import pydantic.plugin._loader as loader\n"
+        "print(gc.isenabled(), os.environ.get('PYDANTIC_DISABLE_PLUGINS') or '-',"
+        " 'diagnostics._models' in sys.modules, loader._plugins)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    args = ("check", "mail.example.test:99999")  # a model validates the input, and refuses it
+    assert _console_script(code, *args, env=env) == ["False", "__all__", "True", "None"]
+    # The user's own setting wins: here plugins are looked for (none is installed).
+    user = {**env, "PYDANTIC_DISABLE_PLUGINS": ""}
+    assert _console_script(code, *args, env=user) == ["False", "-", "True", "{}"]
+    # Called from Python (tests, another program): nothing of the process is changed.
+    assert _console_script(code.replace("main()", "main(['--help'])"), env=env)[:2] == ["True", "-"]
+
+
+def test_serve_runs_with_the_collector_and_pydantic_plugins():
+    code = (
+        "import bot.server\n"
+        "def serve(**options):\n"
+        "    print(gc.isenabled(), os.environ.get('PYDANTIC_DISABLE_PLUGINS') or '-')\n"
+        "    return 0\n"
+        "bot.server.serve = serve\n"
+        "from bot.cli import main\n"
+        "sys.exit(main())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    assert _console_script(code, "serve", env=env) == ["True", "-"]
+
+
 def test_serve_and_store_are_smtpcheck_commands():
     """The console script is the composition root: the engine's commands plus the bot's."""
     import tomllib
