@@ -14,7 +14,6 @@ import datetime as dt
 import json as jsonlib
 import logging
 import os
-import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -31,6 +30,8 @@ HANDLER_MARK = "_smtpcheck_handler"
 
 def new_request_id() -> str:
     """A short random id for one Slack request or diagnosis."""
+    import secrets  # here: its hmac/OpenSSL start is ~8 ms of every `smtpcheck --help`
+
     return secrets.token_hex(6)
 
 
