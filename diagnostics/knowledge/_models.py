@@ -197,6 +197,21 @@ class HostPattern(_Strict):
         return compile_linear("^" + "".join(out) + "$", ignore_case=False, dot_all=False)
 
 
+# A step is a template, or a list of alternative templates: the first one whose variables
+# are all known is used; "" as the last alternative makes the step optional.
+Step = str | tuple[str, ...]
+
+
+class FixSpec(_Strict):
+    summary: Step
+    steps: tuple[Step, ...] = ()
+    values: dict[str, str] = Field(default_factory=dict)  # label template -> value template
+    link: Step | None = None
+    applicable: bool = True  # False: "not applicable here, do this instead"
+    sources: tuple[SourceId, ...] = ()
+    status: Status = "verified"
+
+
 class Provider(_Strict):
     """A mail provider: documented submission settings and how to recognise it."""
 
@@ -288,21 +303,6 @@ class ClientsFile(_Strict):
 
 
 # --------------------------------------------------------------------------- fixes
-
-# A step is a template, or a list of alternative templates: the first one whose variables
-# are all known is used; "" as the last alternative makes the step optional.
-Step = str | tuple[str, ...]
-
-
-class FixSpec(_Strict):
-    summary: Step
-    steps: tuple[Step, ...] = ()
-    values: dict[str, str] = Field(default_factory=dict)  # label template -> value template
-    link: Step | None = None
-    applicable: bool = True  # False: "not applicable here, do this instead"
-    sources: tuple[SourceId, ...] = ()
-    status: Status = "verified"
-
 
 ClientMap = dict[ClientKey, FixSpec]
 
@@ -494,10 +494,6 @@ class Policy(_Strict):
 
 class PoliciesFile(_Strict):
     policies: tuple[Policy, ...]
-
-
-Provider.model_rebuild()
-ProvidersFile.model_rebuild()
 
 
 # --------------------------------------------------------------------------- results
