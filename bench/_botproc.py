@@ -62,7 +62,7 @@ class SlowCallbacks:
 
     def until_last_ack(self) -> dict:
         """The loop thread's CPU (ms) until the last response of the span was written."""
-        ends = [ended for ended, _, whose in self.timeline if whose == "answering"]
+        ends = [ended for ended, _, whose in self.timeline if whose == "requests"]
         if not ends:
             return {}
         last = max(ends)
@@ -73,18 +73,20 @@ class SlowCallbacks:
         return {whose: round(cpu * 1000, 1) for whose, cpu in sorted(spent.items())}
 
 
-_ANSWERING = ("aiohttp/web", "slack_bolt/", "bot/listeners/", "bot/server.py", "bot/app.py")
-
-
 def _whose(handle: asyncio.events.Handle) -> str:
-    """'answering' (a Slack request: aiohttp's server, Bolt, a listener), 'background' (any
-    other task: checks, deliveries) or 'io' (a transport's callback, anyone's)."""
+    """'requests' (aiohttp's handler of a request, with whatever it awaits inline: Bolt
+    before an ack, the ack), 'bolt' (Bolt's listeners, and its work after an early ack),
+    'background' (any other task: checks, deliveries) or 'io' (a transport's callback)."""
     task = getattr(getattr(handle, "_callback", None), "__self__", None)
     if not isinstance(task, asyncio.Task):
         return "io"
     code = getattr(task.get_coro(), "cr_code", None)
     filename = code.co_filename if code is not None else ""
-    return "answering" if any(part in filename for part in _ANSWERING) else "background"
+    if "aiohttp/web_protocol" in filename:
+        return "requests"
+    if any(part in filename for part in ("slack_bolt/", "bot/listeners/", "bot/server.py")):
+        return "bolt"
+    return "background"
 
 
 def _name(handle: asyncio.events.Handle) -> str:
