@@ -62,25 +62,34 @@ def assess_context(
     )
 
 
-def port25_finding(
+def port25_blocked_likely(
     target: Target, results: Sequence[ProbeResult], *, now: dt.datetime, requires_auth: bool
-) -> Finding | None:
+) -> bool:
     """Port 25 entered for a mail client while 587 works: it is the usual ISP block."""
     if target.port != 25 or not requires_auth:
-        return None
-    if not any(
+        return False
+    return any(
         r.plan.port == 587 and _assess.usable(r, now=now, requires_auth=True) for r in results
-    ):
-        return None
+    )
+
+
+def port25_finding(target: Target, recommended: Endpoint) -> Finding:
+    """The port 25 finding, naming the setting the report recommends instead (which
+    `recommendation` chose with port 25 left, see port25_blocked_likely)."""
+    shown = f"Port {recommended.port} with {security_label(recommended.security)}"
     return finding(
         "settings.port25_blocked_likely",
         detail=(
             "Many internet providers and office networks block port 25 so "
             "that infected computers cannot send spam. It may work from here "
-            "and still fail from the user's network. Port 587 with STARTTLS "
-            f"works on {target.host}: use that."
+            f"and still fail from the user's network. {shown} works on "
+            f"{recommended.host}: use that."
         ),
-        evidence={"host": target.host, "port": 25},
+        evidence={
+            "host": target.host,
+            "port": 25,
+            "recommended": recommended.model_dump(mode="json"),
+        },
     )
 
 
@@ -97,7 +106,7 @@ def recommendation(
 
     A rejected password is the password's fault (it fails on every port alike), so the
     entered setting counts as working without the login; port 25 is left when
-    `leave_port_25` (a mail client's port 25 is usually blocked, see port25_finding).
+    `leave_port_25` (a mail client's port 25 is usually blocked, see port25_blocked_likely).
     """
 
     def endpoint(result: ProbeResult) -> Endpoint:
@@ -105,7 +114,12 @@ def recommendation(
         return Endpoint(host=plan.host or target.host, port=plan.port, security=plan.security)
 
     tried = [
-        Tried(endpoint(r), works=_assess.usable(r, now=now, requires_auth=requires_auth))
+        Tried(
+            endpoint(r),
+            # Port 25 left means in either mode (the other mode answering there included).
+            works=_assess.usable(r, now=now, requires_auth=requires_auth)
+            and not (leave_port_25 and r.plan.port == 25),
+        )
         for r in results
         if r.plan.role != "credentials"
     ]

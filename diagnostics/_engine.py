@@ -372,19 +372,20 @@ class _Diagnosis:
         for result in results:
             if result.plan.role == "credentials":
                 self.findings += _assess.credential_findings(result, context)
-        port25 = _conclude.port25_finding(
+        leave_port_25 = _conclude.port25_blocked_likely(
             target, results, now=self.now, requires_auth=self.request.requires_auth
         )
-        if port25 is not None:
-            self.findings.append(port25)
         recommendation = _conclude.recommendation(
             target,
             results,
             self.entered,
             now=self.now,
             requires_auth=self.request.requires_auth,
-            leave_port_25=port25 is not None,
+            leave_port_25=leave_port_25,
         )
+        # The finding names the setting recommended, so it is made once that is known.
+        if leave_port_25 and recommendation.best is not None:
+            self.findings.append(_conclude.port25_finding(target, recommendation.best))
         self.alternatives = recommendation.alternatives
         return recommendation.best
 

@@ -189,6 +189,30 @@ async def test_port_25_for_a_mail_client_is_moved_to_587(dns, config_for, smtp_s
     report = await check(dns, config_for(), server.host, port=25, security="starttls")
     assert "settings.port25_blocked_likely" in ids(report)
     assert report.recommended is not None and report.recommended.port == 587
+    assert "Port 587 with STARTTLS works on mail.example.test" in (
+        report.by_id("settings.port25_blocked_likely")[0].detail
+    )
+
+
+async def test_port_25_finding_names_the_setting_the_report_recommends(
+    dns, config_for, smtp_servers
+):
+    # SSL/TLS chosen with port 25: 465 SSL/TLS changes one field, 587 STARTTLS two.
+    server = await smtp_servers.start(port=25, mode="starttls")
+    await smtp_servers.start(host=server.host, port=587, mode="starttls")
+    await smtp_servers.start(host=server.host, port=465, mode="ssl")
+    report = await check(dns, config_for(), server.host, port=25, security="ssl")
+    assert report.recommended is not None
+    assert (report.recommended.port, report.recommended.security) == (465, "ssl")
+    found = report.by_id("settings.port25_blocked_likely")[0]
+    assert "Port 465 with SSL/TLS works on mail.example.test: use that." in found.detail
+    assert "587" not in found.detail
+    assert found.evidence["recommended"] == {
+        "host": NAME,
+        "port": 465,
+        "security": "ssl",
+    }
+    assert found.fix is not None and "465" in found.fix.summary
 
 
 # ------------------------------------------------------------------ hostile servers
