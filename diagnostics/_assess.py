@@ -347,9 +347,15 @@ def _tls_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> li
             finding(
                 "tls.ok",
                 detail=(
-                    f"Certificate issued by {cert.issuer}, valid until {cert.not_after:%Y-%m-%d}."
+                    f"Certificate issued by {cert.issuer_name or cert.issuer}, "
+                    f"valid until {cert.not_after:%Y-%m-%d}."
                 ),
-                evidence={**base, "tls_version": tls.version, "cipher": tls.cipher},
+                evidence={
+                    **base,
+                    "tls_version": tls.version,
+                    "cipher": tls.cipher,
+                    "issuer": cert.issuer,  # the raw name, for the technical details
+                },
                 tls_version=tls_words(tls.version),  # the headline's: "TLS 1.3"
             )
         )

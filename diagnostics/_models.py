@@ -528,6 +528,8 @@ class CertInfo:
     # How many names the certificate holds; `names` keeps only the first ones and those
     # that match the host entered (a certificate can hold thousands).
     names_total: int = 0
+    # The issuer as a person reads it ("Let's Encrypt (R11)"); `issuer` is the raw name.
+    issuer_name: str = ""
 
     @property
     def trusted(self) -> bool:
@@ -547,6 +549,7 @@ class CertInfo:
         return {
             "subject": self.subject,
             "issuer": self.issuer,
+            "issuer_name": self.issuer_name or self.issuer,
             "names": list(self.names),
             "names_total": max(self.names_total, len(self.names)),
             "not_before": self.not_before.isoformat(),

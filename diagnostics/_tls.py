@@ -71,6 +71,7 @@ MAX_CERT_NAMES = 25
 MAX_MATCHING_NAMES = 5
 _NAME_CHARS = 255  # a DNS name is at most 253 characters
 _DN_CHARS = 1000
+_READABLE_CHARS = 200  # an issuer's name in a sentence
 
 
 class TimedSSLObject(ssl.SSLObject):
@@ -392,6 +393,7 @@ def _analyze_chain(
     return CertInfo(
         subject=_name_text(leaf.subject),
         issuer=_name_text(leaf.issuer),
+        issuer_name=readable_name(leaf.issuer),
         names=_kept_names(names, matching),
         names_total=len(names),
         not_before=not_before,
@@ -500,6 +502,7 @@ def _unreadable(
     return CertInfo(
         subject="(unreadable certificate)",
         issuer="(unreadable certificate)",
+        issuer_name="(unreadable certificate)",
         names=(),
         not_before=now,
         not_after=now,
@@ -524,6 +527,30 @@ def _name_text(name: x509.Name) -> str:
     except ValueError:
         text = repr(name)
     return visible(text, limit=_DN_CHARS)
+
+
+def readable_name(name: x509.Name) -> str:
+    """A subject or issuer as a person reads it: the organisation, then the common name (or
+    the unit) in brackets, "Let's Encrypt (R11)"; the whole name when it has neither.
+
+    Sanitised like the raw name (the certificate's owner chose every byte)."""
+    organisation = _attribute(name, NameOID.ORGANIZATION_NAME)
+    detail = _attribute(name, NameOID.COMMON_NAME) or _attribute(
+        name, NameOID.ORGANIZATIONAL_UNIT_NAME
+    )
+    if organisation and detail and detail.casefold() != organisation.casefold():
+        text = f"{organisation} ({detail})"
+    else:
+        text = organisation or detail
+    return visible(text, limit=_READABLE_CHARS) if text else _name_text(name)
+
+
+def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    """The first value of `oid` in `name`, stripped ("" when absent)."""
+    values = name.get_attributes_for_oid(oid)
+    value = values[0].value if values else ""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return text.strip()
 
 
 def _spki(cert: x509.Certificate) -> bytes:

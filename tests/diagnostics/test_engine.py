@@ -97,6 +97,12 @@ async def test_good_starttls_submission_passes(dns, config_for, smtp_servers: Se
     assert entered.auth_before_tls == ()
     assert report.input.host == NAME and report.input.port == 587
     assert {"tls.ok", "settings.ok"} <= ids(report)
+    # The issuer as a person reads it; its raw name stays in the evidence.
+    tls_ok = report.by_id("tls.ok")[0]
+    raw = entered.certificate["issuer"]  # "OU=Testing CA #…,O=trustme v…"
+    assert raw.startswith("OU=Testing CA #") and tls_ok.evidence["issuer"] == raw
+    assert tls_ok.detail.startswith("Certificate issued by trustme v")
+    assert "(Testing CA #" in tls_ok.detail and "O=" not in tls_ok.detail
     # The transcript shows the real dialogue, with timestamps in order.
     lines = [t.line for t in report.transcript if t.probe == "587/starttls"]
     assert any(line.startswith("220") for line in lines)

@@ -9,10 +9,12 @@ import ssl
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 
 from diagnostics._errors import ConfigError
-from diagnostics._models import CertProblem
+from diagnostics._models import CertInfo, CertProblem
 from diagnostics._tls import (
     TrustStore,
     analyze_chain,
@@ -20,7 +22,8 @@ from diagnostics._tls import (
     peer_chain,
     probe_context,
 )
-from tests.certs import CertFactory
+from diagnostics.sanitize import visible
+from tests.certs import CertFactory, issue
 
 NAME = "mail.example.test"
 P = CertProblem
@@ -255,3 +258,56 @@ async def test_peer_chain_is_what_the_server_sent(factory):
         server.close()
     assert chain == cert.chain_der
     assert peer_chain(None) == []
+
+
+def _issued_under(trust: TrustStore, *attributes: tuple[x509.ObjectIdentifier, str]) -> CertInfo:
+    """A certificate whose issuer is made of `attributes` (self-signed: issuer = subject)."""
+    cert = issue(
+        # Unvalidated: a hostile issuer's name is longer than RFC 5280's upper bounds.
+        x509.Name([x509.NameAttribute(oid, value, _validate=False) for oid, value in attributes]),
+        not_before=now() - dt.timedelta(days=1),
+        not_after=now() + dt.timedelta(days=30),
+    )
+    return analyze_chain(cert.chain_der, NAME, trust, now=now())
+
+
+@pytest.mark.parametrize(
+    ("attributes", "readable"),
+    [
+        (
+            ((NameOID.COUNTRY_NAME, "US"), (NameOID.ORGANIZATION_NAME, "Let's Encrypt"),
+             (NameOID.COMMON_NAME, "R11")),
+            "Let's Encrypt (R11)",
+        ),
+        (((NameOID.COMMON_NAME, "Contoso Issuing CA"),), "Contoso Issuing CA"),
+        (
+            ((NameOID.ORGANIZATION_NAME, "Contoso"), (NameOID.COMMON_NAME, "contoso")),
+            "Contoso",
+        ),
+        (
+            ((NameOID.ORGANIZATION_NAME, "trustme"),
+             (NameOID.ORGANIZATIONAL_UNIT_NAME, "Testing CA")),
+            "trustme (Testing CA)",
+        ),
+        (((NameOID.COUNTRY_NAME, "US"), (NameOID.LOCALITY_NAME, "Here")), "L=Here,C=US"),
+    ],
+)  # fmt: skip
+def test_the_issuer_reads_as_its_organisation_and_name(trust, attributes, readable):
+    info = _issued_under(trust, *attributes)
+    assert info.issuer_name == readable
+    raw = x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
+    assert info.issuer == raw.rfc4514_string()  # the raw name is kept as it was
+    assert info.as_evidence()["issuer"] == info.issuer
+    assert info.as_evidence()["issuer_name"] == readable
+
+
+@pytest.mark.filterwarnings("ignore:Attribute's length must be")  # the long name, on purpose
+def test_a_hostile_issuer_name_is_sanitised(trust):
+    info = _issued_under(
+        trust,
+        (NameOID.ORGANIZATION_NAME, "Evil\u202eCorp\x1b[2J"),
+        (NameOID.COMMON_NAME, "x" * 500),
+    )
+    assert "\u202e" not in info.issuer_name and "\x1b" not in info.issuer_name
+    assert info.issuer_name.startswith(visible("Evil\u202eCorp\x1b[2J") + " (xxx")
+    assert len(info.issuer_name) <= 200
