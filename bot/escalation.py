@@ -29,9 +29,12 @@ def summarize(report: dict[str, Any]) -> tuple[str, str | None]:
     port = data.get("port")
     where = f"{host}:{port}" if port else str(host)
     verdict = VERDICT_WORD.get(Verdict(report.get("verdict", "fail")), "?")
-    lines = [f"{verdict} · {where} · {security_label(data.get('security'))}"]
-    if data.get("email"):
-        lines[0] += f" · {data['email']}"
+    parts = [verdict, where]
+    if data.get("security"):  # none when no server was found for an address
+        parts.append(security_label(data["security"]))
+    if data.get("email") and data["email"] != where:
+        parts.append(data["email"])
+    lines = [" · ".join(parts)]
     first_error = None
     for finding in report.get("findings", []):
         if finding.get("severity") == Severity.ERROR.value:

@@ -287,12 +287,12 @@ class _Diagnosis:
         self.timings["discovery"] = ms(self.loop.time() - started)
         allowed = self.config.allowed_ports
         ordered = sorted(found.candidates, key=lambda c: c.port not in allowed)
-        named = ", ".join(o.source for o in found.outcomes if o.state == "found") or "nothing"
+        named = [_discovery.SOURCE_NAMES[o.source] for o in found.outcomes if o.state == "found"]
         await self.progress(
             "discovery",
             label,
             "done",
-            f"found by: {named}",
+            f"found in: {', '.join(named)}" if named else "none published",
             duration_ms=self.timings["discovery"],
         )
         return dataclasses.replace(found, candidates=tuple(ordered))

@@ -22,7 +22,13 @@ from rich.text import Text
 from diagnostics._assess import OAUTH_MECHANISMS
 from diagnostics._models import Finding, ProbeSummary, Progress, Report, Severity
 from diagnostics.labels import security_label
-from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
+from diagnostics.recommend import (
+    ADVICE_WORDS,
+    Advice,
+    advised_settings,
+    found_from,
+    settings_advice,
+)
 from diagnostics.wording import (
     ROLE_WORDS,
     duration_text,
@@ -109,14 +115,17 @@ def _headline(report: Report) -> list[RenderableType]:
 
 def _advice(report: Report) -> list[RenderableType]:
     advice = settings_advice(report)
-    if advice is not Advice.CHANGE or report.recommended is None:
+    rec = advised_settings(report)
+    if rec is None:
         colour = {Advice.KEEP: "green", Advice.KEEP_FIX_OTHER: "yellow"}.get(advice, "red")
         return [_hanging("→", colour, Text(ADVICE_WORDS[advice] + ".", style="bold")), Text()]
-    rec = report.recommended
     table = Table.grid(padding=(0, 2))
     table.add_row("Outgoing server (SMTP)", Text(rec.host, style="bold"))
     table.add_row("Port", Text(str(rec.port), style="bold"))
     table.add_row("Encryption", Text(security_label(rec.security), style="bold"))
+    source = found_from(report, rec)
+    if source:
+        table.add_row("Where from", source)
     parts: list[RenderableType] = [
         Panel(table, title=ADVICE_WORDS[advice], border_style="green", expand=False)
     ]
@@ -128,6 +137,13 @@ def _advice(report: Report) -> list[RenderableType]:
         )
         parts.append(Text(f"  Also works: {others}.", style="dim"))
     return [*parts, Text()]
+
+
+def _role_words(role: str, *, found: bool) -> str:
+    """Why a probe was tried; the setting of an address-only check was found, not entered."""
+    if found and role == "entered":
+        return "found"
+    return ROLE_WORDS.get(role, role.replace("_", " "))
 
 
 def _hanging(mark: str, colour: str, body: RenderableType) -> Table:
@@ -210,7 +226,7 @@ def _probe_table(report: Report) -> Table:
         )
         table.add_row(
             f"{probe.port} {security_label(probe.security)}" + (" *" if probe.host else ""),
-            ROLE_WORDS.get(probe.role, probe.role.replace("_", " ")),
+            _role_words(probe.role, found=report.discovery is not None),
             Text("login refused", style="red")
             if login_refused
             else Text(

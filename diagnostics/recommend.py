@@ -7,9 +7,10 @@ Two pure rules, no I/O:
   order; then 587 STARTTLS before 465 SSL/TLS), and the other working ones as alternatives.
   Nothing to change when the entered setting works.
 - `settings_advice`: the one sentence a report leads with: change to the recommendation,
-  keep the settings (they work, or they are right and something else fails), or none of the
-  settings tried worked. Decided from the verdict and the probes, never from `recommended`
-  alone (it is null both when the settings work and when nothing did).
+  keep the settings (they work, or they are right and something else fails), enter the
+  settings found for an address (they work), or none of the settings tried worked. Decided
+  from the verdict and the probes, never from `recommended` alone (it is null both when the
+  settings work and when nothing did).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Advice(enum.StrEnum):
     KEEP_FIX_OTHER = "keep_fix_other"  # the settings connect; the login or server fails
     NONE_WORKED = "none_worked"
     NOT_FOUND = "not_found"  # an address alone, and no outgoing server could be found
+    FOUND = "found"  # an address alone: the server found for it works (nothing was entered)
 
 
 ADVICE_WORDS = {
@@ -111,6 +113,7 @@ ADVICE_WORDS = {
     ),
     Advice.NONE_WORKED: "None of the settings tried worked",
     Advice.NOT_FOUND: "No outgoing server found to check: ask the provider for its name",
+    Advice.FOUND: "Enter these settings in Outlook (found for the address; they work)",
 }
 
 
@@ -119,13 +122,46 @@ def settings_advice(report: Report) -> Advice:
     if report.recommended is not None:
         return Advice.CHANGE
     if report.verdict is not Verdict.FAIL:
-        return Advice.KEEP
+        return Advice.FOUND if found_settings(report) is not None else Advice.KEEP
     if not report.probes and report.has("settings.no_server_found"):
         return Advice.NOT_FOUND
     entered = next((p for p in report.probes if p.role == "entered"), None)
     if entered is not None and _connects(entered, requires_auth=report.input.requires_auth):
         return Advice.KEEP_FIX_OTHER
     return Advice.NONE_WORKED
+
+
+def found_settings(report: Report) -> Endpoint | None:
+    """The setting checked when only an address was given (discovery found it), else None."""
+    entered = report.input
+    if report.discovery is None or not entered.host or not entered.port or not entered.security:
+        return None
+    return Endpoint(host=entered.host, port=entered.port, security=entered.security)
+
+
+def advised_settings(report: Report) -> Endpoint | None:
+    """The settings to show as the ones to enter in Outlook: the recommendation (CHANGE),
+    or the ones found for an address (FOUND); None for every other advice."""
+    advice = settings_advice(report)
+    if advice is Advice.CHANGE:
+        return report.recommended
+    if advice is Advice.FOUND:
+        return found_settings(report)
+    return None
+
+
+def found_from(report: Report, endpoint: Endpoint) -> str | None:
+    """Where discovery found `endpoint`, in words ("published by the domain (SRV)")."""
+    if report.discovery is None:
+        return None
+    for server in report.discovery.servers:
+        if (server.host.lower(), server.port, server.security) == (
+            endpoint.host.lower(),
+            endpoint.port,
+            endpoint.security,
+        ):
+            return server.words
+    return None
 
 
 def _connects(probe: ProbeSummary, *, requires_auth: bool) -> bool:

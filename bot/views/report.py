@@ -32,7 +32,13 @@ from bot.views.text import (
 from diagnostics import SEVERITY_ORDER, Endpoint, Finding, Report, Severity
 from diagnostics._models import ReportInput
 from diagnostics.labels import client_label, security_label
-from diagnostics.recommend import ADVICE_WORDS, Advice, settings_advice
+from diagnostics.recommend import (
+    ADVICE_WORDS,
+    Advice,
+    advised_settings,
+    found_from,
+    settings_advice,
+)
 from diagnostics.wording import duration_text, shown_code
 
 RERUN_ACTION = "report_rerun"
@@ -104,7 +110,9 @@ def report_message(
 
 def checked_settings(entered: ReportInput) -> list[str]:
     """The entered settings that were checked, in the report's words: server, port, encryption."""
-    settings = [f"server {code(entered.host or entered.target)}"]
+    # An address alone for which no server was found: the address is the only setting.
+    server = entered.host or (None if entered.target == entered.email else entered.target)
+    settings = [f"server {code(server)}"] if server else []
     if entered.port:
         settings.append(f"port {code(entered.port)}")
     if entered.security:
@@ -128,11 +136,14 @@ def _recommended_text(report: Report) -> str:
     """What to do with the settings entered: from the verdict and the probes (settings_advice),
     never from `recommended` alone, which is null both when they work and when nothing did."""
     advice = settings_advice(report)
-    rec = report.recommended
-    if advice is not Advice.CHANGE or rec is None:
+    rec = advised_settings(report)
+    if rec is None:
         tail = {Advice.NONE_WORKED: " The problems below say why."}.get(advice, "")
         return f"*{ADVICE_WORDS[advice]}.*{tail}"
     text = settings_text(rec, heading=ADVICE_WORDS[advice])
+    source = found_from(report, rec)
+    if source:
+        text += f"\n_Where from:_ {escape(source)}"
     if report.alternatives:
         others = "; ".join(
             (f"{code(alt.host)} " if alt.host != rec.host else "")

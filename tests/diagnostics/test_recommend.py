@@ -5,8 +5,21 @@ from __future__ import annotations
 import pytest
 
 from diagnostics import Endpoint, Report, Security, Verdict
-from diagnostics._models import ProbeSummary, ReportInput
-from diagnostics.recommend import Advice, Tried, fields_changed, recommend, settings_advice
+from diagnostics._models import (
+    DiscoveredServer,
+    DiscoverySummary,
+    ProbeSummary,
+    ReportInput,
+)
+from diagnostics.recommend import (
+    Advice,
+    Tried,
+    advised_settings,
+    fields_changed,
+    found_from,
+    recommend,
+    settings_advice,
+)
 
 HOST = "mail.example.test"
 PROVIDER = "smtp.provider.test"
@@ -106,6 +119,7 @@ def report(
     auth: tuple[str, ...] = ("PLAIN",),
     problems: list[str] | None = None,
     tls: str | None = "TLSv1.3",
+    found: bool = False,  # only an address given; discovery found HOST 587 STARTTLS
 ) -> Report:
     probe = ProbeSummary(
         port=587,
@@ -116,14 +130,33 @@ def report(
         auth_after_tls=auth,
         certificate={"problems": problems or []},
     )
+    discovery = DiscoverySummary(
+        domain="contoso.test",
+        servers=(
+            DiscoveredServer(
+                host=HOST, port=587, security=T, sources=("srv",),
+                words="published by the domain (SRV)", confirmed=outcome == "ok",
+            ),
+        ),
+    )  # fmt: skip
     return Report(
         input=ReportInput(
-            target=HOST, host=HOST, port=587, security=T, email=None, user=None, client="classic"
+            target=ADDRESS if found else HOST,
+            host=HOST,
+            port=587,
+            security=T,
+            email=ADDRESS if found else None,
+            user=None,
+            client="classic",
         ),
         verdict=verdict,
         recommended=recommended,
         probes=(probe,),
+        discovery=discovery if found else None,
     )
+
+
+ADDRESS = "adele@contoso.test"
 
 
 # (case, report, advice)
@@ -139,6 +172,14 @@ ADVICE_CASES = [
      report(Verdict.FAIL, problems=["expired"]), Advice.NONE_WORKED),
     ("no login offered", report(Verdict.FAIL, auth=()), Advice.NONE_WORKED),
     ("TLS 1.0 only", report(Verdict.FAIL, tls="TLSv1"), Advice.NONE_WORKED),
+    ("an address alone, the server found works: enter it (nothing was entered to keep)",
+     report(Verdict.PASS, found=True), Advice.FOUND),
+    ("an address alone, the server found works with a warning",
+     report(Verdict.WARN, found=True), Advice.FOUND),
+    ("an address alone, another setting works: change",
+     report(Verdict.FAIL, recommended=ep(465, S), found=True), Advice.CHANGE),
+    ("an address alone, nothing works", report(Verdict.FAIL, outcome="refused", tls=None,
+     found=True), Advice.NONE_WORKED),
 ]  # fmt: skip
 
 
@@ -150,3 +191,14 @@ ADVICE_CASES = [
 def test_settings_advice_comes_from_verdict_and_probes(subject: Report, advice: Advice) -> None:
     assert subject.recommended is None or advice is Advice.CHANGE
     assert settings_advice(subject) is advice
+
+
+def test_the_settings_to_enter_and_where_they_came_from() -> None:
+    found = report(Verdict.PASS, found=True)
+    assert advised_settings(found) == ep(587, T)
+    assert found_from(found, ep(587, T)) == "published by the domain (SRV)"
+    assert found_from(found, ep(465, S)) is None
+    changed = report(Verdict.FAIL, recommended=ep(465, S), found=True)
+    assert advised_settings(changed) == ep(465, S)
+    assert advised_settings(report(Verdict.PASS)) is None  # entered and working: keep them
+    assert found_from(report(Verdict.PASS), ep(587, T)) is None

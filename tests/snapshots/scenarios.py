@@ -42,6 +42,8 @@ class Scenario:
     title: str  # what happened, for docs/report.md
     servers: tuple[dict[str, Any], ...]  # SmtpTestServer keywords; cert: a CertFactory shape
     request: dict[str, Any]  # CheckRequest fields besides the target
+    target: str = NAME  # what the user typed: the server's name, or only an email address
+    zone: tuple[tuple[str, dict[str, Any]], ...] = ()  # DNS records besides NAME's address
 
 
 def _ok_pair(**extra: Any) -> tuple[dict[str, Any], ...]:
@@ -113,6 +115,29 @@ SCENARIOS = (
         (),
         {"port": 587, "security": "starttls"},
     ),
+    Scenario(
+        "address_only",
+        "Only an email address given: the domain's SRV record names the server, which works",
+        _ok_pair(),
+        {},
+        target="adele@contoso.test",
+        zone=(
+            ("contoso.test", {"MX": [f"10 {NAME}."], "TXT": ["v=spf1 mx -all"]}),
+            ("_dmarc.contoso.test", {"TXT": ["v=DMARC1; p=quarantine"]}),
+            ("_submission._tcp.contoso.test", {"SRV": [f"0 1 587 {NAME}."]}),
+        ),
+    ),
+    Scenario(
+        "no_server_found",
+        "Only an email address given, and no outgoing server can be found for its domain",
+        (),
+        {},
+        target="adele@fabrikam.test",
+        zone=(
+            ("fabrikam.test", {"TXT": ["v=spf1 -all"]}),
+            ("_dmarc.fabrikam.test", {"TXT": ["v=DMARC1; p=reject"]}),
+        ),
+    ),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -141,11 +166,13 @@ async def run_scenario(
             server = await pool.start(host=host, **spec)
             host = server.host
         dns.zone.host(NAME, host, ptr=True)
+        for name, records in scenario.zone:
+            dns.zone.set(name, records)
         fields = dict(scenario.request)
         if "password" in fields:
             fields["password"] = SecretStr(fields["password"])
         report = await diagnose(
-            CheckRequest(target=NAME, **fields),
+            CheckRequest(target=scenario.target, **fields),
             engine_config(dns, ca_bundle),
             on_progress=events.append,
         )

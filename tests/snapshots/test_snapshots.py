@@ -145,3 +145,21 @@ def test_docs_report_md_is_up_to_date() -> None:
     assert report_doc.DOC.read_text(encoding="utf-8") == expected, (
         f"docs/report.md is out of date with the snapshots: run `{report_doc.COMMAND}`"
     )
+
+
+def test_an_address_alone_says_where_the_server_came_from_and_what_to_enter() -> None:
+    """Nothing was entered: no "keep them"; the server found, its source, Outlook's fields."""
+    _, texts = stored()["address_only"]
+    report, terminal = texts["slack_report"], texts["terminal_80"]
+    assert "keep them" not in report.lower() and "keep them" not in terminal.lower()
+    assert "*Enter these settings in Outlook (found for the address; they work):*" in report
+    assert "• Outgoing server (SMTP): `mail.example.test`" in report
+    assert "_Where from:_ published by the domain (SRV)" in report
+    assert "Where from              published by the domain (SRV)" in terminal
+    assert "587 STARTTLS  found" in terminal  # not "as entered": nothing was
+    assert "found in: SRV" in texts["progress"]
+    _, missing = stored()["no_server_found"]
+    assert "Checked: address `adele@fabrikam.test`" in missing["slack_report"]
+    assert "server `adele@" not in missing["slack_report"]
+    assert "not given" not in missing["escalation"]
+    assert "found by: nothing" not in missing["progress"]
