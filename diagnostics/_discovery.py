@@ -27,11 +27,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from diagnostics import _autoconfig, _dns, _ispdb
+from diagnostics import _dns
 from diagnostics._errors import InputError
 from diagnostics._models import Endpoint, Security
 
-if TYPE_CHECKING:  # aiohttp is imported only when a fetch is about to happen
+if TYPE_CHECKING:
+    # aiohttp is imported only when a fetch is about to happen; the ISP database and the
+    # XML parser (~10 ms) when an address is looked up: checking a server needs neither.
+    from diagnostics import _autoconfig, _ispdb
     from diagnostics._fetch import Fetcher
 
 log = logging.getLogger("smtpcheck.discovery")
@@ -196,6 +199,8 @@ def merge(named: dict[Source, list[Endpoint]]) -> tuple[Candidate, ...]:
 async def _ispdb_source(
     inputs: Inputs, outcomes: dict[Source, SourceOutcome], named: dict[Source, list[Endpoint]]
 ) -> _ispdb.IspdbMatch | None:
+    from diagnostics import _ispdb
+
     match = await _ispdb.find(inputs.domain, inputs.mx_hosts, email=inputs.email)
     if match is None:
         outcomes["ispdb"] = SourceOutcome("ispdb", "not_found")
@@ -300,6 +305,7 @@ async def _autoconfig_source(
 async def _fetch_config(
     url: str, email: str | None, fetcher: Fetcher, budget: float
 ) -> tuple[State, str, _autoconfig.ClientConfig | None]:
+    from diagnostics import _autoconfig
     from diagnostics._fetch import FetchFailed
 
     try:

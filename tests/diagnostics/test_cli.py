@@ -244,6 +244,8 @@ async def test_check_json_loads_neither_slack_nor_rich_nor_yaml_once_cached(
         reports.append(json.loads(out))
         assert not top_level(modules) & set(NOT_FOR_CHECK), run
         assert "idna.uts46data" not in modules  # an ASCII name needs no IDNA mapping
+        # A server is checked, not an address looked up: no ISP database, no XML parser.
+        assert not modules & {"diagnostics._ispdb", "diagnostics._autoconfig", "defusedxml"}
     assert "yaml" not in top_level(modules)  # the second run read the validated cache
     assert list((tmp_path / "smtpcheck").glob("knowledge-*.json"))
     first, second = (dict(r, timings_ms=None, started_at=None, id=None) for r in reports)
