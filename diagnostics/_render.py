@@ -27,6 +27,7 @@ from diagnostics.recommend import (
     Advice,
     advised_settings,
     found_from,
+    nothing_checked,
     settings_advice,
 )
 from diagnostics.wording import (
@@ -45,6 +46,7 @@ VERDICT_STYLE = {
     "warn": ("WARN", "bold yellow", "Sending works, with warnings."),
     "fail": ("FAIL", "bold red", "Outlook cannot send with these settings."),
 }
+NOTHING_CHECKED_WORDS = "No outgoing mail server was found for this address."
 SEVERITY_STYLE = {
     Severity.ERROR: ("✗", "red", "Problems"),
     Severity.WARN: ("!", "yellow", "Warnings"),
@@ -99,6 +101,8 @@ def report_parts(report: Report, *, transcript: bool = False) -> list[Renderable
 def _headline(report: Report) -> list[RenderableType]:
     inp = report.input
     name, style, words = VERDICT_STYLE[report.verdict]
+    if nothing_checked(report):  # there are no settings to speak of
+        words = NOTHING_CHECKED_WORDS
     host = inp.host or inp.target
     headline = Text.assemble(
         (f" {name} ", f"{style} reverse"),

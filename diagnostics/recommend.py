@@ -123,12 +123,17 @@ def settings_advice(report: Report) -> Advice:
         return Advice.CHANGE
     if report.verdict is not Verdict.FAIL:
         return Advice.FOUND if found_settings(report) is not None else Advice.KEEP
-    if not report.probes and report.has("settings.no_server_found"):
+    if nothing_checked(report):
         return Advice.NOT_FOUND
     entered = next((p for p in report.probes if p.role == "entered"), None)
     if entered is not None and _connects(entered, requires_auth=report.input.requires_auth):
         return Advice.KEEP_FIX_OTHER
     return Advice.NONE_WORKED
+
+
+def nothing_checked(report: Report) -> bool:
+    """Only an address was given and no server was found for it: no setting was tried."""
+    return not report.probes and report.has("settings.no_server_found")
 
 
 def found_settings(report: Report) -> Endpoint | None:

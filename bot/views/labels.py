@@ -19,4 +19,5 @@ VERDICT_LINE = {
     Verdict.WARN: ":large_orange_circle: Sending works, with warnings",
     Verdict.FAIL: ":x: Outlook cannot send with these settings",
 }
+NOTHING_CHECKED_LINE = ":x: No outgoing mail server was found for this address"
 VERDICT_WORD = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}

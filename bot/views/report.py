@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.views.labels import SEVERITY_ICON, VERDICT_LINE, VERDICT_WORD
+from bot.views.labels import NOTHING_CHECKED_LINE, SEVERITY_ICON, VERDICT_LINE, VERDICT_WORD
 from bot.views.text import (
     CONTEXT_TEXT_MAX,
     HEADER_MAX,
@@ -37,6 +37,7 @@ from diagnostics.recommend import (
     Advice,
     advised_settings,
     found_from,
+    nothing_checked,
     settings_advice,
 )
 from diagnostics.wording import duration_text, shown_code
@@ -121,7 +122,7 @@ def checked_settings(entered: ReportInput) -> list[str]:
 
 
 def _verdict_text(report: Report) -> str:
-    line = f"*{VERDICT_LINE[report.verdict]}*"
+    line = f"*{NOTHING_CHECKED_LINE if nothing_checked(report) else VERDICT_LINE[report.verdict]}*"
     entered = report.input
     settings = checked_settings(entered)
     if entered.email:
