@@ -23,6 +23,7 @@ from diagnostics._assess import OAUTH_MECHANISMS
 from diagnostics._models import Finding, ProbeSummary, Progress, Report, Severity
 from diagnostics.labels import security_label
 from diagnostics.recommend import (
+    ADVICE_AFTER_SETTINGS,
     ADVICE_WORDS,
     Advice,
     advised_settings,
@@ -130,9 +131,12 @@ def _advice(report: Report) -> list[RenderableType]:
     source = found_from(report, rec)
     if source:
         table.add_row("Where from", source)
+    border = "yellow" if advice in ADVICE_AFTER_SETTINGS else "green"
     parts: list[RenderableType] = [
-        Panel(table, title=ADVICE_WORDS[advice], border_style="green", expand=False)
+        Panel(table, title=ADVICE_WORDS[advice], border_style=border, expand=False)
     ]
+    if advice in ADVICE_AFTER_SETTINGS:
+        parts.append(Text(ADVICE_AFTER_SETTINGS[advice], style="bold"))
     if report.alternatives:
         others = "; ".join(
             (f"{alt.host} " if alt.host != rec.host else "")

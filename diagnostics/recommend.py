@@ -103,6 +103,8 @@ class Advice(enum.StrEnum):
     NONE_WORKED = "none_worked"
     NOT_FOUND = "not_found"  # an address alone, and no outgoing server could be found
     FOUND = "found"  # an address alone: the server found for it works (nothing was entered)
+    FOUND_FIX_OTHER = "found_fix_other"  # an address alone: the server found connects; the
+    # login or the server fails (KEEP_FIX_OTHER, with nothing entered to keep)
 
 
 ADVICE_WORDS = {
@@ -114,7 +116,10 @@ ADVICE_WORDS = {
     Advice.NONE_WORKED: "None of the settings tried worked",
     Advice.NOT_FOUND: "No outgoing server found to check: ask the provider for its name",
     Advice.FOUND: "Enter these settings in Outlook (found for the address; they work)",
+    Advice.FOUND_FIX_OTHER: "Enter these settings in Outlook (found for the address; they connect)",
 }
+# Said after the settings shown (ADVICE_WORDS is their heading, kept short for a panel title).
+ADVICE_AFTER_SETTINGS = {Advice.FOUND_FIX_OTHER: "What stops sending is below."}
 
 
 def settings_advice(report: Report) -> Advice:
@@ -127,7 +132,8 @@ def settings_advice(report: Report) -> Advice:
         return Advice.NOT_FOUND
     entered = next((p for p in report.probes if p.role == "entered"), None)
     if entered is not None and _connects(entered, requires_auth=report.input.requires_auth):
-        return Advice.KEEP_FIX_OTHER
+        found = found_settings(report) is not None
+        return Advice.FOUND_FIX_OTHER if found else Advice.KEEP_FIX_OTHER
     return Advice.NONE_WORKED
 
 
@@ -146,11 +152,11 @@ def found_settings(report: Report) -> Endpoint | None:
 
 def advised_settings(report: Report) -> Endpoint | None:
     """The settings to show as the ones to enter in Outlook: the recommendation (CHANGE),
-    or the ones found for an address (FOUND); None for every other advice."""
+    or the ones found for an address (FOUND, FOUND_FIX_OTHER); None for every other advice."""
     advice = settings_advice(report)
     if advice is Advice.CHANGE:
         return report.recommended
-    if advice is Advice.FOUND:
+    if advice in (Advice.FOUND, Advice.FOUND_FIX_OTHER):
         return found_settings(report)
     return None
 

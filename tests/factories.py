@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from diagnostics._config import EngineConfig, Timeouts
 from diagnostics._models import (
+    DiscoveredServer,
+    DiscoverySummary,
     ErrorTextCause,
     OutlookClient,
     ProbeSummary,
@@ -69,6 +71,19 @@ def report(
         verdict=verdict,
         **fields,
     )
+
+
+def address_discovery(host: str = HOST) -> DiscoverySummary:
+    """Only an address was given: the domain's SRV record named HOST, 587, STARTTLS."""
+    server = DiscoveredServer(
+        host=host,
+        port=587,
+        security=Security.STARTTLS,
+        sources=("srv",),
+        words="published by the domain (SRV)",
+        confirmed=True,
+    )
+    return DiscoverySummary(domain="contoso.test", servers=(server,))
 
 
 def starttls_report(host: str = "mail.example-corp.com", **fields: Any) -> Report:

@@ -33,6 +33,7 @@ from diagnostics import SEVERITY_ORDER, Endpoint, Finding, Report, Severity
 from diagnostics._models import ReportInput
 from diagnostics.labels import client_label, security_label
 from diagnostics.recommend import (
+    ADVICE_AFTER_SETTINGS,
     ADVICE_WORDS,
     Advice,
     advised_settings,
@@ -145,6 +146,8 @@ def _recommended_text(report: Report) -> str:
     source = found_from(report, rec)
     if source:
         text += f"\n_Where from:_ {escape(source)}"
+    if advice in ADVICE_AFTER_SETTINGS:
+        text += f"\n*{ADVICE_AFTER_SETTINGS[advice]}*"
     if report.alternatives:
         others = "; ".join(
             (f"{code(alt.host)} " if alt.host != rec.host else "")

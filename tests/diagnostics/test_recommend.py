@@ -180,6 +180,8 @@ ADVICE_CASES = [
      report(Verdict.FAIL, recommended=ep(465, S), found=True), Advice.CHANGE),
     ("an address alone, nothing works", report(Verdict.FAIL, outcome="refused", tls=None,
      found=True), Advice.NONE_WORKED),
+    ("an address alone, the server found connects but the login fails: enter it, then fix that",
+     report(Verdict.FAIL, found=True), Advice.FOUND_FIX_OTHER),
 ]  # fmt: skip
 
 
@@ -198,6 +200,8 @@ def test_the_settings_to_enter_and_where_they_came_from() -> None:
     assert advised_settings(found) == ep(587, T)
     assert found_from(found, ep(587, T)) == "published by the domain (SRV)"
     assert found_from(found, ep(465, S)) is None
+    # Connects, but the login fails: still the settings to enter (there are none to keep).
+    assert advised_settings(report(Verdict.FAIL, found=True)) == ep(587, T)
     changed = report(Verdict.FAIL, recommended=ep(465, S), found=True)
     assert advised_settings(changed) == ep(465, S)
     assert advised_settings(report(Verdict.PASS)) is None  # entered and working: keep them

@@ -22,6 +22,7 @@ from diagnostics._models import (
     Verdict,
 )
 from diagnostics.wording import outcome_words
+from tests import factories
 
 HOST = "a-rather-long-outgoing-server-name.mail.example.test"
 
@@ -113,3 +114,18 @@ def test_a_refused_login_shows_in_the_table_of_what_was_tried() -> None:
     entered = next(line for line in lines if "as entered" in line)
     assert "login refused" in entered
     assert sum("login refused" in line for line in lines) == 1  # the alternatives' own words
+
+
+def test_an_address_whose_server_connects_but_fails_gives_the_settings_to_enter() -> None:
+    found = factories.report(
+        target="adele@contoso.test",
+        email="adele@contoso.test",
+        security=Security.STARTTLS,
+        verdict=Verdict.FAIL,
+        probes=(factories.probe(role="entered", auth_after_tls=("PLAIN",), tls_version="TLSv1.3"),),
+        discovery=factories.address_discovery(),
+    )
+    shown = "\n".join(rendered(found, 80))
+    assert "Enter these settings in Outlook (found for the address; they connect)" in shown
+    assert "What stops sending is below." in shown
+    assert "keep them" not in shown

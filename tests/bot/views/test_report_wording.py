@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.views.report import report_message
 from diagnostics import Endpoint, Finding, Report, Security, Severity, Verdict
 from diagnostics._models import ErrorTextCause
-from tests.factories import probe, report
+from tests.factories import address_discovery, probe, report
 from tests.slack_stub import mrkdwn_texts
 
 PLAINLY = "The problem lies between your computer and the server"
@@ -79,3 +79,20 @@ def test_a_pasted_error_shows_real_codes_never_the_datas_labels() -> None:
     assert "encryption-type-not-supported" not in shown
     assert "`0x800CCC0E` Cannot connect." in shown
     assert "The error you pasted" not in shown  # its section says it; not a second time
+
+
+def test_an_address_whose_server_connects_but_fails_gives_the_settings_to_enter() -> None:
+    # Nothing was entered, so there is nothing to "keep": the settings found are to be entered,
+    # and the problems below are what stops sending.
+    found = report(
+        target="adele@contoso.test",
+        email="adele@contoso.test",
+        security=Security.STARTTLS,
+        verdict=Verdict.FAIL,
+        probes=(probe(role="entered", auth_after_tls=("PLAIN",), tls_version="TLSv1.3"),),
+        discovery=address_discovery(),
+    )
+    shown = text(found)
+    assert "Enter these settings in Outlook (found for the address; they connect)" in shown
+    assert "What stops sending is below." in shown
+    assert "keep them" not in shown
