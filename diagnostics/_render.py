@@ -22,15 +22,7 @@ from rich.text import Text
 from diagnostics._assess import OAUTH_MECHANISMS
 from diagnostics._models import Finding, ProbeSummary, Progress, Report, Severity
 from diagnostics.labels import security_label
-from diagnostics.recommend import (
-    ADVICE_AFTER_SETTINGS,
-    ADVICE_WORDS,
-    Advice,
-    advised_settings,
-    found_from,
-    nothing_checked,
-    settings_advice,
-)
+from diagnostics.recommend import Advice, advice_for, nothing_checked
 from diagnostics.wording import (
     ROLE_WORDS,
     duration_text,
@@ -119,24 +111,23 @@ def _headline(report: Report) -> list[RenderableType]:
 
 
 def _advice(report: Report) -> list[RenderableType]:
-    advice = settings_advice(report)
-    rec = advised_settings(report)
+    said = advice_for(report)
+    rec = said.settings
     if rec is None:
-        colour = {Advice.KEEP: "green", Advice.KEEP_FIX_OTHER: "yellow"}.get(advice, "red")
-        return [_hanging("→", colour, Text(ADVICE_WORDS[advice] + ".", style="bold")), Text()]
+        colour = {Advice.KEEP: "green", Advice.KEEP_FIX_OTHER: "yellow"}.get(said.advice, "red")
+        return [_hanging("→", colour, Text(said.heading + ".", style="bold")), Text()]
     table = Table.grid(padding=(0, 2))
     table.add_row("Outgoing server (SMTP)", Text(rec.host, style="bold"))
     table.add_row("Port", Text(str(rec.port), style="bold"))
     table.add_row("Encryption", Text(security_label(rec.security), style="bold"))
-    source = found_from(report, rec)
-    if source:
-        table.add_row("Where from", source)
-    border = "yellow" if advice in ADVICE_AFTER_SETTINGS else "green"
+    if said.source:
+        table.add_row("Where from", said.source)
+    border = "yellow" if said.after else "green"
     parts: list[RenderableType] = [
-        Panel(table, title=ADVICE_WORDS[advice], border_style=border, expand=False)
+        Panel(table, title=said.heading, border_style=border, expand=False)
     ]
-    if advice in ADVICE_AFTER_SETTINGS:
-        parts.append(Text(ADVICE_AFTER_SETTINGS[advice], style="bold"))
+    if said.after:
+        parts.append(Text(said.after, style="bold"))
     if report.alternatives:
         others = "; ".join(
             (f"{alt.host} " if alt.host != rec.host else "")

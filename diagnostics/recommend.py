@@ -175,6 +175,30 @@ def found_from(report: Report, endpoint: Endpoint) -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AdviceText:
+    """What the report says to do with the settings, for every renderer alike."""
+
+    advice: Advice
+    heading: str  # ADVICE_WORDS: a sentence, or the title above the settings to enter
+    settings: Endpoint | None  # the settings to enter in Outlook, if any (advised_settings)
+    source: str | None  # where those settings were found ("published by the domain (SRV)")
+    after: str | None  # said after the settings (ADVICE_AFTER_SETTINGS)
+
+
+def advice_for(report: Report) -> AdviceText:
+    """settings_advice, advised_settings and found_from at once: what a renderer shows."""
+    advice = settings_advice(report)
+    settings = advised_settings(report)
+    return AdviceText(
+        advice=advice,
+        heading=ADVICE_WORDS[advice],
+        settings=settings,
+        source=found_from(report, settings) if settings is not None else None,
+        after=ADVICE_AFTER_SETTINGS.get(advice),
+    )
+
+
 def _connects(probe: ProbeSummary, *, requires_auth: bool) -> bool:
     """Encrypted, trusted, and offering a login: Outlook would get as far as signing in."""
     if probe.outcome != "ok" or probe.tls_version is None or probe.tls_version in LEGACY_TLS:

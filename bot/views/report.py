@@ -32,15 +32,7 @@ from bot.views.text import (
 from diagnostics import SEVERITY_ORDER, Endpoint, Finding, Report, Severity
 from diagnostics._models import ReportInput
 from diagnostics.labels import client_label, security_label
-from diagnostics.recommend import (
-    ADVICE_AFTER_SETTINGS,
-    ADVICE_WORDS,
-    Advice,
-    advised_settings,
-    found_from,
-    nothing_checked,
-    settings_advice,
-)
+from diagnostics.recommend import Advice, advice_for, nothing_checked
 from diagnostics.wording import duration_text, shown_code
 
 RERUN_ACTION = "report_rerun"
@@ -137,17 +129,16 @@ def _verdict_text(report: Report) -> str:
 def _recommended_text(report: Report) -> str:
     """What to do with the settings entered: from the verdict and the probes (settings_advice),
     never from `recommended` alone, which is null both when they work and when nothing did."""
-    advice = settings_advice(report)
-    rec = advised_settings(report)
+    said = advice_for(report)
+    rec = said.settings
     if rec is None:
-        tail = {Advice.NONE_WORKED: " The problems below say why."}.get(advice, "")
-        return f"*{ADVICE_WORDS[advice]}.*{tail}"
-    text = settings_text(rec, heading=ADVICE_WORDS[advice])
-    source = found_from(report, rec)
-    if source:
-        text += f"\n_Where from:_ {escape(source)}"
-    if advice in ADVICE_AFTER_SETTINGS:
-        text += f"\n*{ADVICE_AFTER_SETTINGS[advice]}*"
+        tail = {Advice.NONE_WORKED: " The problems below say why."}.get(said.advice, "")
+        return f"*{said.heading}.*{tail}"
+    text = settings_text(rec, heading=said.heading)
+    if said.source:
+        text += f"\n_Where from:_ {escape(said.source)}"
+    if said.after:
+        text += f"\n*{said.after}*"
     if report.alternatives:
         others = "; ".join(
             (f"{code(alt.host)} " if alt.host != rec.host else "")

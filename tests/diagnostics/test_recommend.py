@@ -14,6 +14,7 @@ from diagnostics._models import (
 from diagnostics.recommend import (
     Advice,
     Tried,
+    advice_for,
     advised_settings,
     fields_changed,
     found_from,
@@ -206,3 +207,15 @@ def test_the_settings_to_enter_and_where_they_came_from() -> None:
     assert advised_settings(changed) == ep(465, S)
     assert advised_settings(report(Verdict.PASS)) is None  # entered and working: keep them
     assert found_from(report(Verdict.PASS), ep(587, T)) is None
+
+
+def test_advice_for_says_what_every_renderer_shows() -> None:
+    connects = advice_for(report(Verdict.FAIL, found=True))
+    assert connects.advice is Advice.FOUND_FIX_OTHER
+    assert connects.settings == ep(587, T)
+    assert connects.source == "published by the domain (SRV)"
+    assert connects.after == "What stops sending is below."
+    kept = advice_for(report(Verdict.PASS))
+    assert (kept.heading, kept.settings, kept.source, kept.after) == (
+        "Your settings work: keep them", None, None, None,
+    )  # fmt: skip
