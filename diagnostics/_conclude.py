@@ -62,14 +62,19 @@ def assess_context(
     )
 
 
+SUBMISSION_PORTS = (587, 465)  # the ports mail programs send on (RFC 6409, RFC 8314)
+
+
 def port25_blocked_likely(
     target: Target, results: Sequence[ProbeResult], *, now: dt.datetime, requires_auth: bool
 ) -> bool:
-    """Port 25 entered for a mail client while 587 works: it is the usual ISP block."""
+    """Port 25 entered for a mail client while a submission port (587 or 465) works: port 25
+    is the one internet providers usually block, whatever it does from here."""
     if target.port != 25 or not requires_auth:
         return False
     return any(
-        r.plan.port == 587 and _assess.usable(r, now=now, requires_auth=True) for r in results
+        r.plan.port in SUBMISSION_PORTS and _assess.usable(r, now=now, requires_auth=True)
+        for r in results
     )
 
 

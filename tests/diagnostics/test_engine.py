@@ -221,6 +221,17 @@ async def test_port_25_finding_names_the_setting_the_report_recommends(
     assert found.fix is not None and "465" in found.fix.summary
 
 
+async def test_port_25_is_left_when_only_465_works(dns, config_for, smtp_servers):
+    # No 587 on this server: 465 SSL/TLS is the way round the usual port 25 block.
+    server = await smtp_servers.start(port=25, mode="starttls")
+    await smtp_servers.start(host=server.host, port=465, mode="ssl")
+    report = await check(dns, config_for(), server.host, port=25, security="starttls")
+    assert report.recommended is not None
+    assert (report.recommended.port, report.recommended.security) == (465, "ssl")
+    found = report.by_id("settings.port25_blocked_likely")[0]
+    assert "Port 465 with SSL/TLS works on mail.example.test: use that." in found.detail
+
+
 # ------------------------------------------------------------------ hostile servers
 
 
