@@ -200,36 +200,31 @@ async def test_port_25_for_a_mail_client_is_moved_to_587(dns, config_for, smtp_s
     )
 
 
+@pytest.mark.parametrize(
+    ("entered_security", "other_ports"),
+    [
+        # SSL/TLS chosen with port 25: 465 SSL/TLS changes one field, 587 STARTTLS two.
+        ("ssl", (587, 465)),
+        # No 587 on this server: 465 SSL/TLS is the way round the usual port 25 block.
+        ("starttls", (465,)),
+    ],
+    ids=["ssl-entered-587-and-465-work", "only-465-works"],
+)
 async def test_port_25_finding_names_the_setting_the_report_recommends(
-    dns, config_for, smtp_servers
+    dns, config_for, smtp_servers, entered_security, other_ports
 ):
-    # SSL/TLS chosen with port 25: 465 SSL/TLS changes one field, 587 STARTTLS two.
     server = await smtp_servers.start(port=25, mode="starttls")
-    await smtp_servers.start(host=server.host, port=587, mode="starttls")
-    await smtp_servers.start(host=server.host, port=465, mode="ssl")
-    report = await check(dns, config_for(), server.host, port=25, security="ssl")
+    for port in other_ports:
+        mode = "ssl" if port == 465 else "starttls"
+        await smtp_servers.start(host=server.host, port=port, mode=mode)
+    report = await check(dns, config_for(), server.host, port=25, security=entered_security)
     assert report.recommended is not None
     assert (report.recommended.port, report.recommended.security) == (465, "ssl")
     found = report.by_id("settings.port25_blocked_likely")[0]
     assert "Port 465 with SSL/TLS works on mail.example.test: use that." in found.detail
     assert "587" not in found.detail
-    assert found.evidence["recommended"] == {
-        "host": NAME,
-        "port": 465,
-        "security": "ssl",
-    }
+    assert found.evidence["recommended"] == {"host": NAME, "port": 465, "security": "ssl"}
     assert found.fix is not None and "465" in found.fix.summary
-
-
-async def test_port_25_is_left_when_only_465_works(dns, config_for, smtp_servers):
-    # No 587 on this server: 465 SSL/TLS is the way round the usual port 25 block.
-    server = await smtp_servers.start(port=25, mode="starttls")
-    await smtp_servers.start(host=server.host, port=465, mode="ssl")
-    report = await check(dns, config_for(), server.host, port=25, security="starttls")
-    assert report.recommended is not None
-    assert (report.recommended.port, report.recommended.security) == (465, "ssl")
-    found = report.by_id("settings.port25_blocked_likely")[0]
-    assert "Port 465 with SSL/TLS works on mail.example.test: use that." in found.detail
 
 
 # ------------------------------------------------------------------ hostile servers
