@@ -321,6 +321,10 @@ async def test_certificate_problems(
     assert finding.evidence["certificate"]["names"]
     if shape == "wrong_name":
         assert "other.example.net" in finding.detail
+    if shape in {"unknown_root", "missing_intermediate"}:  # they name the issuer
+        certificate = finding.evidence["certificate"]
+        assert certificate["issuer_name"] in finding.detail  # readable: organisation (name)
+        assert "O=" not in finding.detail and "O=" in certificate["issuer"]  # raw: evidence
 
 
 async def test_certificate_expiring_soon(dns, config_for, smtp_servers, cert_factory):
