@@ -338,9 +338,10 @@ def _short_lived() -> None:
 
 
 def long_running() -> None:
-    """`_short_lived` undone: the collector on again (the objects made so far, modules and
-    classes, left out of its scans for good), pydantic plugins looked for again."""
-    gc.freeze()
+    """`_short_lived` undone: the collector on again, pydantic plugins looked for again.
+
+    What lives after start-up is frozen once it has started, by a collection first
+    (bot.server.settle_heap): frozen here, the garbage of the imports would be kept for good."""
     gc.enable()
     for name in _set_for_a_short_run:
         os.environ.pop(name, None)
