@@ -347,7 +347,7 @@ def _tls_findings(result: ProbeResult, ctx: Context, base: dict[str, Any]) -> li
             finding(
                 "tls.ok",
                 detail=(
-                    f"Certificate issued by {cert.issuer_name or cert.issuer}, "
+                    f"Certificate issued by {cert.issuer_shown}, "
                     f"valid until {cert.not_after:%Y-%m-%d}."
                 ),
                 evidence={
@@ -372,7 +372,7 @@ def cert_findings(
             CERT_RULES[problem],
             host=host,
             names=cert.names_text,
-            issuer=cert.issuer_name or cert.issuer,  # readable; the raw name is in the evidence
+            issuer=cert.issuer_shown,  # readable; the raw name is in the evidence
             not_after=f"{cert.not_after:%Y-%m-%d}",
             not_before=f"{cert.not_before:%Y-%m-%d}",
         ).model_copy(update={"evidence": evidence})

@@ -532,6 +532,11 @@ class CertInfo:
     issuer_name: str = ""
 
     @property
+    def issuer_shown(self) -> str:
+        """The issuer as findings name it: readable when it could be made so, else raw."""
+        return self.issuer_name or self.issuer
+
+    @property
     def trusted(self) -> bool:
         return not self.problems
 
@@ -549,7 +554,7 @@ class CertInfo:
         return {
             "subject": self.subject,
             "issuer": self.issuer,
-            "issuer_name": self.issuer_name or self.issuer,
+            "issuer_name": self.issuer_shown,
             "names": list(self.names),
             "names_total": max(self.names_total, len(self.names)),
             "not_before": self.not_before.isoformat(),
