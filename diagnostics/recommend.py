@@ -153,7 +153,10 @@ def found_settings(report: Report) -> Endpoint | None:
 def advised_settings(report: Report) -> Endpoint | None:
     """The settings to show as the ones to enter in Outlook: the recommendation (CHANGE),
     or the ones found for an address (FOUND, FOUND_FIX_OTHER); None for every other advice."""
-    advice = settings_advice(report)
+    return _settings_to_enter(report, settings_advice(report))
+
+
+def _settings_to_enter(report: Report, advice: Advice) -> Endpoint | None:
     if advice is Advice.CHANGE:
         return report.recommended
     if advice in (Advice.FOUND, Advice.FOUND_FIX_OTHER):
@@ -189,7 +192,7 @@ class AdviceText:
 def advice_for(report: Report) -> AdviceText:
     """settings_advice, advised_settings and found_from at once: what a renderer shows."""
     advice = settings_advice(report)
-    settings = advised_settings(report)
+    settings = _settings_to_enter(report, advice)
     return AdviceText(
         advice=advice,
         heading=ADVICE_WORDS[advice],
