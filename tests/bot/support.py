@@ -44,6 +44,28 @@ async def wait_report(bot: BotHarness, *, count: int = 1, timeout: float = 15) -
     return await bot.stub.wait_for("chat.postMessage", is_report, count=count, timeout=timeout)
 
 
+async def saved_diagnosis(bot: BotHarness, diagnosis_id: str, *, timeout: float = 10) -> Any:
+    """The stored row of a diagnosis whose report is out: the runner posts a ready report
+    without waiting for a slow store, so the row may follow the report by a moment."""
+    deadline = time.monotonic() + timeout
+    while (row := await bot.store.get_diagnosis(diagnosis_id)) is None:
+        assert time.monotonic() < deadline, f"diagnosis {diagnosis_id} was never stored"
+        await asyncio.sleep(0.05)
+    return row
+
+
+async def saved_for_user(
+    store: Any, user_id: str, *, team_id: str = TEAM_ID, count: int = 1, timeout: float = 10
+) -> list[Any]:
+    """A user's stored diagnoses, once COUNT of them are there (each may follow its report
+    by a moment: see saved_diagnosis)."""
+    deadline = time.monotonic() + timeout
+    while len(rows := await store.recent_for_user(team_id=team_id, user_id=user_id)) < count:
+        assert time.monotonic() < deadline, f"{user_id}: {len(rows)} of {count} stored"
+        await asyncio.sleep(0.05)
+    return list(rows)
+
+
 def blocks_text(call: Call) -> str:
     return json.dumps(call.args.get("blocks", [])) + str(call.args.get("text", ""))
 
@@ -187,7 +209,7 @@ async def match(stub: SlackStub, store: Any, checks: list[Check]) -> None:
         check.report = mine[0]
         assert check.report.args["channel"] == check.channel
         assert check.parent.at < check.report.at, "a report came before its parent"
-        [row] = await store.recent_for_user(team_id=TEAM_ID, user_id=check.user)
+        [row] = await saved_for_user(store, check.user)
         assert row.thread_ts == ts
         started = dt.datetime.fromisoformat(row.report["started_at"]).timestamp()
         check.diagnosis_end = started + row.report["timings_ms"]["total"] / 1000

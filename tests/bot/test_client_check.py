@@ -155,8 +155,7 @@ async def diagnose_via_form(
 
 
 async def stored_report(bot: BotHarness, diagnosis_id: str) -> Report:
-    row = await bot.store.get_diagnosis(diagnosis_id)
-    assert row is not None
+    row = await support.saved_diagnosis(bot, diagnosis_id)
     return Report.model_validate(row.report)
 
 
@@ -484,7 +483,7 @@ async def test_fails_on_my_computer_box_and_the_canary(
     diagnosis_id = button_values(report)[RERUN_ACTION]
     assert button_values(report)[CLIENT_SCRIPT_MAC_ACTION] == diagnosis_id
     assert "The server is reachable and working from here" in blocks_text(report)
-    row = await bot.store.get_diagnosis(diagnosis_id)
+    row = await support.saved_diagnosis(bot, diagnosis_id)
     assert row.request["fails_here"] is True
     # The box reached the engine (CheckRequest.user_reports_failure): the finding is its own,
     # with the knowledge base's fix, and the report shows it once, as the callout.

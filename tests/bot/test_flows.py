@@ -86,7 +86,7 @@ async def test_inline_command_progress_then_threaded_report(
     assert f"{tls_server.host}" in text and "Outlook for Mac" in text
     for action in (RERUN_ACTION, DETAILS_ACTION):
         assert action in text
-    rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
+    rows = await support.saved_for_user(bot.store, "U0ALICE")
     assert len(rows) == 1 and rows[0].thread_ts == parent.response["ts"]
     # The audit row is written once the report is out (the runner never holds a ready report
     # back for it): wait for it a little.
@@ -253,7 +253,7 @@ async def test_escalation_says_incident_when_several_users_fail_alike(bot: BotHa
     for user in ("U0A", "U0B", "U0C"):
         await bot.sender.command(f"{dead}:587 starttls", user=user)
     await wait_report(bot, count=3)
-    [row] = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0C")
+    [row] = await support.saved_for_user(bot.store, "U0C")
     assert "tcp.refused" in row.finding_ids
     diagnosis_id = row.diagnosis_id
     await bot.sender.interaction(
@@ -430,7 +430,7 @@ async def test_canary_password_never_leaves_memory(
     for call in bot.stub.calls:
         assert TEST_PASSWORD not in call.raw and TEST_PASSWORD not in json.dumps(call.args)
     assert TEST_PASSWORD not in caplog.text
-    rows = await bot.store.recent_for_user(team_id="T0TEST", user_id="U0ALICE")
+    rows = await support.saved_for_user(bot.store, "U0ALICE")
     assert rows and TEST_PASSWORD not in json.dumps(
         [r.request for r in rows] + [r.report for r in rows]
     )

@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.oauth import TeamTokens, add_oauth_routes, authorize_url_for, oauth_settings
 from bot.store import Store
 from diagnostics import ConfigError
+from tests.bot import support
 from tests.certs import CertFactory
 from tests.servers import SERVER_NAME, SmtpTestServer
 from tests.slack_stub import SlackSender, engine_config_for_tests, web_api_call
@@ -543,7 +544,7 @@ async def test_each_workspace_gets_its_report_with_its_own_token(
     calls = chat_calls(slack_web)
     assert {c["method"] for c in calls} >= {"chat.postMessage", "chat.update"}
     assert {c["authorization"] for c in calls} == {f"Bearer {fabrikam}"}
-    [row] = await whole_bot.store.recent_for_user(team_id="T0OTHER", user_id="U0ALICE")
+    [row] = await support.saved_for_user(whole_bot.store, "U0ALICE", team_id="T0OTHER")
     assert row.thread_ts == report["thread_ts"]
 
 
